@@ -1,0 +1,31 @@
+"""The ``xmargin`` command line (typer + rich); FORMATS.md fixes its contract."""
+
+from __future__ import annotations
+
+import typer
+
+from ._demo import demo
+from ._price import price
+
+app = typer.Typer(
+    name="xmargin",
+    help="Cross-margin and portfolio-margin risk engine for crypto derivatives.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(price)
+app.command()(demo)
+
+bench_app = typer.Typer(help="Benchmarks that print ratios against a reference measured in the same run.",
+                        no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+def _register_bench() -> None:
+    from ._bench import pricing
+
+    bench_app.command("pricing")(pricing)
+
+
+_register_bench()

@@ -1,0 +1,30 @@
+"""``xmargin bench``: throughput against references measured in the same run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ._common import console, handle_errors, print_json
+
+
+@handle_errors
+def pricing(
+    options: Annotated[int, typer.Option("--options", min=1000, help="Options priced per timed run")] = 1_000_000,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine output")] = False,
+) -> None:
+    """Options priced with all Greeks per second, vs QuantLib and py_vollib on the same inputs."""
+    from xmargin.bench import bench_pricing
+
+    result = bench_pricing(options)
+    if json_out:
+        print_json(result)
+        return
+    table = Table(title="Black-76 with delta, gamma, vega, theta")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for k, v in result.items():
+        table.add_row(k, f"{v:,.4g}" if isinstance(v, float) else str(v))
+    console.print(table)

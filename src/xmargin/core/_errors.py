@@ -1,0 +1,53 @@
+"""The exception tree of xmargin.
+
+::
+
+    XmarginError                  root of everything xmargin raises on purpose
+    ├── InputError(ValueError)    bad input: a file, a CLI flag, an API request, a feed
+    │                             carries ``where``, ``expected``, ``found``
+    └── PricingError              a numerical method could not produce a trustworthy number
+
+The CLI prints an ``InputError`` as one line ``error: WHERE: expected X, found Y`` and exits 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class XmarginError(Exception):
+    """Root of every exception xmargin raises on purpose."""
+
+
+class InputError(XmarginError, ValueError):
+    """Bad input, with the place it came from, what was expected and what was found.
+
+    >>> str(InputError(where="OptionSpec.strike_usd", expected="> 0", found=-5.0))
+    'OptionSpec.strike_usd: expected > 0, found -5.0'
+    """
+
+    def __init__(self, *, where: str, expected: str, found: object) -> None:
+        self.where = where
+        self.expected = expected
+        self.found = found
+        shown = repr(found) if isinstance(found, str) else str(found)
+        super().__init__(f"{where}: expected {expected}, found {shown}")
+
+
+class InputErrors(InputError):
+    """Several independent problems in one input, reported together (one line each)."""
+
+    def __init__(self, errors: Sequence[InputError]) -> None:
+        if not errors:
+            raise ValueError("InputErrors needs at least one error")
+        self.errors = tuple(errors)
+        first = self.errors[0]
+        XmarginError.__init__(self, "\n".join(str(e) for e in self.errors))
+        self.where, self.expected, self.found = first.where, first.expected, first.found
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+class PricingError(XmarginError):
+    """A numerical method could not produce a trustworthy number."""

@@ -1,0 +1,27 @@
+"""Market data: ``MarketSnapshot``, vol surfaces, and loaders for market files and Deribit chains."""
+
+from xmargin.market._deribit import (
+    DEMO_SNAPSHOT,
+    DeribitChain,
+    shipped_chain_path,
+    load_deribit_chain, load_deribit_chain_full,
+    snapshot_ids,
+)
+from xmargin.market._files import MarketFile, load_market, market_from_mapping
+from xmargin.market._snapshot import MarketSnapshot
+from xmargin.market._surface import Smile, VolSurface
+
+__all__ = [
+    "DEMO_SNAPSHOT",
+    "shipped_chain_path",
+    "DeribitChain",
+    "MarketFile",
+    "MarketSnapshot",
+    "Smile",
+    "VolSurface",
+    "load_deribit_chain",
+    "load_deribit_chain_full",
+    "load_market",
+    "market_from_mapping",
+    "snapshot_ids",
+]

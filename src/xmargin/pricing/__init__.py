@@ -1,0 +1,29 @@
+"""Pricing: vectorised Black-76 (linear and inverse), Greeks, implied volatility."""
+
+from xmargin.pricing._black import (
+    IV_REASONS,
+    Greeks,
+    ImpliedVol,
+    InverseGreeks,
+    black76,
+    black76_price,
+    implied_vol,
+    inverse_greeks,
+)
+from xmargin.pricing._chain import ChainFit, fit_chain
+from xmargin.pricing._valuation import Valuation, value_instruments
+
+__all__ = [
+    "ChainFit",
+    "fit_chain",
+    "Valuation",
+    "value_instruments",
+    "IV_REASONS",
+    "Greeks",
+    "ImpliedVol",
+    "InverseGreeks",
+    "black76",
+    "black76_price",
+    "implied_vol",
+    "inverse_greeks",
+]
