@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ._demo import demo
+from ._margin import compare, margin
 from ._price import price
 
 app = typer.Typer(
@@ -14,11 +15,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.command()(margin)
+app.command()(compare)
 app.command()(price)
 app.command()(demo)
 
-bench_app = typer.Typer(help="Benchmarks that print ratios against a reference measured in the same run.",
-                        no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks that print ratios against a reference measured in the same run.", no_args_is_help=True
+)
 app.add_typer(bench_app, name="bench")
 
 

@@ -12,7 +12,9 @@ from ._common import console, handle_errors, print_json
 
 @handle_errors
 def pricing(
-    options: Annotated[int, typer.Option("--options", min=1000, help="Options priced per timed run")] = 1_000_000,
+    options: Annotated[
+        int, typer.Option("--options", min=1000, help="Options priced per timed run")
+    ] = 1_000_000,
     json_out: Annotated[bool, typer.Option("--json", help="Machine output")] = False,
 ) -> None:
     """Options priced with all Greeks per second, vs QuantLib and py_vollib on the same inputs."""

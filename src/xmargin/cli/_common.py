@@ -69,8 +69,10 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except Exception as exc:
             if os.environ.get("XMARGIN_DEBUG"):
                 raise
-            err_console.print(f"error: internal fault: {type(exc).__name__}: {exc} (set XMARGIN_DEBUG=1 for a "
-                              "traceback)", markup=False)
+            err_console.print(
+                f"error: internal fault: {type(exc).__name__}: {exc} (set XMARGIN_DEBUG=1 for a traceback)",
+                markup=False,
+            )
             raise typer.Exit(EXIT_FAULT) from None
 
     return wrapper

@@ -22,23 +22,35 @@ def demo(
     chain = load_deribit_chain_full(path, snapshot)
     fit = fit_chain(chain)
     m = chain.market
-    console.print(f"[bold]xmargin demo[/bold]: Deribit chain {chain.snapshot_id} ({chain.label}), "
-                  f"valued {m.valuation_time:%Y-%m-%d %H:%M} UTC; index "
-                  + ", ".join(f"{a} {m.index_usd[a]:,.2f}" for a in ("BTC", "ETH") if a in m.index_usd))
+    console.print(
+        f"[bold]xmargin demo[/bold]: Deribit chain {chain.snapshot_id} ({chain.label}), "
+        f"valued {m.valuation_time:%Y-%m-%d %H:%M} UTC; index "
+        + ", ".join(f"{a} {m.index_usd[a]:,.2f}" for a in ("BTC", "ETH") if a in m.index_usd)
+    )
     table = Table(title="Model coin price vs Deribit mark, per expiry (inverse options, coin per coin)")
     for col in ("expiry", "T (days)", "options", "forward USD", "median |err| coin", "max |err| coin"):
         table.add_column(col, justify="left" if col == "expiry" else "right")
-    for row in fit.by_expiry.itertuples(index=False):
-        table.add_row(str(row.expiry_key), f"{row.t_years * 365:.1f}", str(row.count),
-                      f"{m.forwards_usd[str(row.expiry_key)]:,.2f}", f"{row.median_abs_err_coin:.2e}",
-                      f"{row.max_abs_err_coin:.2e}")
+    for row in fit.by_expiry.to_dict("records"):
+        key = str(row["expiry_key"])
+        table.add_row(
+            key,
+            f"{float(row['t_years']) * 365.0:.1f}",
+            str(row["count"]),
+            f"{m.forwards_usd[key]:,.2f}",
+            f"{float(row['median_abs_err_coin']):.2e}",
+            f"{float(row['max_abs_err_coin']):.2e}",
+        )
     console.print(table)
     summary = Table(title="Every shipped snapshot (all options with a mark IV)")
     for col in ("snapshot", "label", "options", "median |err| coin", "p99 |err| coin", "max |err| coin"):
         summary.add_column(col, justify="left" if col in ("snapshot", "label") else "right")
     for sid, label in snapshot_ids(path):
         o = fit_chain(load_deribit_chain_full(path, sid)).options["abs_err_coin"]
-        summary.add_row(sid, label, str(len(o)), f"{o.median():.2e}", f"{o.quantile(0.99):.2e}", f"{o.max():.2e}")
+        summary.add_row(
+            sid, label, str(len(o)), f"{o.median():.2e}", f"{o.quantile(0.99):.2e}", f"{o.max():.2e}"
+        )
     console.print(summary)
-    console.print("Errors come from the collector's non-atomic snapshot (each row's forward drifts around the "
-                  "expiry's median forward used here) and from mark IVs rounded to 0.01 vol points.")
+    console.print(
+        "Errors come from the collector's non-atomic snapshot (each row's forward drifts around the "
+        "expiry's median forward used here) and from mark IVs rounded to 0.01 vol points."
+    )

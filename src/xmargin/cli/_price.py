@@ -37,7 +37,9 @@ def price(
     if json_out:
         print_json({"instruments": {v.instrument.name: v.as_dict() for v in vals}})
         return
-    table = Table(title=f"Per coin of size, at {mkt.valuation_time:%Y-%m-%d %H:%M} UTC; Greeks of the USD price")
+    table = Table(
+        title=f"Per coin of size, at {mkt.valuation_time:%Y-%m-%d %H:%M} UTC; Greeks of the USD price"
+    )
     table.add_column("")
     for v in vals:
         table.add_column(v.instrument.name, justify="right", overflow="fold")

@@ -23,13 +23,16 @@ def load_document(path: str | Path) -> Any:
     except IsADirectoryError:
         raise InputError(where=str(p), expected="a file", found="a directory") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(where=str(p), expected="a readable UTF-8 text file", found=type(exc).__name__) from None
+        raise InputError(
+            where=str(p), expected="a readable UTF-8 text file", found=type(exc).__name__
+        ) from None
     if p.suffix.lower() == ".json":
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(where=f"{p}:{exc.lineno}:{exc.colno}", expected="valid JSON",
-                             found=exc.msg) from None
+            raise InputError(
+                where=f"{p}:{exc.lineno}:{exc.colno}", expected="valid JSON", found=exc.msg
+            ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -68,13 +71,20 @@ def input_errors(exc: ValidationError, *, source: str, allowed_keys: Iterable[st
             expected = f"only the known keys ({allowed})" if allowed else "no such key"
             found = f"unknown key {err['loc'][-1]!s}"
         elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-            op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
+            op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[
+                kind
+            ]
             bound = next(iter(ctx.values()))
             expected = f"a number {op} {bound}"
         elif kind == "value_error" and isinstance(ctx.get("error"), InputError):
             inner: InputError = ctx["error"]
-            out.append(InputError(where=f"{where}: {inner.where}" if inner.where else where,
-                                  expected=inner.expected, found=inner.found))
+            out.append(
+                InputError(
+                    where=f"{where}: {inner.where}" if inner.where else where,
+                    expected=inner.expected,
+                    found=inner.found,
+                )
+            )
             continue
         else:
             expected = _EXPECTED.get(kind, err["msg"])

@@ -25,12 +25,15 @@ def parse_utc(text: object, *, where: str) -> datetime:
         try:
             value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise InputError(where=where, expected="an ISO-8601 timestamp such as 2026-11-25T08:00:00Z",
-                             found=text) from None
+            raise InputError(
+                where=where, expected="an ISO-8601 timestamp such as 2026-11-25T08:00:00Z", found=text
+            ) from None
     else:
         raise InputError(where=where, expected="an ISO-8601 timestamp string", found=text)
     if value.tzinfo is None or value.utcoffset() is None:
-        raise InputError(where=where, expected="a timestamp with a time zone (e.g. ending in Z)", found=str(text))
+        raise InputError(
+            where=where, expected="a timestamp with a time zone (e.g. ending in Z)", found=str(text)
+        )
     return value.astimezone(UTC)
 
 

@@ -33,8 +33,9 @@ _STRIKE = re.compile(r"\d+(d\d+)?")
 
 def _coin(text: str, name: str, part: str) -> str:
     if not _COIN.fullmatch(text):
-        raise InputError(where=f"instrument {name!r}", expected=f"{part} as an upper-case coin code like BTC",
-                         found=text)
+        raise InputError(
+            where=f"instrument {name!r}", expected=f"{part} as an upper-case coin code like BTC", found=text
+        )
     return text
 
 
@@ -53,8 +54,9 @@ def parse_expiry(text: str, name: str = "") -> datetime:
         raise InputError(where=where, expected="expiry date as DMMMYY like 27DEC26", found=text)
     day, mon, yy = int(m.group(1)), m.group(2), int(m.group(3))
     if mon not in MONTHS:
-        raise InputError(where=where, expected=f"expiry month as one of {'/'.join(MONTHS)} (upper case)",
-                         found=mon)
+        raise InputError(
+            where=where, expected=f"expiry month as one of {'/'.join(MONTHS)} (upper case)", found=mon
+        )
     try:
         return datetime(2000 + yy, MONTHS.index(mon) + 1, day, EXPIRY_HOUR_UTC, tzinfo=UTC)
     except ValueError:
@@ -68,8 +70,11 @@ def format_expiry(expiry: datetime) -> str:
 
 def _parse_strike(text: str, name: str) -> float:
     if not _STRIKE.fullmatch(text):
-        raise InputError(where=f"instrument {name!r}",
-                         expected="strike as digits with 'd' as decimal point (100000, 0d625)", found=text)
+        raise InputError(
+            where=f"instrument {name!r}",
+            expected="strike as digits with 'd' as decimal point (100000, 0d625)",
+            found=text,
+        )
     value = float(text.replace("d", "."))
     if value <= 0:
         raise InputError(where=f"instrument {name!r}", expected="strike > 0", found=text)
@@ -92,8 +97,9 @@ def parse_name(name: str) -> Instrument:
     if len(parts) == 1:
         base, quote = _root(parts[0], name)
         if quote is not None:
-            raise InputError(where=f"instrument {name!r}", expected="a spot asset as a bare coin code like BTC",
-                             found=name)
+            raise InputError(
+                where=f"instrument {name!r}", expected="a spot asset as a bare coin code like BTC", found=name
+            )
         return Instrument(Kind.SPOT, base)
     base, quote = _root(parts[0], name)
     if len(parts) == 2:
@@ -108,9 +114,11 @@ def parse_name(name: str) -> Instrument:
         if parts[3] not in ("C", "P"):
             raise InputError(where=f"instrument {name!r}", expected="option type C or P", found=parts[3])
         return Instrument(Kind.OPTION, base, quote, expiry=expiry, strike_usd=strike, is_call=parts[3] == "C")
-    raise InputError(where=f"instrument {name!r}",
-                     expected="COIN, COIN-PERPETUAL, COIN-DMMMYY or COIN-DMMMYY-STRIKE-C|P",
-                     found=f"{len(parts)} dash-separated parts")
+    raise InputError(
+        where=f"instrument {name!r}",
+        expected="COIN, COIN-PERPETUAL, COIN-DMMMYY or COIN-DMMMYY-STRIKE-C|P",
+        found=f"{len(parts)} dash-separated parts",
+    )
 
 
 def format_name(inst: Instrument) -> str:
@@ -124,4 +132,6 @@ def format_name(inst: Instrument) -> str:
     if inst.kind is Kind.FUTURE:
         return f"{root}-{format_expiry(inst.expiry)}"
     assert inst.strike_usd is not None
-    return f"{root}-{format_expiry(inst.expiry)}-{format_strike(inst.strike_usd)}-{'C' if inst.is_call else 'P'}"
+    return (
+        f"{root}-{format_expiry(inst.expiry)}-{format_strike(inst.strike_usd)}-{'C' if inst.is_call else 'P'}"
+    )

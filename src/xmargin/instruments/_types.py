@@ -41,8 +41,9 @@ class Instrument:
         where = f"Instrument({self.base})"
         if self.kind is Kind.SPOT:
             if self.quote is not None or self.expiry is not None or self.strike_usd is not None:
-                raise InputError(where=where, expected="a spot asset without quote, expiry or strike",
-                                 found=self)
+                raise InputError(
+                    where=where, expected="a spot asset without quote, expiry or strike", found=self
+                )
             return
         if self.kind in (Kind.FUTURE, Kind.OPTION) and self.expiry is None:
             raise InputError(where=where, expected=f"an expiry for a {self.kind.value}", found=None)

@@ -3,8 +3,9 @@
 from xmargin.market._deribit import (
     DEMO_SNAPSHOT,
     DeribitChain,
+    load_deribit_chain,
+    load_deribit_chain_full,
     shipped_chain_path,
-    load_deribit_chain, load_deribit_chain_full,
     snapshot_ids,
 )
 from xmargin.market._files import MarketFile, load_market, market_from_mapping
@@ -13,7 +14,6 @@ from xmargin.market._surface import Smile, VolSurface
 
 __all__ = [
     "DEMO_SNAPSHOT",
-    "shipped_chain_path",
     "DeribitChain",
     "MarketFile",
     "MarketSnapshot",
@@ -23,5 +23,6 @@ __all__ = [
     "load_deribit_chain_full",
     "load_market",
     "market_from_mapping",
+    "shipped_chain_path",
     "snapshot_ids",
 ]

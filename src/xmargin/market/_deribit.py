@@ -28,8 +28,19 @@ from xmargin.market._snapshot import MarketSnapshot
 from xmargin.market._surface import Smile, VolSurface
 
 REQUIRED_COLUMNS = (
-    "snapshot_id", "snapshot_label", "snapshot_utc", "currency", "instrument_name", "expiry_utc", "strike",
-    "option_type", "mark_price_coin", "mark_iv", "underlying_price_usd", "underlying_name", "index_price_usd",
+    "snapshot_id",
+    "snapshot_label",
+    "snapshot_utc",
+    "currency",
+    "instrument_name",
+    "expiry_utc",
+    "strike",
+    "option_type",
+    "mark_price_coin",
+    "mark_iv",
+    "underlying_price_usd",
+    "underlying_name",
+    "index_price_usd",
 )
 STABLECOINS_USD = {"USDC": 1.0, "USDT": 1.0}
 
@@ -59,11 +70,16 @@ def read_chain_rows(path: str | Path) -> pd.DataFrame:
     try:
         df = pd.read_csv(p)
     except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise InputError(where=str(p), expected="a CSV file (optionally gzipped)", found=str(exc)[:80]) from None
+        raise InputError(
+            where=str(p), expected="a CSV file (optionally gzipped)", found=str(exc)[:80]
+        ) from None
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise InputError(where=str(p), expected=f"columns {', '.join(REQUIRED_COLUMNS)}",
-                         found=f"missing {', '.join(missing)}")
+        raise InputError(
+            where=str(p),
+            expected=f"columns {', '.join(REQUIRED_COLUMNS)}",
+            found=f"missing {', '.join(missing)}",
+        )
     return df
 
 
@@ -83,31 +99,38 @@ def load_deribit_chain_full(path: str | Path, snapshot: str | None = None) -> De
     available = sorted(set(ids))
     if snap is None:
         if len(available) != 1:
-            raise InputError(where=str(p), expected=f"one snapshot chosen as {p}#ID (ids: {', '.join(available)})",
-                             found=f"{len(available)} snapshots")
+            raise InputError(
+                where=str(p),
+                expected=f"one snapshot chosen as {p}#ID (ids: {', '.join(available)})",
+                found=f"{len(available)} snapshots",
+            )
         snap = available[0]
     rows = df[(ids == snap) | (labels == snap)].copy()
     if rows.empty:
-        raise InputError(where=f"{p}#{snap}", expected=f"a snapshot id or label ({', '.join(available)})",
-                         found=snap)
+        raise InputError(
+            where=f"{p}#{snap}", expected=f"a snapshot id or label ({', '.join(available)})", found=snap
+        )
     rows = rows.reset_index(drop=True)
     valuation = parse_utc(str(rows["snapshot_utc"].iloc[0]), where=f"{p}: snapshot_utc")
     index = {str(c): float(g.median()) for c, g in rows.groupby("currency")["index_price_usd"]}
     index.update(STABLECOINS_USD)
-    rows["expiry_key"] = [f"{c}-{n.split('-')[1]}" for c, n in zip(rows["currency"], rows["instrument_name"],
-                                                                      strict=True)]
+    rows["expiry_key"] = [
+        f"{c}-{n.split('-')[1]}" for c, n in zip(rows["currency"], rows["instrument_name"], strict=True)
+    ]
     # normalise the expiry key through the parser (BTC-04JAN26 -> BTC-4JAN26)
-    rows["expiry_key"] = [f"{k.split('-')[0]}-{format_expiry(parse_name(k).expiry)}"  # type: ignore[arg-type]
-                          for k in rows["expiry_key"]]
+    rows["expiry_key"] = [
+        f"{k.split('-')[0]}-{format_expiry(parse_name(k).expiry)}"  # type: ignore[arg-type]
+        for k in rows["expiry_key"]
+    ]
     forwards = {str(k): float(g.median()) for k, g in rows.groupby("expiry_key")["underlying_price_usd"]}
     marks: dict[str, float] = {}
-    for name, fwd in rows.groupby("underlying_name")["underlying_price_usd"]:
+    for name, und in rows.groupby("underlying_name")["underlying_price_usd"]:
         if not str(name).startswith("SYN."):
-            marks[str(parse_name(str(name)))] = float(fwd.median())
+            marks[str(parse_name(str(name)))] = float(und.median())
     iv = rows["mark_iv"].astype(float)
-    bad = rows[~(iv > 0)]
-    option_iv = {str(parse_name(str(n))): float(v) for n, v in zip(rows["instrument_name"], iv, strict=True)
-                 if v > 0}
+    option_iv = {
+        str(parse_name(str(n))): float(v) for n, v in zip(rows["instrument_name"], iv, strict=True) if v > 0
+    }
     surfaces: dict[str, VolSurface] = {}
     for ccy, g in rows[iv > 0].groupby("currency"):
         smiles = []
@@ -117,21 +140,37 @@ def load_deribit_chain_full(path: str | Path, snapshot: str | None = None) -> De
             if t <= 0:
                 continue
             fwd = forwards[str(key)]
-            otm = np.where(e["strike"].to_numpy() >= fwd, e["option_type"].to_numpy() == "C",
-                           e["option_type"].to_numpy() == "P")
+            otm = np.where(
+                e["strike"].to_numpy() >= fwd,
+                e["option_type"].to_numpy() == "C",
+                e["option_type"].to_numpy() == "P",
+            )
             side = e[otm] if otm.any() else e
-            smiles.append(Smile.build(t_years=t, forward=fwd, strikes=side["strike"].to_numpy(),
-                                      vols=side["mark_iv"].to_numpy()))
+            smiles.append(
+                Smile.build(
+                    t_years=t, forward=fwd, strikes=side["strike"].to_numpy(), vols=side["mark_iv"].to_numpy()
+                )
+            )
         smiles.sort(key=lambda s: s.t_years)
         if smiles:
             surfaces[str(ccy)] = VolSurface(underlying=str(ccy), smiles=tuple(smiles))
     flat = {c: float(np.median(s.smiles[0].vol)) for c, s in surfaces.items()}
-    market = MarketSnapshot(valuation_time=valuation, index_usd=index, marks_usd=marks, vol=flat,
-                            option_iv=option_iv, forwards_usd=forwards, surfaces=surfaces,
-                            source=f"{p.name}#{snap} (Deribit)")
-    del bad
-    return DeribitChain(snapshot_id=str(rows["snapshot_id"].iloc[0]), label=str(rows["snapshot_label"].iloc[0]),
-                        market=market, rows=rows)
+    market = MarketSnapshot(
+        valuation_time=valuation,
+        index_usd=index,
+        marks_usd=marks,
+        vol=flat,
+        option_iv=option_iv,
+        forwards_usd=forwards,
+        surfaces=surfaces,
+        source=f"{p.name}#{snap} (Deribit)",
+    )
+    return DeribitChain(
+        snapshot_id=str(rows["snapshot_id"].iloc[0]),
+        label=str(rows["snapshot_label"].iloc[0]),
+        market=market,
+        rows=rows,
+    )
 
 
 def load_deribit_chain(path: str | Path, snapshot: str | None = None) -> MarketSnapshot:
@@ -144,7 +183,7 @@ DEMO_SNAPSHOT = "20260205T212937Z"
 
 
 def shipped_chain_path() -> Path:
-    """Path of the real Deribit chains shipped with the package (six BTC+ETH snapshots; see data/SOURCES.md)."""
+    """The real Deribit chains shipped with the package (six BTC+ETH snapshots; see data/SOURCES.md)."""
     from importlib.resources import files
 
     return Path(str(files("xmargin") / "data" / "deribit_option_chains_selected.csv.gz"))

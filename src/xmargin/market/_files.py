@@ -43,8 +43,9 @@ FIELDS = tuple(MarketFile.model_fields)
 def market_from_mapping(doc: Any, *, source: str = "market") -> MarketSnapshot:
     """Validate a market document (already parsed) and build a ``MarketSnapshot``."""
     if not isinstance(doc, dict):
-        raise InputError(where=source, expected=f"a mapping with keys {', '.join(FIELDS)}",
-                         found=type(doc).__name__)
+        raise InputError(
+            where=source, expected=f"a mapping with keys {', '.join(FIELDS)}", found=type(doc).__name__
+        )
     try:
         model = MarketFile.model_validate(doc)
     except ValidationError as exc:
@@ -52,27 +53,49 @@ def market_from_mapping(doc: Any, *, source: str = "market") -> MarketSnapshot:
     errors: list[InputError] = []
     for asset in model.vol:
         if asset not in model.index:
-            errors.append(InputError(where=f"{source}: vol.{asset}", expected="an asset listed in index",
-                                     found=f"unknown asset {asset}"))
+            errors.append(
+                InputError(
+                    where=f"{source}: vol.{asset}",
+                    expected="an asset listed in index",
+                    found=f"unknown asset {asset}",
+                )
+            )
     for section, kinds in (("marks", (Kind.FUTURE, Kind.PERPETUAL)), ("option_iv", (Kind.OPTION,))):
         for name in getattr(model, section):
             try:
                 inst = parse_name(name)
             except InputError as exc:
-                errors.append(InputError(where=f"{source}: {section}.{name}", expected=exc.expected,
-                                         found=exc.found))
+                errors.append(
+                    InputError(where=f"{source}: {section}.{name}", expected=exc.expected, found=exc.found)
+                )
                 continue
             if inst.kind not in kinds:
-                errors.append(InputError(where=f"{source}: {section}.{name}",
-                                         expected=" or ".join(k.value for k in kinds), found=inst.kind.value))
+                errors.append(
+                    InputError(
+                        where=f"{source}: {section}.{name}",
+                        expected=" or ".join(k.value for k in kinds),
+                        found=inst.kind.value,
+                    )
+                )
             elif inst.base not in model.index:
-                errors.append(InputError(where=f"{source}: {section}.{name}",
-                                         expected=f"an underlying listed in index", found=f"unknown asset "
-                                         f"{inst.base}"))
+                errors.append(
+                    InputError(
+                        where=f"{source}: {section}.{name}",
+                        expected="an underlying listed in index",
+                        found=f"unknown asset {inst.base}",
+                    )
+                )
     if errors:
         raise InputErrors(errors)
-    return MarketSnapshot(valuation_time=model.valuation_time, index_usd=model.index, marks_usd=model.marks,
-                          vol=model.vol, option_iv=model.option_iv, rate=model.rate, source=source)
+    return MarketSnapshot(
+        valuation_time=model.valuation_time,
+        index_usd=model.index,
+        marks_usd=model.marks,
+        vol=model.vol,
+        option_iv=model.option_iv,
+        rate=model.rate,
+        source=source,
+    )
 
 
 def load_market(path: str | Path) -> MarketSnapshot:

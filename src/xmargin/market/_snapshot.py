@@ -1,7 +1,7 @@
 """``MarketSnapshot``: everything pricing needs at one valuation time.
 
 Lookups follow FORMATS.md:
-- forward of an expiry: an explicit forward (from a Deribit chain's ``underlying_price_usd``), else the mark of
+- forward of an expiry: an explicit forward (a Deribit chain's ``underlying_price_usd``), else the mark of
   the future with that expiry, else ``index · exp(rate · T)``;
 - the price of a perpetual: its mark, else the index;
 - the vol of an option: its own mark IV (``option_iv``), else the underlying's surface, else its flat vol.
@@ -46,8 +46,11 @@ class MarketSnapshot:
 
     def __post_init__(self) -> None:
         if self.valuation_time.tzinfo is None:
-            raise InputError(where="MarketSnapshot.valuation_time", expected="a UTC timestamp",
-                             found=str(self.valuation_time))
+            raise InputError(
+                where="MarketSnapshot.valuation_time",
+                expected="a UTC timestamp",
+                found=str(self.valuation_time),
+            )
         for name in ("index_usd", "marks_usd", "vol", "option_iv", "forwards_usd"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         object.__setattr__(self, "surfaces", MappingProxyType(dict(self.surfaces)))
@@ -58,8 +61,9 @@ class MarketSnapshot:
         try:
             return self.index_usd[asset]
         except KeyError:
-            raise InputError(where=f"market index.{asset}", expected=f"an index price for {asset}",
-                             found="none") from None
+            raise InputError(
+                where=f"market index.{asset}", expected=f"an index price for {asset}", found="none"
+            ) from None
 
     def has_index(self, asset: str) -> bool:
         return asset in self.index_usd
@@ -82,8 +86,11 @@ class MarketSnapshot:
         explicit = self.forwards_usd.get(key)
         if explicit is not None:
             return explicit
-        for fut in (key, f"{inst.base}_USDC-{format_expiry(inst.expiry)}", f"{inst.base}_USDT-"
-                    f"{format_expiry(inst.expiry)}"):
+        for fut in (
+            key,
+            f"{inst.base}_USDC-{format_expiry(inst.expiry)}",
+            f"{inst.base}_USDT-{format_expiry(inst.expiry)}",
+        ):
             mark = self.marks_usd.get(fut)
             if mark is not None:
                 return mark
@@ -105,17 +112,24 @@ class MarketSnapshot:
         surface = self.surfaces.get(inst.base)
         if surface is not None:
             assert inst.strike_usd is not None
-            return float(surface.vol(strike=inst.strike_usd, forward=self.forward(inst),
-                                     t_years=max(self.t_years(inst), 0.0)))
+            return float(
+                surface.vol(
+                    strike=inst.strike_usd, forward=self.forward(inst), t_years=max(self.t_years(inst), 0.0)
+                )
+            )
         flat = self.vol.get(inst.base)
         if flat is None:
-            raise InputError(where=f"market vol.{inst.base}", expected=f"a vol for {inst.base} (or option_iv "
-                             f"for {inst.name})", found="none")
+            raise InputError(
+                where=f"market vol.{inst.base}",
+                expected=f"a vol for {inst.base} (or option_iv for {inst.name})",
+                found="none",
+            )
         return flat
 
     # -- vectorised lookups --------------------------------------------------------------------------
-    def option_inputs(self, options: Iterable[Instrument]) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray,
-                                                                   NDArray[np.bool_]]:
+    def option_inputs(
+        self, options: Iterable[Instrument]
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, NDArray[np.bool_]]:
         """Arrays ``(forward, strike, t_years, vol, is_call)`` for a sequence of options."""
         opts = list(options)
         f = np.array([self.forward(o) for o in opts], dtype=np.float64)
@@ -127,8 +141,29 @@ class MarketSnapshot:
 
     def replace(self, **changes: object) -> MarketSnapshot:
         """A copy with some fields changed (the snapshot itself is immutable)."""
-        fields = {name: getattr(self, name) for name in (
-            "valuation_time", "index_usd", "marks_usd", "vol", "option_iv", "rate", "forwards_usd", "surfaces",
-            "source")}
+        fields = {
+            name: getattr(self, name)
+            for name in (
+                "valuation_time",
+                "index_usd",
+                "marks_usd",
+                "vol",
+                "option_iv",
+                "rate",
+                "forwards_usd",
+                "surfaces",
+                "source",
+            )
+        }
         fields.update(changes)
-        return MarketSnapshot(**fields)  # type: ignore[arg-type]
+        return MarketSnapshot(**fields)  # type: ignore[arg-type,unused-ignore]
+
+    def shifted(self, underlying: str, factor: float) -> MarketSnapshot:
+        """The market with ``underlying``'s index, marks and forwards multiplied by ``factor`` (vols unchanged:
+        sticky moneyness on surfaces, sticky strike for per-option IVs)."""
+        prefix = (f"{underlying}-", f"{underlying}_")
+        index = dict(self.index_usd)
+        index[underlying] = index[underlying] * factor
+        marks = {k: (v * factor if k.startswith(prefix) else v) for k, v in self.marks_usd.items()}
+        fwds = {k: (v * factor if k.startswith(prefix) else v) for k, v in self.forwards_usd.items()}
+        return self.replace(index_usd=index, marks_usd=marks, forwards_usd=fwds)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,8 +41,9 @@ class Smile:
         ok = np.isfinite(k) & np.isfinite(v) & (k > 0) & (v > 0)
         k, v = k[ok], v[ok]
         if k.size == 0:
-            raise InputError(where=f"smile T={t_years:.4f}", expected="at least one strike with vol > 0",
-                             found="none")
+            raise InputError(
+                where=f"smile T={t_years:.4f}", expected="at least one strike with vol > 0", found="none"
+            )
         x = np.log(k / forward)
         order = np.argsort(x)
         x, v = x[order], v[order]
@@ -52,7 +54,9 @@ class Smile:
 
     def vol_at(self, log_moneyness: ArrayLike) -> FloatArray:
         """Vol at log-moneyness ``ln(K/F)``; flat beyond the first and last quoted strike."""
-        x = np.clip(np.asarray(log_moneyness, dtype=np.float64), self.log_moneyness[0], self.log_moneyness[-1])
+        x = np.clip(
+            np.asarray(log_moneyness, dtype=np.float64), self.log_moneyness[0], self.log_moneyness[-1]
+        )
         if self._interp is None:
             return np.full_like(x, self.vol[0])
         return np.asarray(self._interp(x), dtype=np.float64)
@@ -69,9 +73,10 @@ class VolSurface:
         if not self.smiles:
             raise InputError(where=f"VolSurface({self.underlying})", expected="at least one expiry", found=0)
         ts = [s.t_years for s in self.smiles]
-        if any(b <= a for a, b in zip(ts, ts[1:], strict=False)) or ts[0] <= 0:
-            raise InputError(where=f"VolSurface({self.underlying})", expected="expiries in increasing order > 0",
-                             found=ts)
+        if any(b <= a for a, b in itertools.pairwise(ts)) or ts[0] <= 0:
+            raise InputError(
+                where=f"VolSurface({self.underlying})", expected="expiries in increasing order > 0", found=ts
+            )
 
     @property
     def expiries(self) -> FloatArray:
@@ -79,8 +84,9 @@ class VolSurface:
 
     def total_variance(self, *, strike: ArrayLike, forward: ArrayLike, t_years: ArrayLike) -> FloatArray:
         """``w = vol²·T`` at each (strike, forward, T); arrays broadcast. T ≤ 0 gives 0."""
-        k, f, t = np.broadcast_arrays(np.asarray(strike, np.float64), np.asarray(forward, np.float64),
-                                      np.asarray(t_years, np.float64))
+        k, f, t = np.broadcast_arrays(
+            np.asarray(strike, np.float64), np.asarray(forward, np.float64), np.asarray(t_years, np.float64)
+        )
         x = np.log(k / f)
         ts = self.expiries
         # total variance of every quoted expiry at the query moneyness, made non-decreasing in T

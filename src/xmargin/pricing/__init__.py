@@ -14,16 +14,16 @@ from xmargin.pricing._chain import ChainFit, fit_chain
 from xmargin.pricing._valuation import Valuation, value_instruments
 
 __all__ = [
-    "ChainFit",
-    "fit_chain",
-    "Valuation",
-    "value_instruments",
     "IV_REASONS",
+    "ChainFit",
     "Greeks",
     "ImpliedVol",
     "InverseGreeks",
+    "Valuation",
     "black76",
     "black76_price",
+    "fit_chain",
     "implied_vol",
     "inverse_greeks",
+    "value_instruments",
 ]

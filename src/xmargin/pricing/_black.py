@@ -53,20 +53,29 @@ class InverseGreeks:
 
 def _flat(*arrays: ArrayLike, dtypes: tuple[type, ...]) -> tuple[tuple[int, ...], list[NDArray[Any]]]:
     """Broadcast to one shape and return flat, contiguous, writeable arrays (the kernels' input form)."""
-    arrs = [np.asarray(a, dtype=d) for a, d in zip(arrays, dtypes, strict=True)]
+    arrs: list[NDArray[Any]] = [np.asarray(a, dtype=d) for a, d in zip(arrays, dtypes, strict=True)]
     shape = np.broadcast_shapes(*(a.shape for a in arrs))
-    flat = [np.ascontiguousarray(a).reshape(-1) if a.shape == shape else np.broadcast_to(a, shape).flatten()
-            for a in arrs]
+    flat = [
+        np.ascontiguousarray(a).reshape(-1) if a.shape == shape else np.broadcast_to(a, shape).flatten()
+        for a in arrs
+    ]
     return shape, flat
 
 
 def _prepare(
-    forward: ArrayLike, strike: ArrayLike, t_years: ArrayLike, vol: ArrayLike, is_call: ArrayLike,
+    forward: ArrayLike,
+    strike: ArrayLike,
+    t_years: ArrayLike,
+    vol: ArrayLike,
+    is_call: ArrayLike,
     rate: ArrayLike,
-) -> tuple[tuple[int, ...], FloatArray, FloatArray, FloatArray, FloatArray, BoolArray, FloatArray, FloatArray]:
+) -> tuple[
+    tuple[int, ...], FloatArray, FloatArray, FloatArray, FloatArray, BoolArray, FloatArray, FloatArray
+]:
     f64 = np.float64
-    shape, (f1, k1, t1, v1, c1, r1) = _flat(forward, strike, t_years, vol, is_call, rate,
-                                            dtypes=(f64, f64, f64, f64, np.bool_, f64))
+    shape, (f1, k1, t1, v1, c1, r1) = _flat(
+        forward, strike, t_years, vol, is_call, rate, dtypes=(f64, f64, f64, f64, np.bool_, f64)
+    )
     for name, arr in (("forward", f1), ("strike", k1)):
         if arr.size and not (np.all(arr > 0) and np.all(np.isfinite(arr))):
             bad = arr[~((arr > 0) & np.isfinite(arr))][0]
@@ -76,12 +85,19 @@ def _prepare(
         raise InputError(where="black76.vol", expected="finite values >= 0", found=float(bad))
     if t1.size and not np.all(np.isfinite(t1)):
         raise InputError(where="black76.t_years", expected="finite values", found="NaN or inf")
+    if r1.size and not np.all(np.isfinite(r1)):
+        raise InputError(where="black76.rate", expected="finite values", found="NaN or inf")
     df = np.exp(-r1 * np.maximum(t1, 0.0))
     return shape, f1, k1, t1, v1, c1, df, r1
 
 
 def black76_price(
-    *, forward: ArrayLike, strike: ArrayLike, t_years: ArrayLike, vol: ArrayLike, is_call: ArrayLike,
+    *,
+    forward: ArrayLike,
+    strike: ArrayLike,
+    t_years: ArrayLike,
+    vol: ArrayLike,
+    is_call: ArrayLike,
     rate: ArrayLike = 0.0,
 ) -> FloatArray:
     """Black-76 price in USD per coin of size, vectorised (no Greeks: the scenario-repricing path)."""
@@ -93,7 +109,12 @@ def black76_price(
 
 
 def black76(
-    *, forward: ArrayLike, strike: ArrayLike, t_years: ArrayLike, vol: ArrayLike, is_call: ArrayLike,
+    *,
+    forward: ArrayLike,
+    strike: ArrayLike,
+    t_years: ArrayLike,
+    vol: ArrayLike,
+    is_call: ArrayLike,
     rate: ArrayLike = 0.0,
 ) -> Greeks:
     """Black-76 price and Greeks in USD per coin of size, vectorised over any broadcastable inputs.
@@ -126,7 +147,7 @@ IV_REASONS = {
     _kernels.IV_BAD_INPUT: "bad input (price < 0, forward or strike <= 0, or not finite)",
     _kernels.IV_EXPIRED: "expired (t_years <= 0): no time value to invert",
     _kernels.IV_BELOW_INTRINSIC: "price at or below intrinsic value (no time value)",
-    _kernels.IV_ABOVE_UPPER_BOUND: "price at or above the no-arbitrage upper bound (F for a call, K for a put)",
+    _kernels.IV_ABOVE_UPPER_BOUND: "price at or above the no-arbitrage bound (F for a call, K for a put)",
     _kernels.IV_NOT_CONVERGED: "solver did not converge",
 }
 
@@ -144,13 +165,21 @@ class ImpliedVol:
 
 
 def implied_vol(
-    *, price: ArrayLike, forward: ArrayLike, strike: ArrayLike, t_years: ArrayLike, is_call: ArrayLike,
-    rate: ArrayLike = 0.0, tol: float = 1e-12, max_iter: int = 100,
+    *,
+    price: ArrayLike,
+    forward: ArrayLike,
+    strike: ArrayLike,
+    t_years: ArrayLike,
+    is_call: ArrayLike,
+    rate: ArrayLike = 0.0,
+    tol: float = 1e-12,
+    max_iter: int = 100,
 ) -> ImpliedVol:
     """Black-76 implied vol of a USD price per coin, vectorised; NaN with a reason outside the bounds."""
     f64 = np.float64
-    shape, (p1, f1, k1, t1, c1, r1) = _flat(price, forward, strike, t_years, is_call, rate,
-                                            dtypes=(f64, f64, f64, f64, np.bool_, f64))
+    shape, (p1, f1, k1, t1, c1, r1) = _flat(
+        price, forward, strike, t_years, is_call, rate, dtypes=(f64, f64, f64, f64, np.bool_, f64)
+    )
     df = np.exp(-r1 * np.maximum(t1, 0.0))
     out = np.empty_like(p1)
     reason = np.empty(p1.shape, dtype=np.int8)

@@ -17,7 +17,8 @@ class ChainFit:
     """Per-option model coin price next to the venue's mark, and a per-expiry summary."""
 
     options: pd.DataFrame
-    """columns: currency, expiry_key, instrument_name, t_years, mark_price_coin, model_price_coin, abs_err_coin"""
+    """columns: currency, expiry_key, instrument_name, t_years, mark_price_coin, model_price_coin,
+    abs_err_coin"""
     by_expiry: pd.DataFrame
     """columns: currency, expiry_key, t_years, count, median_abs_err_coin, max_abs_err_coin"""
 
@@ -31,14 +32,23 @@ def fit_chain(chain: DeribitChain) -> ChainFit:
     usd = black76_price(forward=f, strike=k, t_years=t, vol=v, is_call=c, rate=market.rate)
     model = usd / f
     mark = rows["mark_price_coin"].to_numpy(dtype=np.float64)
-    options = pd.DataFrame({
-        "currency": rows["currency"].to_numpy(), "expiry_key": rows["expiry_key"].to_numpy(),
-        "instrument_name": rows["instrument_name"].to_numpy(), "t_years": t, "mark_price_coin": mark,
-        "model_price_coin": model, "abs_err_coin": np.abs(model - mark),
-    })
+    options = pd.DataFrame(
+        {
+            "currency": rows["currency"].to_numpy(),
+            "expiry_key": rows["expiry_key"].to_numpy(),
+            "instrument_name": rows["instrument_name"].to_numpy(),
+            "t_years": t,
+            "mark_price_coin": mark,
+            "model_price_coin": model,
+            "abs_err_coin": np.abs(model - mark),
+        }
+    )
     grouped = options.groupby(["currency", "expiry_key"], sort=False)
-    by_expiry = grouped.agg(t_years=("t_years", "first"), count=("abs_err_coin", "size"),
-                            median_abs_err_coin=("abs_err_coin", "median"),
-                            max_abs_err_coin=("abs_err_coin", "max")).reset_index()
+    by_expiry = grouped.agg(
+        t_years=("t_years", "first"),
+        count=("abs_err_coin", "size"),
+        median_abs_err_coin=("abs_err_coin", "median"),
+        max_abs_err_coin=("abs_err_coin", "max"),
+    ).reset_index()
     by_expiry = by_expiry.sort_values(["currency", "t_years"]).reset_index(drop=True)
     return ChainFit(options=options, by_expiry=by_expiry)

@@ -66,7 +66,8 @@ def greeks_kernel(f, k, t, v, call, df, r, price, delta, gamma, vega, theta):  #
             delta[i] = dfi * d
             gamma[i] = 0.0
             vega[i] = 0.0
-            theta[i] = (-r[i] * dfi * p) / _DAYS_PER_YEAR if ti > 0.0 else 0.0
+            # P = df·intrinsic, dP/dT = -r·P, so theta = +r·P per year (same sign as the sd > 0 branch)
+            theta[i] = (r[i] * dfi * p) / _DAYS_PER_YEAR if ti > 0.0 else 0.0
             continue
         sq = math.sqrt(ti)
         d1 = math.log(fi / ki) / sd + 0.5 * sd
@@ -142,14 +143,18 @@ def implied_vol_kernel(p, f, k, t, call, df, tol, max_iter, out, reason):  # typ
         target = tv  # price of the OTM option (call if K >= F else put)
         lo = 0.0
         hi = 40.0
-        sd = math.sqrt(2.0 * abs(math.log(fi / ki))) + 0.1  # near the inflexion point: Newton is monotone there
+        sd = (
+            math.sqrt(2.0 * abs(math.log(fi / ki))) + 0.1
+        )  # near the inflexion point: Newton is monotone there
         if sd > hi:
             sd = 0.5 * hi
         ok = False
         for _ in range(max_iter):
             val, vega_sd = _undiscounted(fi, ki, sd, otm_call)
             diff = val - target
-            if abs(diff) <= tol * scale:
+            # converged when the price matches AND the remaining Newton step is below tol relative to sd:
+            # a price-only test (tol·max(F, K)) stops far too early in the wings (vol off by percent)
+            if abs(diff) <= tol * scale and abs(diff) <= tol * vega_sd * sd:
                 ok = True
                 break
             if diff > 0.0:

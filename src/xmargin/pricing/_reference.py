@@ -9,8 +9,9 @@ def ncdf(x: float) -> float:
     return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
-def black76_price(forward: float, strike: float, t_years: float, vol: float, is_call: bool,
-                  rate: float = 0.0) -> float:
+def black76_price(
+    forward: float, strike: float, t_years: float, vol: float, is_call: bool, rate: float = 0.0
+) -> float:
     """USD price per coin: ``exp(-r·T)·(F·N(d1) − K·N(d2))`` for a call; intrinsic at expiry."""
     df = math.exp(-rate * max(t_years, 0.0))
     if t_years <= 0 or vol == 0:

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from xmargin.instruments import Instrument, Kind
 from xmargin.market import MarketSnapshot
 from xmargin.pricing._black import black76
@@ -34,9 +32,17 @@ class Valuation:
     theta: float
 
     def as_dict(self) -> dict[str, float | str | None]:
-        return {"price": self.price, "price_currency": self.price_currency, "price_usd": self.price_usd,
-                "iv": self.iv, "forward": self.forward, "delta": self.delta, "gamma": self.gamma,
-                "vega": self.vega, "theta": self.theta}
+        return {
+            "price": self.price,
+            "price_currency": self.price_currency,
+            "price_usd": self.price_usd,
+            "iv": self.iv,
+            "forward": self.forward,
+            "delta": self.delta,
+            "gamma": self.gamma,
+            "vega": self.vega,
+            "theta": self.theta,
+        }
 
 
 def value_instruments(instruments: Sequence[Instrument], market: MarketSnapshot) -> list[Valuation]:
@@ -50,8 +56,18 @@ def value_instruments(instruments: Sequence[Instrument], market: MarketSnapshot)
             usd = float(g.price[j])
             ccy = inst.settlement_asset()
             price = usd / float(f[j]) if inst.inverse else usd / market.index_usd.get(ccy, 1.0)
-            by_option[inst] = Valuation(inst, price, ccy, usd, float(v[j]), float(f[j]), float(g.delta[j]),
-                                        float(g.gamma[j]), float(g.vega[j]), float(g.theta[j]))
+            by_option[inst] = Valuation(
+                inst,
+                price,
+                ccy,
+                usd,
+                float(v[j]),
+                float(f[j]),
+                float(g.delta[j]),
+                float(g.gamma[j]),
+                float(g.vega[j]),
+                float(g.theta[j]),
+            )
     out: list[Valuation] = []
     for inst in instruments:
         if inst.kind is Kind.OPTION:
@@ -62,5 +78,3 @@ def value_instruments(instruments: Sequence[Instrument], market: MarketSnapshot)
         price = mark if inst.kind is not Kind.SPOT else 1.0
         out.append(Valuation(inst, price, ccy, mark, None, mark, 1.0, 0.0, 0.0, 0.0))
     return out
-
-

@@ -1,0 +1,16 @@
+"""Risk: the book, its resolution against a market, scenario sets and the PnL[instrument, scenario] matrix."""
+
+from xmargin.risk._book import KIND_CODE, Book, InstrumentTable, equity_usd, portfolio_greeks, resolve
+from xmargin.risk._scenarios import VIEWS, ScenarioSet, scenario_pnl
+
+__all__ = [
+    "KIND_CODE",
+    "VIEWS",
+    "Book",
+    "InstrumentTable",
+    "ScenarioSet",
+    "equity_usd",
+    "portfolio_greeks",
+    "resolve",
+    "scenario_pnl",
+]

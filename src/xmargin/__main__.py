@@ -1,0 +1,5 @@
+"""``python -m xmargin`` runs the command line."""
+
+from xmargin.cli import main
+
+main()

@@ -1,0 +1,221 @@
+"""The book: accounts × instruments as sparse matrices, and its resolution against a market.
+
+``Book`` holds sizes ``q[account, instrument]`` (scipy.sparse CSR, coin units; collateral assets are spot
+columns holding balances) and, for futures and perpetuals bought at a known price, ``q_entry`` (size ×
+entry price, USD) and ``q_at_entry`` (the size carrying that entry price). One account is a book with one
+row: every model runs the same code for one account or a whole exchange.
+
+``resolve(book, market)`` turns the instrument columns into an ``InstrumentTable`` of arrays (kind,
+underlying, expiry, strike, forward, vol, value and Greeks per coin) that scenario repricing works on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from xmargin.core import InputError, InputErrors
+from xmargin.instruments import Instrument, Kind, Portfolio
+from xmargin.market import MarketSnapshot
+from xmargin.pricing import black76
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+KIND_CODE = {Kind.SPOT: 0, Kind.PERPETUAL: 1, Kind.FUTURE: 2, Kind.OPTION: 3}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Book:
+    """Accounts (rows) × instruments (columns). Sizes in coin; balances of collateral in asset units."""
+
+    accounts: tuple[str, ...]
+    instruments: tuple[Instrument, ...]
+    q: sp.csr_matrix
+    q_entry: sp.csr_matrix
+    q_at_entry: sp.csr_matrix
+
+    @classmethod
+    def from_portfolios(cls, portfolios: Sequence[Portfolio]) -> Book:
+        columns: dict[Instrument, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        e_rows: list[int] = []
+        e_cols: list[int] = []
+        e_vals: list[float] = []
+        e_size: list[float] = []
+        for r, pf in enumerate(portfolios):
+            for asset, amount in pf.collateral.items():
+                c = columns.setdefault(Instrument(Kind.SPOT, asset), len(columns))
+                rows.append(r)
+                cols.append(c)
+                vals.append(amount)
+            for pos in pf.positions:
+                c = columns.setdefault(pos.instrument, len(columns))
+                rows.append(r)
+                cols.append(c)
+                vals.append(pos.size_coin)
+                if pos.avg_price_usd is not None and pos.instrument.kind in (Kind.FUTURE, Kind.PERPETUAL):
+                    e_rows.append(r)
+                    e_cols.append(c)
+                    e_vals.append(pos.size_coin * pos.avg_price_usd)
+                    e_size.append(pos.size_coin)
+        shape = (len(portfolios), len(columns))
+
+        def csr(r: list[int], c: list[int], v: list[float]) -> sp.csr_matrix:
+            return sp.csr_matrix((np.asarray(v, np.float64), (np.asarray(r, np.intp), np.asarray(c, np.intp))),
+                                 shape=shape)
+
+        return cls(
+            accounts=tuple(p.account for p in portfolios),
+            instruments=tuple(columns),
+            q=csr(rows, cols, vals),
+            q_entry=csr(e_rows, e_cols, e_vals),
+            q_at_entry=csr(e_rows, e_cols, e_size),
+        )
+
+    @classmethod
+    def from_portfolio(cls, portfolio: Portfolio) -> Book:
+        return cls.from_portfolios([portfolio])
+
+    @property
+    def n_accounts(self) -> int:
+        return len(self.accounts)
+
+    def row(self, i: int) -> Book:
+        """Account ``i`` as a one-row book (same columns)."""
+        return Book((self.accounts[i],), self.instruments, self.q[i:i + 1], self.q_entry[i:i + 1],
+                    self.q_at_entry[i:i + 1])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class InstrumentTable:
+    """Instrument columns resolved against a market: arrays of length n_instruments.
+
+    ``value_settle``: mark value per coin of size in the settlement asset (options: premium; futures and
+    perpetuals: 0, they are marked to market; spot: 1 unit of itself). ``value_usd`` = value_settle ×
+    index of the settlement asset. Greeks are of the USD value per coin (spot and futures: delta 1).
+    """
+
+    instruments: tuple[Instrument, ...]
+    kind: NDArray[np.int8]
+    underlying: NDArray[np.str_]
+    settle: NDArray[np.str_]
+    inverse: BoolArray
+    is_call: BoolArray
+    strike: FloatArray
+    t_years: FloatArray
+    forward: FloatArray
+    vol: FloatArray
+    index_usd: FloatArray
+    settle_usd: FloatArray
+    value_settle: FloatArray
+    value_usd: FloatArray
+    delta: FloatArray
+    gamma: FloatArray
+    vega: FloatArray
+    theta: FloatArray
+
+    @property
+    def is_option(self) -> BoolArray:
+        return self.kind == KIND_CODE[Kind.OPTION]
+
+    @property
+    def is_spot(self) -> BoolArray:
+        return self.kind == KIND_CODE[Kind.SPOT]
+
+    @property
+    def is_linear_delta_one(self) -> BoolArray:
+        return (self.kind == KIND_CODE[Kind.FUTURE]) | (self.kind == KIND_CODE[Kind.PERPETUAL])
+
+
+def resolve(book: Book, market: MarketSnapshot) -> InstrumentTable:
+    """Resolve the book's instrument columns against ``market`` (errors for every unpriceable column)."""
+    insts = book.instruments
+    errors: list[InputError] = []
+    for inst in insts:
+        for asset in {inst.base, inst.settlement_asset()}:
+            if not market.has_index(asset):
+                errors.append(InputError(where=f"{inst.name}", expected=f"an index price for {asset} in the market",
+                                         found="none"))
+        if inst.kind in (Kind.OPTION, Kind.FUTURE) and market.t_years(inst) <= 0:
+            errors.append(InputError(where=f"{inst.name}", expected="an instrument not expired at "
+                                     f"{market.valuation_time:%Y-%m-%d %H:%M}Z", found=f"expired {inst.expiry}"))
+    if errors:
+        unique = list({str(e): e for e in errors}.values())
+        raise InputErrors(unique)
+    n = len(insts)
+    kind = np.array([KIND_CODE[i.kind] for i in insts], dtype=np.int8)
+    underlying = np.array([i.base for i in insts], dtype=np.str_) if n else np.array([], dtype=np.str_)
+    settle = np.array([i.settlement_asset() for i in insts], dtype=np.str_) if n else np.array([], dtype=np.str_)
+    inverse = np.array([i.inverse for i in insts], dtype=np.bool_)
+    is_call = np.array([bool(i.is_call) for i in insts], dtype=np.bool_)
+    strike = np.array([i.strike_usd or 0.0 for i in insts], dtype=np.float64)
+    t = np.array([market.t_years(i) for i in insts], dtype=np.float64)
+    fwd = np.array([market.mark(i) if i.kind is not Kind.OPTION else market.forward(i) for i in insts],
+                   dtype=np.float64)
+    opt = kind == KIND_CODE[Kind.OPTION]
+    vol = np.array([market.implied_vol(i) if i.kind is Kind.OPTION else 0.0 for i in insts], dtype=np.float64)
+    index_usd = np.array([market.index(i.base) for i in insts], dtype=np.float64)
+    settle_usd = np.array([market.index(i.settlement_asset()) for i in insts], dtype=np.float64)
+    value_usd = np.zeros(n)
+    delta = np.where(opt, 0.0, np.where(kind == KIND_CODE[Kind.SPOT], 1.0, 1.0))
+    gamma = np.zeros(n)
+    vega = np.zeros(n)
+    theta = np.zeros(n)
+    if opt.any():
+        g = black76(forward=fwd[opt], strike=strike[opt], t_years=t[opt], vol=vol[opt], is_call=is_call[opt],
+                    rate=market.rate)
+        # an inverse option's value in USD is its coin premium P/F at the coin's index S
+        conv = np.where(inverse[opt], index_usd[opt] / fwd[opt], 1.0)
+        value_usd[opt] = g.price * conv
+        delta[opt], gamma[opt], vega[opt], theta[opt] = g.delta, g.gamma, g.vega, g.theta
+    spot = kind == KIND_CODE[Kind.SPOT]
+    value_usd[spot] = index_usd[spot]
+    value_settle = value_usd / settle_usd
+    return InstrumentTable(insts, kind, underlying, settle, inverse, is_call, strike, t, fwd, vol, index_usd,
+                           settle_usd, value_settle, value_usd, delta, gamma, vega, theta)
+
+
+def equity_usd(book: Book, table: InstrumentTable) -> FloatArray:
+    """Per account: collateral at index + options at mark value + unrealised P&L of futures bought at a price.
+
+    Unrealised P&L in the settlement asset: linear ``q·M − q·E`` (quote units); inverse
+    ``q − q·E/M`` (coin); each converted to USD at its settlement asset's index.
+    """
+    value = book.q @ table.value_usd
+    m = table.forward
+    lin = (~table.inverse).astype(np.float64)
+    linear_upnl = book.q_at_entry @ (m * lin) - book.q_entry @ lin  # USD prices: quote coin taken at 1 USD
+    inverse_upnl = (book.q_at_entry @ (table.inverse * table.settle_usd)
+                    - book.q_entry @ (table.inverse * table.settle_usd / np.where(m > 0, m, 1.0)))
+    return np.asarray(value + linear_upnl + inverse_upnl, dtype=np.float64)
+
+
+def portfolio_greeks(book: Book, table: InstrumentTable) -> dict[str, dict[str, FloatArray]]:
+    """Per underlying (not stablecoins' own columns): delta in coin and USD, gamma, vega, theta; arrays per account.
+
+    Delta counts options (Black delta of the USD value), futures, perpetuals and coin balances (1 per coin).
+    Gamma is per USD of the forward; vega per vol point; theta per day (USD).
+    """
+    out: dict[str, dict[str, FloatArray]] = {}
+    for u in np.unique(table.underlying):
+        cols = table.underlying == u
+        if not cols.any():
+            continue
+        sub = book.q[:, np.flatnonzero(cols)]
+        idx = float(table.index_usd[cols][0])
+        delta = np.asarray(sub @ table.delta[cols]).reshape(-1)
+        out[str(u)] = {
+            "delta_coin": delta,
+            "delta_usd": delta * idx,
+            "gamma": np.asarray(sub @ table.gamma[cols]).reshape(-1),
+            "vega": np.asarray(sub @ table.vega[cols]).reshape(-1),
+            "theta": np.asarray(sub @ table.theta[cols]).reshape(-1),
+        }
+    return out

@@ -1,0 +1,114 @@
+"""Scenario sets and scenario repricing: the ``PnL[instrument, scenario]`` matrix.
+
+A scenario moves one underlying's price by a relative ``price_move`` (index, forwards and marks together),
+shocks implied vol by ``vol_dir`` ∈ {−1, 0, +1} times an expiry-dependent relative shock, and may shift
+rates. Instruments on other underlyings do not move. Repricing is one vectorised Black-76 call over the
+(instrument × scenario) grid of options.
+
+Two views of P&L (per coin of size):
+- ``settlement``: in each instrument's settlement asset (Deribit's S:PM). An inverse future of q coin makes
+  ``q·(1 − 1/(1+s))`` coin; a coin balance has no risk in its own currency.
+- ``usd``: everything in USD, coin collateral included (cross-collateral PM).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from xmargin.instruments import Kind
+from xmargin.pricing import black76_price
+from xmargin.risk._book import KIND_CODE, InstrumentTable
+
+FloatArray = NDArray[np.float64]
+VIEWS = ("settlement", "usd")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ScenarioSet:
+    """S scenarios as arrays of length S."""
+
+    underlying: NDArray[np.str_]
+    price_move: FloatArray
+    vol_dir: NDArray[np.int8]
+    rate_shift: FloatArray
+    weight: FloatArray
+    """fraction of the scenario's loss counted (1 for standard scenarios, e.g. 0.35 for SPAN's extremes)"""
+    label: NDArray[np.str_]
+
+    def __len__(self) -> int:
+        return int(self.price_move.shape[0])
+
+    @staticmethod
+    def concat(sets: list[ScenarioSet]) -> ScenarioSet:
+        if not sets:
+            e = np.array([], dtype=np.float64)
+            return ScenarioSet(np.array([], dtype=np.str_), e, np.array([], dtype=np.int8), e, e,
+                               np.array([], dtype=np.str_))
+        return ScenarioSet(*(np.concatenate([getattr(s, f) for s in sets]) for f in (
+            "underlying", "price_move", "vol_dir", "rate_shift", "weight", "label")))
+
+
+def scenario_pnl(table: InstrumentTable, scenarios: ScenarioSet, *, view: str, vol_up: FloatArray,
+                 vol_down: FloatArray, rate: float = 0.0) -> FloatArray:
+    """``PnL[instrument, scenario]`` per coin of size, in the settlement asset or in USD (``view``).
+
+    ``vol_up``/``vol_down``: relative vol shocks per instrument (only options use them); a scenario with
+    ``vol_dir`` +1 multiplies the option's vol by ``1 + vol_up``, −1 by ``1 − vol_down`` (floored at 1%).
+    """
+    n, s_count = len(table.instruments), len(scenarios)
+    pnl = np.zeros((n, s_count))
+    if n == 0 or s_count == 0:
+        return pnl
+    hit = table.underlying[:, None] == scenarios.underlying[None, :]  # (n, S)
+    move = np.where(hit, scenarios.price_move[None, :], 0.0)
+    growth = 1.0 + move
+    t = table.t_years
+    kind = table.kind
+    fwd = table.forward
+    inv = table.inverse
+    # rate shifts move dated forwards by exp(dr·T) (carry) and discount linear options
+    dr = np.where(hit, scenarios.rate_shift[None, :], 0.0)
+    carry = np.exp(dr * np.maximum(t, 0.0)[:, None])
+    f_new = fwd[:, None] * growth * carry
+    delta_one = (kind == KIND_CODE[Kind.FUTURE]) | (kind == KIND_CODE[Kind.PERPETUAL])
+    spot = kind == KIND_CODE[Kind.SPOT]
+    opt = kind == KIND_CODE[Kind.OPTION]
+    # --- futures and perpetuals ------------------------------------------------------------------------
+    if delta_one.any():
+        d1 = delta_one
+        if view == "settlement":
+            lin = (f_new[d1] - fwd[d1, None]) / table.settle_usd[d1, None]
+            inv_coin = 1.0 - fwd[d1, None] / f_new[d1]
+            pnl[d1] = np.where(inv[d1, None], inv_coin, lin)
+        else:
+            # inverse: coin P&L at the shocked coin index = (1 − F/F')·S' ; linear: F' − F
+            s_new = table.index_usd[d1, None] * growth[d1]
+            pnl[d1] = np.where(inv[d1, None], (1.0 - fwd[d1, None] / f_new[d1]) * s_new, f_new[d1] - fwd[d1, None])
+    # --- spot balances: no risk in their own currency; in USD they move with their index -----------------
+    if spot.any() and view == "usd":
+        pnl[spot] = table.index_usd[spot, None] * move[spot]
+    # --- options: full Black-76 repricing on the grid ----------------------------------------------------
+    if opt.any():
+        up, down = vol_up[opt], vol_down[opt]
+        vdir = np.where(hit[opt], scenarios.vol_dir[None, :], 0)
+        vol_new = table.vol[opt, None] * np.where(vdir > 0, 1.0 + up[:, None],
+                                                 np.where(vdir < 0, np.maximum(1.0 - down[:, None], 0.01), 1.0))
+        r_new = rate + dr[opt]
+        p_new = black76_price(forward=f_new[opt], strike=table.strike[opt, None], t_years=t[opt, None],
+                              vol=vol_new, is_call=table.is_call[opt, None], rate=r_new)
+        p_old = black76_price(forward=fwd[opt], strike=table.strike[opt], t_years=t[opt], vol=table.vol[opt],
+                              is_call=table.is_call[opt], rate=rate)
+        inv_o = inv[opt, None]
+        if view == "settlement":
+            coin = p_new / f_new[opt] - (p_old / fwd[opt])[:, None]
+            lin = (p_new - p_old[:, None]) / table.settle_usd[opt, None]
+            pnl[opt] = np.where(inv_o, coin, lin)
+        else:
+            s0 = table.index_usd[opt, None]
+            s_new = s0 * growth[opt]
+            usd_inv = p_new / f_new[opt] * s_new - (p_old / fwd[opt])[:, None] * s0
+            pnl[opt] = np.where(inv_o, usd_inv, p_new - p_old[:, None])
+    return pnl
