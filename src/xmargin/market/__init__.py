@@ -6,6 +6,7 @@ from xmargin.market._deribit import (
     load_deribit_chain,
     load_deribit_chain_full,
     shipped_chain_path,
+    shipped_demo_books,
     snapshot_ids,
 )
 from xmargin.market._files import MarketFile, load_market, market_from_mapping
@@ -24,5 +25,6 @@ __all__ = [
     "load_market",
     "market_from_mapping",
     "shipped_chain_path",
+    "shipped_demo_books",
     "snapshot_ids",
 ]

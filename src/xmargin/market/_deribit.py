@@ -187,3 +187,11 @@ def shipped_chain_path() -> Path:
     from importlib.resources import files
 
     return Path(str(files("xmargin") / "data" / "deribit_option_chains_selected.csv.gz"))
+
+
+def shipped_demo_books() -> list[Path]:
+    """The example books ``xmargin demo`` margins on the shipped chain (sorted by file name)."""
+    from importlib.resources import files
+
+    folder = Path(str(files("xmargin") / "data" / "books"))
+    return sorted(folder.glob("*.yaml"))
