@@ -108,7 +108,13 @@ def golden() -> tuple[Arrays, Arrays, Arrays, Arrays]:
     return c, ours, quantlib_greeks(c), scales
 
 
-TOLERANCES = {"price": TOL_PRICE, "delta": TOL_DELTA, "gamma": TOL_GAMMA, "vega": TOL_VEGA, "theta": TOL_THETA}
+TOLERANCES = {
+    "price": TOL_PRICE,
+    "delta": TOL_DELTA,
+    "gamma": TOL_GAMMA,
+    "vega": TOL_VEGA,
+    "theta": TOL_THETA,
+}
 
 
 @pytest.mark.parametrize("name", list(TOLERANCES))

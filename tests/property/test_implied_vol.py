@@ -177,8 +177,12 @@ def py_vollib_iv(price: float, c: Cases, i: int) -> float:
     """py_vollib.black.implied_volatility.implied_volatility(price, F, K, r, t, flag) (discounted price)."""
     return float(
         pv_implied_volatility(
-            float(price), float(c["forward"][i]), float(c["strike"][i]), float(c["rate"][i]),
-            float(c["t_years"][i]), "c" if c["is_call"][i] else "p",
+            float(price),
+            float(c["forward"][i]),
+            float(c["strike"][i]),
+            float(c["rate"][i]),
+            float(c["t_years"][i]),
+            "c" if c["is_call"][i] else "p",
         )
     )
 

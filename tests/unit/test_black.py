@@ -156,12 +156,14 @@ def test_kernel_matches_scalar_reference() -> None:
     c = random_cases(4, 3000)
     c["t_years"][:100] = np.linspace(-0.1, 0.0, 100)
     c["vol"][100:200] = 0.0
-    want = np.array([
-        ref.black76_price(float(f), float(k), float(t), float(v), bool(cp), float(r))
-        for f, k, t, v, cp, r in zip(
-            c["forward"], c["strike"], c["t_years"], c["vol"], c["is_call"], c["rate"], strict=True
-        )
-    ])
+    want = np.array(
+        [
+            ref.black76_price(float(f), float(k), float(t), float(v), bool(cp), float(r))
+            for f, k, t, v, cp, r in zip(
+                c["forward"], c["strike"], c["t_years"], c["vol"], c["is_call"], c["rate"], strict=True
+            )
+        ]
+    )
     tol = TOL_REF_ABS * size(c) + TOL_REF_REL * np.abs(want)
     assert_close("black76_price vs reference", black76_price(**c), want, tol)
     assert_close("black76().price vs reference", black76(**c).price, want, tol)
@@ -171,7 +173,7 @@ def test_kernel_matches_scalar_reference() -> None:
 
 
 def fd_tol(an: np.ndarray, c: Cases, h: np.ndarray, order: int = 1, unit: float = 1.0) -> np.ndarray:
-    """Truncation allowance relative to the Greek plus the rounding of the bumped prices (eps·size/h^order)."""
+    """Truncation allowance relative to the Greek, plus rounding of the bumped prices (eps·size/h^order)."""
     return TOL_FD_REL * np.abs(an) + TOL_FD_ROUND * EPS * size(c) / h**order * unit
 
 

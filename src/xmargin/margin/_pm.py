@@ -175,6 +175,8 @@ class PortfolioMargin:
             som = p.short_option_minimum.per_coin * short_opt * index_u
             core = worst + roll + delta_shock
             total = core + som if p.short_option_minimum.mode == "add" else np.maximum(core, som)
+            # a group of only long options (and, in USD, long coins) cannot lose more than its value
+            total = np.minimum(total, self._loss_bound(book, table, ci))
             per_underlying[u] += total
             if detail:
                 for i in range(n_acc):
@@ -206,6 +208,18 @@ class PortfolioMargin:
                                "per_underlying_usd": {u: float(per_underlying[u][i]) for u in shocked},
                                "groups": details[i]} for i in range(n_acc))
         return MarginResult(self.name, book.accounts, im, mm, equity, balance, breakdown)
+
+    @staticmethod
+    def _loss_bound(book: Book, table: InstrumentTable, ci: NDArray[np.intp]) -> FloatArray:
+        """Per account: the group's mark value if it holds only long options and long coins, else +inf."""
+        q = book.q[:, ci]
+        bounded = table.is_option[ci] | table.is_spot[ci]
+        neg = _dense(q.minimum(0.0).sum(axis=1)).reshape(-1) < 0
+        unbounded_cols = np.flatnonzero(~bounded)
+        open_other = (_dense(abs(q[:, unbounded_cols]).sum(axis=1)).reshape(-1) > 0) if unbounded_cols.size else (
+            np.zeros(book.n_accounts, dtype=bool))
+        value = _dense(q @ table.value_usd[ci]).reshape(-1)
+        return np.where(neg | open_other, np.inf, np.maximum(value, 0.0))
 
     def _grid(self, row: FloatArray, si: NDArray[np.intp], scen: ScenarioSet, ccy_usd: float) -> dict[str, Any]:
         """The standard-table P&L (USD) of one account as price move × vol shock, at no rate shift."""
