@@ -9,8 +9,11 @@ option's time value is P/df − intrinsic, a difference of numbers of that size.
 about eps·max(F, K) / (dP/dσ), so cases are kept only where dP/dσ·σ = 100·vega·σ >= VEGA_FLOOR·F (1e-10):
 below that the time value is numerically negligible (e.g. a 1-hour option 5× out of the money, whose price is
 below 1e-300) and no solver can recover the vol from the price. For the kept cases the tolerance is that
-rounding bound times TOL_IV_ROUND, plus TOL_IV_REL·σ for the solver (measured on 10 million random cases
-from the ROUND_TRIP ranges: worst error 0.27 of this tolerance).
+rounding bound times TOL_IV_ROUND, plus TOL_IV_REL·σ for the solver. Measured on 10 million seeded random
+kept cases (F 1e-2..1e6, K/F 0.05..20, T 1e-4..5 y, vol 0.01..5, rate −5%..20%): worst error 0.27 of this
+tolerance, and no case failed to converge; hypothesis runs of 3,000 examples per test also passed. Before the
+convergence fix in ``_kernels.implied_vol_kernel`` (it stopped on |price error| <= 1e-12·max(F, K) alone) the
+worst kept case was 165 times the tolerance (vol off by 2% in the wings).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ VEGA_FLOOR = 1e-10  # keep cases with 100·vega·vol >= VEGA_FLOOR·F (see the m
 TOL_IV_REL = 1e-10  # solver accuracy, relative to vol
 TOL_IV_ROUND = 8.0  # × eps·max(F, K) / (dP/dσ): the vol uncertainty carried by a rounded price
 TOL_VS_PY_VOLLIB_ROUND = 2 * TOL_IV_ROUND  # two solvers, each within its own rounding bound
+TOL_REPRICE = 1e-11  # × max(F, K): price at the implied vol vs the input price (any case the solver accepts)
 
 Cases = dict[str, np.ndarray]
 
@@ -98,11 +102,17 @@ def test_round_trip(c: Cases) -> None:
     tol = iv_tolerance(c, g.vega, TOL_IV_ROUND)
     err = np.abs(iv.vol - c["vol"])
     assert (err[keep] <= tol[keep]).all(), (err / tol)[keep].max()
+    # Everywhere, kept or not: the solver never gives up, and any vol it returns reprices the input.
+    assert not (iv.reason == k.IV_NOT_CONVERGED).any()
+    ok = iv.reason == k.IV_OK
+    repriced = black76(**{**c, "vol": np.where(ok, iv.vol, c["vol"])}).price
+    size = np.maximum(c["forward"], c["strike"])
+    assert (np.abs(repriced - g.price)[ok] <= TOL_REPRICE * size[ok]).all()
 
 
 @SETTINGS
-@given(option_arrays(), st.data())
-def test_round_trip_other_side_via_parity(c: Cases, data: st.DataObject) -> None:
+@given(option_arrays())
+def test_round_trip_other_side_via_parity(c: Cases) -> None:
     """Source: put-call parity. The put priced as C − df·(F − K) from the call has the call's vol."""
     call = black76(**{**c, "is_call": True})
     keep = meaningful(c, call.vega)

@@ -8,6 +8,7 @@ central finite differences of the *price* kernel (which shares no Greek formula 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -271,19 +272,21 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize("func", [black76, black76_price], ids=["black76", "black76_price"])
 @pytest.mark.parametrize(("field", "value"), BAD_VALUES, ids=[f"{f}={v}" for f, v in BAD_VALUES])
-def test_bad_input_raises_input_error_naming_the_field(func: object, field: str, value: float) -> None:
+def test_bad_input_raises_input_error_naming_the_field(
+    func: Callable[..., object], field: str, value: float
+) -> None:
     """Source: the error contract (STYLE.md 3): InputError (a ValueError) whose ``where`` names the field,
     raised even when the bad value is one element of an otherwise good array."""
     args = {k: np.full(4, v) for k, v in GOOD.items()}
     args[field][2] = value
     with pytest.raises(InputError) as info:
-        func(**args)  # type: ignore[operator]
+        func(**args)
     assert info.value.where == f"black76.{field}"
     assert field in str(info.value)
     assert isinstance(info.value, ValueError)
     # the same call with the element fixed is accepted: the error was about that element
     args[field][2] = GOOD[field]
-    func(**args)  # type: ignore[operator]
+    func(**args)
 
 
 def test_scalar_in_gives_0d_arrays_out() -> None:

@@ -1,6 +1,6 @@
 """Deribit standard margin (``standard``): per-instrument rates for futures, the short-option formula.
 
-Sources (also in ``presets/standard-deribit.yaml``; research notes in ``../research/margin_methodology.md`` §2):
+Sources (also in ``presets/standard-deribit.yaml``; research: ``../research/margin_methodology.md`` §2):
 
 - S1: Deribit KB "11 January 2022", https://support.deribit.com/hc/en-us/articles/25944826427293-11-January-2022
 - S2: Deribit KB "Linear Perpetual", https://support.deribit.com/hc/en-us/articles/25944738177565-Linear-Perpetual
@@ -72,7 +72,7 @@ PRESET_DIR = "presets"
 DEFAULT_KEY = "default"
 """The per-underlying entry used for every coin not listed by name."""
 PARAM_KEYS = ("value", "source", "note")
-"""A parameter is a number, or a mapping ``{value, source[, note]}`` (shipped presets always give a source)."""
+"""A parameter is a number or a mapping ``{value, source[, note]}`` (shipped presets always give a source)."""
 
 
 # -- presets ----------------------------------------------------------------------------------------------
@@ -112,7 +112,9 @@ def load_preset(preset: PresetSource, *, default: str) -> tuple[dict[str, Any], 
         try:
             text = ref.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(where=str(preset), expected="a readable preset file", found=type(exc).__name__) from None
+            raise InputError(
+                where=str(preset), expected="a readable preset file", found=type(exc).__name__
+            ) from None
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -128,7 +130,9 @@ def check_keys(doc: Mapping[str, Any], allowed: Iterable[str], *, where: str) ->
     allowed = tuple(allowed)
     for key in doc:
         if key not in allowed:
-            raise InputError(where=f"{where}.{key}", expected=f"one of {', '.join(allowed)}", found=f"unknown key {key}")
+            raise InputError(
+                where=f"{where}.{key}", expected=f"one of {', '.join(allowed)}", found=f"unknown key {key}"
+            )
 
 
 def section(doc: Mapping[str, Any], key: str, *, where: str, required: bool = True) -> dict[str, Any]:
@@ -153,7 +157,9 @@ class Interval:
     hi_closed: bool = True
 
     def __str__(self) -> str:
-        return f"a number in {'[' if self.lo_closed else '('}{self.lo:g}, {self.hi:g}{']' if self.hi_closed else ')'}"
+        left = "[" if self.lo_closed else "("
+        right = "]" if self.hi_closed else ")"
+        return f"a number in {left}{self.lo:g}, {self.hi:g}{right}"
 
     def contains(self, x: float) -> bool:
         above = x >= self.lo if self.lo_closed else x > self.lo
@@ -188,12 +194,15 @@ def param(doc: Mapping[str, Any], key: str, interval: Interval, *, where: str) -
     return interval.check(param_value(doc, key, where=where), where=f"{where}.{key}")
 
 
-def collateral_from(doc: Mapping[str, Any], collateral: CollateralPolicy | None, *, where: str) -> CollateralPolicy:
+def collateral_from(
+    doc: Mapping[str, Any], collateral: CollateralPolicy | None, *, where: str
+) -> CollateralPolicy:
     """The explicit policy, else the preset's ``collateral`` section, else no haircuts."""
     if collateral is not None:
         return collateral
-    return CollateralPolicy.from_mapping(section(doc, "collateral", where=where, required=False),
-                                         where=f"{where}.collateral")
+    return CollateralPolicy.from_mapping(
+        section(doc, "collateral", where=where, required=False), where=f"{where}.collateral"
+    )
 
 
 # -- short options (shared with the ``isolated`` and ``cross`` models) -----------------------------------
@@ -216,10 +225,14 @@ class ShortOptionRates:
         check_keys(doc, cls.constraints, where=where)
         v = {k: param(doc, k, iv, where=where) for k, iv in cls.constraints.items()}
         if v["im_floor"] > v["im_base"]:
-            raise InputError(where=f"{where}.im_floor", expected=f"<= im_base ({v['im_base']:g})", found=v["im_floor"])
+            raise InputError(
+                where=f"{where}.im_floor", expected=f"<= im_base ({v['im_base']:g})", found=v["im_floor"]
+            )
         if v["mm_base"] > v["im_floor"]:
             # IM ≥ MM for a short call needs mm_base ≤ im_floor
-            raise InputError(where=f"{where}.mm_base", expected=f"<= im_floor ({v['im_floor']:g})", found=v["mm_base"])
+            raise InputError(
+                where=f"{where}.mm_base", expected=f"<= im_floor ({v['im_floor']:g})", found=v["mm_base"]
+            )
         return cls(**v)
 
     def as_dict(self) -> dict[str, float]:
@@ -252,7 +265,9 @@ def usd_per_quote(table: InstrumentTable) -> FloatArray:
     return np.where(table.inverse, table.settle_usd / f, 1.0)
 
 
-def short_option_usd_per_coin(table: InstrumentTable, rates: ShortOptionRates) -> tuple[FloatArray, FloatArray]:
+def short_option_usd_per_coin(
+    table: InstrumentTable, rates: ShortOptionRates
+) -> tuple[FloatArray, FloatArray]:
     """Per instrument: IM and MM (USD) of one coin of a short position; 0 for non-options.
 
     The fractions of ``short_option_fractions`` times ``U`` are amounts quoted in USD at the forward; an
@@ -303,14 +318,16 @@ def per_underlying(table: InstrumentTable, lookup: Mapping[str, Any], *, where: 
         elif DEFAULT_KEY in lookup:
             out[u] = lookup[DEFAULT_KEY]
         else:
-            raise InputError(where=f"{where}.{u}", expected=f"rates for {u} or a '{DEFAULT_KEY}' entry", found="none")
+            raise InputError(
+                where=f"{where}.{u}", expected=f"rates for {u} or a '{DEFAULT_KEY}' entry", found="none"
+            )
     return out
 
 
 def breakdowns(
     entries: Entries,
     table: InstrumentTable,
-    columns: Mapping[str, FloatArray],
+    columns: Mapping[str, NDArray[Any]],
     *,
     rates: Mapping[str, Any],
     account_fields: Mapping[str, FloatArray],
@@ -323,8 +340,13 @@ def breakdowns(
     parameters used (reported for the underlyings the account holds). ``account_fields``: per account.
     """
     out: list[dict[str, Any]] = [
-        {**header, "instruments": {}, "underlyings": {}, "rates": {},
-         **{k: float(v[i]) for k, v in account_fields.items()}}
+        {
+            **header,
+            "instruments": {},
+            "underlyings": {},
+            "rates": {},
+            **{k: float(v[i]) for k, v in account_fields.items()},
+        }
         for i in range(entries.n_accounts)
     ]
     names = [inst.name for inst in table.instruments]
@@ -366,12 +388,19 @@ class FuturesRates:
         check_keys(doc, cls.constraints, where=where)
         v = {k: param(doc, k, iv, where=where) for k, iv in cls.constraints.items()}
         if v["maintenance"] > v["initial"]:
-            raise InputError(where=f"{where}.maintenance", expected=f"<= initial ({v['initial']:g})",
-                             found=v["maintenance"])
+            raise InputError(
+                where=f"{where}.maintenance",
+                expected=f"<= initial ({v['initial']:g})",
+                found=v["maintenance"],
+            )
         return cls(**v)
 
     def as_dict(self) -> dict[str, float]:
-        return {"initial": self.initial, "maintenance": self.maintenance, "size_increment": self.size_increment}
+        return {
+            "initial": self.initial,
+            "maintenance": self.maintenance,
+            "size_increment": self.size_increment,
+        }
 
 
 STANDARD_KEYS = ("name", "description", "sources", "futures", "options", "collateral")
@@ -397,11 +426,14 @@ class StandardMargin:
         futures = section(doc, "futures", where=label)
         self.preset_name = label
         self.futures: dict[str, FuturesRates] = {
-            str(u): FuturesRates.from_mapping(section(futures, u, where=f"{label}.futures"),
-                                              where=f"{label}.futures.{u}")
+            str(u): FuturesRates.from_mapping(
+                section(futures, u, where=f"{label}.futures"), where=f"{label}.futures.{u}"
+            )
             for u in futures
         }
-        self.options = ShortOptionRates.from_mapping(section(doc, "options", where=label), where=f"{label}.options")
+        self.options = ShortOptionRates.from_mapping(
+            section(doc, "options", where=label), where=f"{label}.options"
+        )
         self.collateral = collateral_from(doc, collateral, where=label)
 
     def __repr__(self) -> str:
@@ -427,8 +459,12 @@ class StandardMargin:
         short = e.size < 0
         # futures and perpetuals: |N|·(rate + |N|·inc) of notional (S1, S2). Options: shorts only, as a
         # fraction of the underlying; a long option's premium is already paid and counted in equity (S4).
-        im_rate = np.where(delta_one[c], initial[c] + size * inc[c], np.where(short, opt_im[c] / quote_usd[c], 0.0))
-        mm_rate = np.where(delta_one[c], maint[c] + size * inc[c], np.where(short, opt_mm[c] / quote_usd[c], 0.0))
+        im_rate = np.where(
+            delta_one[c], initial[c] + size * inc[c], np.where(short, opt_im[c] / quote_usd[c], 0.0)
+        )
+        mm_rate = np.where(
+            delta_one[c], maint[c] + size * inc[c], np.where(short, opt_mm[c] / quote_usd[c], 0.0)
+        )
         im = size * im_rate * quote_usd[c]
         mm = size * mm_rate * quote_usd[c]
 
@@ -436,12 +472,21 @@ class StandardMargin:
         haircut = self.collateral.haircut_usd(book, table, market)
         result_bd = empty_breakdowns(book.n_accounts)
         if detail:
-            rate_docs = {u: {"futures": r.as_dict(), "short_options": self.options.as_dict()} for u, r in rates.items()}
+            rate_docs = {
+                u: {"futures": r.as_dict(), "short_options": self.options.as_dict()} for u, r in rates.items()
+            }
             result_bd = breakdowns(
-                e, table,
-                {"size": e.size, "initial_margin": im, "maintenance_margin": mm,
-                 "im_rate": im_rate, "mm_rate": mm_rate},
-                rates=rate_docs, account_fields={"haircut_usd": haircut},
+                e,
+                table,
+                {
+                    "size": e.size,
+                    "initial_margin": im,
+                    "maintenance_margin": mm,
+                    "im_rate": im_rate,
+                    "mm_rate": mm_rate,
+                },
+                rates=rate_docs,
+                account_fields={"haircut_usd": haircut},
                 header={"model": self.name, "preset": self.preset_name},
             )
         return MarginResult(
