@@ -149,10 +149,11 @@ class TierTable:
         a value or ``{value, source}``; ``tiers`` carries one source for the table)."""
         if "tiers" not in doc:
             check_keys(doc, ("initial", "maintenance"), where=where)
-            return cls.fixed(
-                param(doc, "initial", cls.constraints["initial"], where=where),
-                param(doc, "maintenance", cls.constraints["maintenance"], where=where),
-            )
+            im = param(doc, "initial", cls.constraints["initial"], where=where)
+            mmr = param(doc, "maintenance", cls.constraints["maintenance"], where=where)
+            if mmr > im:
+                raise InputError(where=f"{where}.maintenance", expected=f"<= initial ({im:g})", found=mmr)
+            return cls.fixed(im, mmr)
         check_keys(doc, ("tiers",), where=where)
         rows = param_value(doc, "tiers", where=where)
         where = f"{where}.tiers"

@@ -70,25 +70,29 @@ def _prepare(
     is_call: ArrayLike,
     rate: ArrayLike,
 ) -> tuple[
-    tuple[int, ...], FloatArray, FloatArray, FloatArray, FloatArray, BoolArray, FloatArray, FloatArray
+    tuple[int, ...], FloatArray, FloatArray, FloatArray, FloatArray, BoolArray, FloatArray
 ]:
     f64 = np.float64
     shape, (f1, k1, t1, v1, c1, r1) = _flat(
         forward, strike, t_years, vol, is_call, rate, dtypes=(f64, f64, f64, f64, np.bool_, f64)
     )
-    for name, arr in (("forward", f1), ("strike", k1)):
-        if arr.size and not (np.all(arr > 0) and np.all(np.isfinite(arr))):
+    if f1.size and _kernels.count_invalid(f1, k1, t1, v1, r1):
+        _raise_invalid(f1, k1, t1, v1, r1)
+    return shape, f1, k1, t1, v1, c1, r1
+
+
+def _raise_invalid(f: FloatArray, k: FloatArray, t: FloatArray, v: FloatArray, r: FloatArray) -> None:
+    """The slow path once the kernel found a bad input: name the first bad field and value."""
+    for name, arr in (("forward", f), ("strike", k)):
+        if not (np.all(arr > 0) and np.all(np.isfinite(arr))):
             bad = arr[~((arr > 0) & np.isfinite(arr))][0]
             raise InputError(where=f"black76.{name}", expected="finite values > 0", found=float(bad))
-    if v1.size and not (np.all(v1 >= 0) and np.all(np.isfinite(v1))):
-        bad = v1[~((v1 >= 0) & np.isfinite(v1))][0]
+    if not (np.all(v >= 0) and np.all(np.isfinite(v))):
+        bad = v[~((v >= 0) & np.isfinite(v))][0]
         raise InputError(where="black76.vol", expected="finite values >= 0", found=float(bad))
-    if t1.size and not np.all(np.isfinite(t1)):
+    if not np.all(np.isfinite(t)):
         raise InputError(where="black76.t_years", expected="finite values", found="NaN or inf")
-    if r1.size and not np.all(np.isfinite(r1)):
-        raise InputError(where="black76.rate", expected="finite values", found="NaN or inf")
-    df = np.exp(-r1 * np.maximum(t1, 0.0))
-    return shape, f1, k1, t1, v1, c1, df, r1
+    raise InputError(where="black76.rate", expected="finite values", found="NaN or inf")
 
 
 def black76_price(
@@ -101,10 +105,10 @@ def black76_price(
     rate: ArrayLike = 0.0,
 ) -> FloatArray:
     """Black-76 price in USD per coin of size, vectorised (no Greeks: the scenario-repricing path)."""
-    shape, f, k, t, v, c, df, _ = _prepare(forward, strike, t_years, vol, is_call, rate)
+    shape, f, k, t, v, c, r = _prepare(forward, strike, t_years, vol, is_call, rate)
     out = np.empty_like(f)
     if f.size:
-        _kernels.price_kernel(f, k, t, v, c, df, out)
+        _kernels.price_kernel(f, k, t, v, c, r, out)
     return out.reshape(shape)
 
 
@@ -123,10 +127,10 @@ def black76(
     >>> round(float(g.price), 6)  # 100·(2·N(0.1) − 1)
     7.965567
     """
-    shape, f, k, t, v, c, df, r = _prepare(forward, strike, t_years, vol, is_call, rate)
+    shape, f, k, t, v, c, r = _prepare(forward, strike, t_years, vol, is_call, rate)
     outs = [np.empty_like(f) for _ in range(5)]
     if f.size:
-        _kernels.greeks_kernel(f, k, t, v, c, df, r, *outs)
+        _kernels.greeks_kernel(f, k, t, v, c, r, *outs)
     return Greeks(*(o.reshape(shape) for o in outs))
 
 

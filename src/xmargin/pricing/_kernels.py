@@ -24,8 +24,8 @@ def _ncdf(x: float) -> float:
 
 
 @nb.njit(cache=True, parallel=True)
-def price_kernel(f, k, t, v, call, df, out):  # type: ignore[no-untyped-def]
-    """out[i] = df·Black-76 price (USD per coin); intrinsic when t <= 0 or v == 0."""
+def price_kernel(f, k, t, v, call, r, out):  # type: ignore[no-untyped-def]
+    """out[i] = df·Black-76 price (USD per coin), df = exp(−r·max(t, 0)); intrinsic when t <= 0 or v == 0."""
     for i in nb.prange(f.shape[0]):
         fi = f[i]
         ki = k[i]
@@ -39,11 +39,11 @@ def price_kernel(f, k, t, v, call, df, out):  # type: ignore[no-untyped-def]
                 p = fi * _ncdf(d1) - ki * _ncdf(d2)
             else:
                 p = ki * _ncdf(-d2) - fi * _ncdf(-d1)
-        out[i] = df[i] * p
+        out[i] = math.exp(-r[i] * max(t[i], 0.0)) * p
 
 
 @nb.njit(cache=True, parallel=True)
-def greeks_kernel(f, k, t, v, call, df, r, price, delta, gamma, vega, theta):  # type: ignore[no-untyped-def]
+def greeks_kernel(f, k, t, v, call, r, price, delta, gamma, vega, theta):  # type: ignore[no-untyped-def]
     """Price and Greeks of df·Black-76 in USD per coin of size.
 
     delta = dP/dF, gamma = d2P/dF2, vega = dP/dvol × 0.01, theta = -dP/dT / 365 (one calendar day;
@@ -53,7 +53,7 @@ def greeks_kernel(f, k, t, v, call, df, r, price, delta, gamma, vega, theta):  #
         fi = f[i]
         ki = k[i]
         ti = t[i]
-        dfi = df[i]
+        dfi = math.exp(-r[i] * max(ti, 0.0))
         sd = v[i] * math.sqrt(ti) if ti > 0.0 else 0.0
         if sd <= 0.0:
             if call[i]:
@@ -87,6 +87,18 @@ def greeks_kernel(f, k, t, v, call, df, r, price, delta, gamma, vega, theta):  #
         vega[i] = dfi * fi * pdf * sq * 0.01
         # dP/dT = -r·df·p + df·F·pdf·vol/(2√T); theta is the negative, per calendar day.
         theta[i] = (r[i] * dfi * p - dfi * fi * pdf * v[i] / (2.0 * sq)) / _DAYS_PER_YEAR
+
+
+@nb.njit(cache=True, parallel=True)
+def count_invalid(f, k, t, v, r):  # type: ignore[no-untyped-def]
+    """Number of options with forward or strike not > 0, vol not >= 0, or a non-finite input (one pass)."""
+    bad = 0
+    for i in nb.prange(f.shape[0]):
+        ok = (f[i] > 0.0 and k[i] > 0.0 and v[i] >= 0.0 and math.isfinite(f[i]) and math.isfinite(k[i])
+              and math.isfinite(v[i]) and math.isfinite(t[i]) and math.isfinite(r[i]))
+        if not ok:
+            bad += 1
+    return bad
 
 
 # Reasons an implied vol is NaN (codes in the ``reason`` array).
