@@ -28,12 +28,17 @@ def _run(positions: dict[str, float], index: dict[str, float], at: datetime) -> 
     market = MarketSnapshot(valuation_time=at, index_usd=index)
     r = get_model("pm").requirement(Book.from_portfolio(pf), market)
     coin = next(iter(index))
-    return float(r.initial_margin[0]) / index[coin], float(r.maintenance_margin[0]) / index[coin], r.breakdown[0]
+    return (
+        float(r.initial_margin[0]) / index[coin],
+        float(r.maintenance_margin[0]) / index[coin],
+        r.breakdown[0],
+    )
 
 
 def test_g1_eth_short_perpetual() -> None:
-    im, mm, bd = _run({"ETH-PERPETUAL": -0.999487053}, {"ETH": 1949.34},
-                      datetime(2026, 2, 15, 12, tzinfo=UTC))
+    im, mm, bd = _run(
+        {"ETH-PERPETUAL": -0.999487053}, {"ETH": 1949.34}, datetime(2026, 2, 15, 12, tzinfo=UTC)
+    )
     [group] = bd["groups"]
     assert group["worst_loss_usd"] / 1949.34 == pytest.approx(0.15246412672881357, abs=TOL_COIN)
     assert group["worst_scenario"]["price_move"] > 0
@@ -58,8 +63,9 @@ def test_lone_future_closed_form_usd_view() -> None:
     at = datetime(2026, 11, 25, 8, tzinfo=UTC)
     inst = parse_name("BTC_USDC-26MAR27")
     pf = Portfolio("f", {}, (Position(inst, 2.0),))
-    market = MarketSnapshot(valuation_time=at, index_usd={"BTC": 95000.0, "USDC": 1.0},
-                            marks_usd={"BTC_USDC-26MAR27": 96000.0})
+    market = MarketSnapshot(
+        valuation_time=at, index_usd={"BTC": 95000.0, "USDC": 1.0}, marks_usd={"BTC_USDC-26MAR27": 96000.0}
+    )
     model = get_model("pm", view="usd")
     r = model.requirement(Book.from_portfolio(pf), market)
     t = (inst.expiry - at).total_seconds() / (365 * 86400)  # type: ignore[operator]

@@ -15,8 +15,17 @@ runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
 MARKET = str(ROOT / "examples" / "market.yaml")
 HEDGED = str(ROOT / "examples" / "hedged.yaml")
-KEYS = ("account", "model", "currency", "equity", "margin_balance", "initial_margin", "maintenance_margin",
-        "available", "breakdown")
+KEYS = (
+    "account",
+    "model",
+    "currency",
+    "equity",
+    "margin_balance",
+    "initial_margin",
+    "maintenance_margin",
+    "available",
+    "breakdown",
+)
 
 
 def run_json(args: list[str]) -> dict[str, Any]:
@@ -44,8 +53,18 @@ def test_currency_btc_divides_by_index() -> None:
 
 
 def test_what_if_has_before_and_after() -> None:
-    doc = run_json(["margin", HEDGED, "--market", MARKET, "--add", "BTC-PERPETUAL=-0.5", "--add",
-                    "BTC-27DEC26-100000-C=1"])
+    doc = run_json(
+        [
+            "margin",
+            HEDGED,
+            "--market",
+            MARKET,
+            "--add",
+            "BTC-PERPETUAL=-0.5",
+            "--add",
+            "BTC-27DEC26-100000-C=1",
+        ]
+    )
     before = doc["before"]
     assert all(k in before for k in KEYS)
     assert doc["initial_margin"] != before["initial_margin"]
@@ -58,8 +77,9 @@ def test_what_if_unwinding_the_hedge_costs_margin() -> None:
 
 def test_liquidation_price_of_a_short_perp_counts_collateral() -> None:
     """Short 1 BTC perp on 20k USDC: liquidated when the rally eats the collateral down to maintenance."""
-    doc = run_json(["margin", str(ROOT / "tests" / "integration" / "data" / "short_perp.yaml"), "--market",
-                    MARKET])
+    doc = run_json(
+        ["margin", str(ROOT / "tests" / "integration" / "data" / "short_perp.yaml"), "--market", MARKET]
+    )
     liq = doc["breakdown"]["liquidation_price"]["BTC"]
     assert liq is not None and 95_000 < liq < 95_000 + 20_000
 
@@ -97,8 +117,16 @@ def test_bad_portfolio(tmp_path: Path, case: str) -> None:
     assert needle in lines[0]
 
 
-@pytest.mark.parametrize("args", [["--model", "nope"], ["--currency", "XYZ"], ["--add", "BTC-PERPETUAL"],
-                                  ["--add", "BTC-PERPETUAL=abc"], ["--model", "pm", "--preset", "nope.yaml"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--model", "nope"],
+        ["--currency", "XYZ"],
+        ["--add", "BTC-PERPETUAL"],
+        ["--add", "BTC-PERPETUAL=abc"],
+        ["--model", "pm", "--preset", "nope.yaml"],
+    ],
+)
 def test_bad_flags(args: list[str]) -> None:
     result = runner.invoke(app, ["margin", HEDGED, "--market", MARKET, *args])
     assert result.exit_code == 2

@@ -9,7 +9,7 @@ import pytest
 
 from xmargin.core import InputError
 from xmargin.instruments import Portfolio, Position, parse_name
-from xmargin.margin import CollateralPolicy, PortfolioMargin, get_model, load_pm_preset
+from xmargin.margin import CollateralPolicy, PortfolioMargin, load_pm_preset
 from xmargin.market import MarketSnapshot
 from xmargin.pricing import black76
 from xmargin.risk import Book
@@ -117,8 +117,20 @@ def test_mm_is_published_fraction_of_im() -> None:
         ({"mm_factor": 1.5}, "mm_factor"),
         ({"grid": {"buckets_per_side": 0}}, "grid.buckets_per_side"),
         ({"volatility": 1}, "volatility"),
-        ({"underlyings": {"BTC": {"price_range": 0.16, "vol_up": 0.5, "vol_down": 0.25,
-                                  "annualised_move_risk": 0.075, "min_annualised_move": 0.01}}}, "default"),
+        (
+            {
+                "underlyings": {
+                    "BTC": {
+                        "price_range": 0.16,
+                        "vol_up": 0.5,
+                        "vol_down": 0.25,
+                        "annualised_move_risk": 0.075,
+                        "min_annualised_move": 0.01,
+                    }
+                }
+            },
+            "default",
+        ),
     ],
 )
 def test_bad_preset_parameter_is_named(change: dict, where: str) -> None:

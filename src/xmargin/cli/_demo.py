@@ -80,8 +80,12 @@ def _demo_books(market: MarketSnapshot, snapshot_id: str) -> None:
         models = compare_models(pf, market, "USD")
         iso = models["isolated"]["initial_margin"]
         saved = 1.0 - models["pm"]["initial_margin"] / iso if iso > 0 else 0.0
-        table.add_row(pf.account, *(fmt(models[n]["initial_margin"], 0) for n in COMPARE_MODELS), f"{saved:.1%}")
+        table.add_row(
+            pf.account, *(fmt(models[n]["initial_margin"], 0) for n in COMPARE_MODELS), f"{saved:.1%}"
+        )
     console.print(table)
-    console.print("Models: isolated (per position, fixed ratios), cross (pooled, tiered ratios on gross notional), "
-                  "standard (Deribit per-instrument formulas), pm (Deribit-style scenario portfolio margin). "
-                  "Try: xmargin margin BOOK --market CHAIN#ID for the scenario grid, Greeks and liquidation price.")
+    console.print(
+        "Models: isolated (per position, fixed ratios), cross (pooled, tiered ratios on gross notional), "
+        "standard (Deribit per-instrument formulas), pm (Deribit-style scenario portfolio margin). "
+        "Try: xmargin margin BOOK --market CHAIN#ID for the scenario grid, Greeks and liquidation price."
+    )

@@ -33,7 +33,9 @@ def parse_adds(adds: list[str]) -> dict[Instrument, float]:
             try:
                 value = float(size)
             except ValueError:
-                raise InputError(where=f"--add {text!r}", expected="a signed size in coin", found=size) from None
+                raise InputError(
+                    where=f"--add {text!r}", expected="a signed size in coin", found=size
+                ) from None
             trades[inst] = trades.get(inst, 0.0) + check.finite(value, where=f"--add {text!r}")
         except InputError as exc:
             errors.append(exc)
@@ -51,7 +53,13 @@ def _model(name: str, preset: str | None) -> Any:
 def _load(portfolio: Path, market: Path) -> tuple[Portfolio, MarketSnapshot]:
     pf = load_portfolio(portfolio)
     mkt = load_market(market)
-    check_portfolio(pf, mkt)
+    try:
+        check_portfolio(pf, mkt)
+    except InputError as exc:
+        errors = exc.errors if isinstance(exc, InputErrors) else (exc,)
+        raise InputErrors(
+            [InputError(where=f"{portfolio}: {e.where}", expected=e.expected, found=e.found) for e in errors]
+        ) from None
     return pf, mkt
 
 
@@ -60,9 +68,13 @@ def margin(
     portfolio: Annotated[Path, typer.Argument(help="Portfolio file (YAML/JSON)")],
     market: Annotated[Path, typer.Option("--market", help="Market file, or a Deribit chain CSV#SNAPSHOT")],
     model: Annotated[str, typer.Option("--model", help="isolated, cross, standard or pm")] = "pm",
-    preset: Annotated[str | None, typer.Option("--preset", help="pm preset: pm-deribit, pm-span or a YAML file")] = None,
+    preset: Annotated[
+        str | None, typer.Option("--preset", help="pm preset: pm-deribit, pm-span or a YAML file")
+    ] = None,
     currency: Annotated[str, typer.Option("--currency", help="USD or an asset with an index (BTC)")] = "USD",
-    add: Annotated[list[str] | None, typer.Option("--add", help="What-if trade INSTRUMENT=SIZE (repeatable)")] = None,
+    add: Annotated[
+        list[str] | None, typer.Option("--add", help="What-if trade INSTRUMENT=SIZE (repeatable)")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Machine output (FORMATS.md)")] = False,
 ) -> None:
     """Margin of one account under one model; with --add, before and after a proposed trade."""
@@ -91,8 +103,13 @@ def _print_margin(doc: dict[str, Any], model: str) -> None:
     if before:
         table.add_column("before", justify="right")
     table.add_column("after trade" if before else "value", justify="right")
-    rows = [("equity", "equity"), ("margin balance", "margin_balance"), ("initial margin", "initial_margin"),
-            ("maintenance margin", "maintenance_margin"), ("available", "available")]
+    rows = [
+        ("equity", "equity"),
+        ("margin balance", "margin_balance"),
+        ("initial margin", "initial_margin"),
+        ("maintenance margin", "maintenance_margin"),
+        ("available", "available"),
+    ]
     for label, key in rows:
         cells = [fmt(before[key], digits)] if before else []
         table.add_row(label, *cells, fmt(doc[key], digits))
@@ -107,16 +124,24 @@ def _print_margin(doc: dict[str, Any], model: str) -> None:
         for col in ("underlying", "delta coin", "delta USD", "gamma", "vega /vol pt", "theta /day"):
             gt.add_column(col, justify="left" if col == "underlying" else "right")
         for u, g in greeks.items():
-            gt.add_row(u, f"{g['delta_coin']:,.4f}", fmt(g["delta_usd"]), f"{g['gamma']:.4g}", fmt(g["vega"]),
-                       fmt(g["theta"]))
+            gt.add_row(
+                u,
+                f"{g['delta_coin']:,.4f}",
+                fmt(g["delta_usd"]),
+                f"{g['gamma']:.4g}",
+                fmt(g["vega"]),
+                fmt(g["theta"]),
+            )
         console.print(gt)
     for grp in doc["breakdown"].get("groups", []):
         ws = grp["worst_scenario"]
-        console.print(f"[bold]{grp['underlying']}[/bold] (P&L in {grp['settlement']}): requirement "
-                      f"{fmt(grp['requirement_usd'])} USD = worst loss {fmt(grp['worst_loss_usd'])} "
-                      f"(move {ws['price_move']:+.1%}, vol {['down', 'flat', 'up'][ws['vol_shock'] + 1]}, "
-                      f"{ws['kind']}) + roll {fmt(grp['roll_shock_usd'])} + delta shock "
-                      f"{fmt(grp['delta_shock_usd'])} + short-option min {fmt(grp['short_option_minimum_usd'])}")
+        console.print(
+            f"[bold]{grp['underlying']}[/bold] (P&L in {grp['settlement']}): requirement "
+            f"{fmt(grp['requirement_usd'])} USD = worst loss {fmt(grp['worst_loss_usd'])} "
+            f"(move {ws['price_move']:+.1%}, vol {['down', 'flat', 'up'][ws['vol_shock'] + 1]}, "
+            f"{ws['kind']}) + roll {fmt(grp['roll_shock_usd'])} + delta shock "
+            f"{fmt(grp['delta_shock_usd'])} + short-option min {fmt(grp['short_option_minimum_usd'])}"
+        )
         grid = grp["pnl_grid"]
         pt = Table(title=f"{grp['underlying']} scenario P&L (USD): price move × vol shock")
         pt.add_column("vol \\ move")
@@ -162,8 +187,11 @@ def compare_table(account: str, models: dict[str, dict[str, float]], currency: s
     table.add_column("")
     for name in models:
         table.add_column(name, justify="right")
-    for label, key in (("initial margin", "initial_margin"), ("maintenance margin", "maintenance_margin"),
-                       ("available", "available")):
+    for label, key in (
+        ("initial margin", "initial_margin"),
+        ("maintenance margin", "maintenance_margin"),
+        ("available", "available"),
+    ):
         table.add_row(label, *(fmt(models[n][key], digits) for n in models))
     iso = models.get("isolated", {}).get("initial_margin", 0.0)
     if iso > 0 and "pm" in models:

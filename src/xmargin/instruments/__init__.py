@@ -5,15 +5,15 @@ from xmargin.instruments._portfolio import Portfolio, Position, load_portfolio, 
 from xmargin.instruments._types import Instrument, Kind
 
 __all__ = [
-    "Portfolio",
-    "Position",
-    "load_portfolio",
-    "portfolio_from_mapping",
     "Instrument",
     "Kind",
+    "Portfolio",
+    "Position",
     "format_expiry",
     "format_name",
     "format_strike",
+    "load_portfolio",
     "parse_expiry",
     "parse_name",
+    "portfolio_from_mapping",
 ]

@@ -42,13 +42,18 @@ class Portfolio:
         sizes = {p.instrument: p for p in self.positions}
         for inst, size in trades.items():
             old = sizes.get(inst)
-            sizes[inst] = Position(inst, (old.size_coin if old else 0.0) + size, old.avg_price_usd if old else None)
+            sizes[inst] = Position(
+                inst, (old.size_coin if old else 0.0) + size, old.avg_price_usd if old else None
+            )
         return Portfolio(self.account, self.collateral, tuple(sizes.values()))
 
     def scaled(self, k: float) -> Portfolio:
         """Every size and balance multiplied by ``k``."""
-        return Portfolio(self.account, {a: b * k for a, b in self.collateral.items()},
-                         tuple(Position(p.instrument, p.size_coin * k, p.avg_price_usd) for p in self.positions))
+        return Portfolio(
+            self.account,
+            {a: b * k for a, b in self.collateral.items()},
+            tuple(Position(p.instrument, p.size_coin * k, p.avg_price_usd) for p in self.positions),
+        )
 
 
 def _size(value: object, where: str) -> float:
@@ -58,21 +63,34 @@ def _size(value: object, where: str) -> float:
 def portfolio_from_mapping(doc: Any, *, source: str = "portfolio") -> Portfolio:
     """Validate a parsed portfolio document; every problem is reported, one ``InputError`` each."""
     if not isinstance(doc, dict):
-        raise InputError(where=source, expected=f"a mapping with keys {', '.join(PORTFOLIO_KEYS)}",
-                         found=type(doc).__name__)
+        raise InputError(
+            where=source,
+            expected=f"a mapping with keys {', '.join(PORTFOLIO_KEYS)}",
+            found=type(doc).__name__,
+        )
     errors: list[InputError] = []
     for key in doc:
         if key not in PORTFOLIO_KEYS:
-            errors.append(InputError(where=f"{source}: {key}", expected=f"only the keys {', '.join(PORTFOLIO_KEYS)}",
-                                     found=f"unknown key {key}"))
+            errors.append(
+                InputError(
+                    where=f"{source}: {key}",
+                    expected=f"only the keys {', '.join(PORTFOLIO_KEYS)}",
+                    found=f"unknown key {key}",
+                )
+            )
     account = doc.get("account", Path(source).stem)
     if not isinstance(account, str | int):
         errors.append(InputError(where=f"{source}: account", expected="a label", found=account))
     collateral: dict[str, float] = {}
     raw_coll = doc.get("collateral") or {}
     if not isinstance(raw_coll, dict):
-        errors.append(InputError(where=f"{source}: collateral", expected="a mapping asset: amount",
-                                 found=type(raw_coll).__name__))
+        errors.append(
+            InputError(
+                where=f"{source}: collateral",
+                expected="a mapping asset: amount",
+                found=type(raw_coll).__name__,
+            )
+        )
         raw_coll = {}
     for asset, amount in raw_coll.items():
         where = f"{source}: collateral.{asset}"
@@ -86,21 +104,31 @@ def portfolio_from_mapping(doc: Any, *, source: str = "portfolio") -> Portfolio:
     positions: list[Position] = []
     raw_pos = doc.get("positions") or {}
     if not isinstance(raw_pos, dict):
-        errors.append(InputError(where=f"{source}: positions", expected="a mapping instrument: size",
-                                 found=type(raw_pos).__name__))
+        errors.append(
+            InputError(
+                where=f"{source}: positions",
+                expected="a mapping instrument: size",
+                found=type(raw_pos).__name__,
+            )
+        )
         raw_pos = {}
     for name, spec in raw_pos.items():
         where = f"{source}: positions.{name}"
         try:
             inst = parse_name(str(name))
             if inst.kind is Kind.SPOT:
-                raise InputError(where=where, expected="a derivative (hold coins under collateral)", found=str(name))
+                raise InputError(
+                    where=where, expected="a derivative (hold coins under collateral)", found=str(name)
+                )
             avg: float | None = None
             if isinstance(spec, dict):
                 extra = [k for k in spec if k not in POSITION_KEYS]
                 if extra:
-                    raise InputError(where=f"{where}.{extra[0]}", expected="only size and avg_price",
-                                     found=f"unknown key {extra[0]}")
+                    raise InputError(
+                        where=f"{where}.{extra[0]}",
+                        expected="only size and avg_price",
+                        found=f"unknown key {extra[0]}",
+                    )
                 if "size" not in spec:
                     raise InputError(where=f"{where}.size", expected="a signed size in coin", found="nothing")
                 size = _size(spec["size"], f"{where}.size")
@@ -110,8 +138,11 @@ def portfolio_from_mapping(doc: Any, *, source: str = "portfolio") -> Portfolio:
                 size = _size(spec, where)
             positions.append(Position(inst, size, avg))
         except InputError as exc:
-            errors.append(exc if exc.where.startswith(where) else InputError(where=where, expected=exc.expected,
-                                                                             found=exc.found))
+            errors.append(
+                exc
+                if exc.where.startswith(where)
+                else InputError(where=where, expected=exc.expected, found=exc.found)
+            )
     if errors:
         raise InputErrors(errors)
     return Portfolio(str(account), collateral, tuple(positions))

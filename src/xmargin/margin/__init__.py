@@ -6,13 +6,20 @@ from xmargin.margin._model import MarginModel, MarginResult, get_model, model_na
 from xmargin.margin._pm import PortfolioMargin
 from xmargin.margin._pm_preset import PmPreset, load_pm_preset
 from xmargin.margin._report import account_report, check_portfolio
+from xmargin.margin._simple import CrossMargin, IsolatedMargin, TierTable
+from xmargin.margin._standard import ShortOptionRates, StandardMargin
 
 __all__ = [
     "CollateralPolicy",
+    "CrossMargin",
+    "IsolatedMargin",
     "MarginModel",
     "MarginResult",
     "PmPreset",
     "PortfolioMargin",
+    "ShortOptionRates",
+    "StandardMargin",
+    "TierTable",
     "account_report",
     "asset_vol",
     "check_portfolio",

@@ -53,17 +53,27 @@ class CollateralPolicy:
         known = {"haircuts", "default_haircut", "dynamic", "k", "horizon_days", "cap", "source"}
         for key in doc:
             if key not in known:
-                raise InputError(where=f"{where}.{key}", expected=f"one of {', '.join(sorted(known))}",
-                                 found=f"unknown key {key}")
+                raise InputError(
+                    where=f"{where}.{key}",
+                    expected=f"one of {', '.join(sorted(known))}",
+                    found=f"unknown key {key}",
+                )
         haircuts = doc.get("haircuts") or {}
         if not isinstance(haircuts, dict):
             raise InputError(where=f"{where}.haircuts", expected="a mapping asset: fraction", found=haircuts)
         return cls(
-            haircuts={str(a): check.in_range(h, 0.0, 1.0, where=f"{where}.haircuts.{a}") for a, h in haircuts.items()},
-            default_haircut=check.in_range(doc.get("default_haircut", 0.0), 0.0, 1.0, where=f"{where}.default_haircut"),
+            haircuts={
+                str(a): check.in_range(h, 0.0, 1.0, where=f"{where}.haircuts.{a}")
+                for a, h in haircuts.items()
+            },
+            default_haircut=check.in_range(
+                doc.get("default_haircut", 0.0), 0.0, 1.0, where=f"{where}.default_haircut"
+            ),
             dynamic=bool(doc.get("dynamic", False)),
             k=check.in_range(doc.get("k", 2.33), 0.0, 10.0, where=f"{where}.k"),
-            horizon_days=check.in_range(doc.get("horizon_days", 1.0), 0.0, 365.0, where=f"{where}.horizon_days"),
+            horizon_days=check.in_range(
+                doc.get("horizon_days", 1.0), 0.0, 365.0, where=f"{where}.horizon_days"
+            ),
             cap=check.in_range(doc.get("cap", 0.5), 0.0, 1.0, where=f"{where}.cap"),
         )
 
@@ -75,12 +85,19 @@ class CollateralPolicy:
         sigma = asset_vol(asset, market)
         if sigma is None:
             return floor
-        return float(min(max(self.k * sigma * math.sqrt(self.horizon_days / 365.0), floor), max(self.cap, floor)))
+        return float(
+            min(max(self.k * sigma * math.sqrt(self.horizon_days / 365.0), floor), max(self.cap, floor))
+        )
 
     def haircut_usd(self, book: Book, table: InstrumentTable, market: MarketSnapshot) -> FloatArray:
         """Per account: the USD amount the haircuts take off equity (≥ 0)."""
-        h = np.array([self.haircut(i.base, market) if s else 0.0 for i, s in zip(table.instruments, table.is_spot,
-                                                                                strict=True)], dtype=np.float64)
+        h = np.array(
+            [
+                self.haircut(i.base, market) if s else 0.0
+                for i, s in zip(table.instruments, table.is_spot, strict=True)
+            ],
+            dtype=np.float64,
+        )
         if not h.any():
             return np.zeros(book.n_accounts)
         values = abs(book.q).multiply(h * table.index_usd)  # |balance|·index·h, element-wise

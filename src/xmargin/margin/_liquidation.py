@@ -26,7 +26,9 @@ def _gap(model: MarginModel, book: Book, market: MarketSnapshot, underlying: str
     return float(r.margin_balance[0] - r.maintenance_margin[0])
 
 
-def liquidation_price(model: MarginModel, book: Book, market: MarketSnapshot, underlying: str) -> float | None:
+def liquidation_price(
+    model: MarginModel, book: Book, market: MarketSnapshot, underlying: str
+) -> float | None:
     """USD index price of ``underlying`` at which the (one-account) ``book`` becomes liquidatable, or None."""
     f0 = _gap(model, book, market, underlying, 1.0)
     s0 = market.index(underlying)
@@ -34,16 +36,21 @@ def liquidation_price(model: MarginModel, book: Book, market: MarketSnapshot, un
         return s0  # already at or below maintenance
     best: float | None = None
     for grid in (DOWN, UP):
-        prev_x, prev_f = 1.0, f0
+        prev_x = 1.0
         for x in grid:
             fx = _gap(model, book, market, underlying, float(x))
             if fx <= 0:
-                root = brentq(lambda y: _gap(model, book, market, underlying, y), min(prev_x, x), max(prev_x, x),
-                              xtol=1e-10, rtol=1e-10)
+                root = brentq(
+                    lambda y: _gap(model, book, market, underlying, y),
+                    min(prev_x, x),
+                    max(prev_x, x),
+                    xtol=1e-10,
+                    rtol=1e-10,
+                )
                 if best is None or abs(np.log(root)) < abs(np.log(best)):
                     best = float(root)
                 break
-            prev_x, prev_f = float(x), fx
+            prev_x = float(x)
     return None if best is None else best * s0
 
 

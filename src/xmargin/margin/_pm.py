@@ -20,6 +20,7 @@ measured in coin is converted at its coin's index).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,20 @@ MIN_DAYS_FOR_VOL_SHOCK = 1.0
 """Vol shocks grow as (pivot/days)^power; expiries under one day are shocked as one day (xmargin's choice)."""
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Charge:
+    """One risk group's requirement per account (USD) and its parts."""
+
+    total: FloatArray
+    worst: FloatArray
+    worst_j: NDArray[np.intp]
+    roll: FloatArray
+    delta_shock: FloatArray
+    som: FloatArray
+    pnl: FloatArray
+    weight: FloatArray
+
+
 def _dense(x: Any) -> FloatArray:
     return np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float64)
 
@@ -47,18 +62,31 @@ class PortfolioMargin:
 
     name = "pm"
     scales_linearly = True
-    subadditive = True
+    scales_linearly_reason = (
+        "linear while the delta shock is not triggered (net delta under its USD threshold, 20M by default)"
+    )
 
-    def __init__(self, preset: str | Path | Mapping[str, Any] | PmPreset | None = None, *, view: str | None = None,
-                 collateral: CollateralPolicy | None = None) -> None:
+    def __init__(
+        self,
+        preset: str | Path | Mapping[str, Any] | PmPreset | None = None,
+        *,
+        view: str | None = None,
+        collateral: CollateralPolicy | None = None,
+    ) -> None:
         self.preset = load_pm_preset(preset)
         if view is not None and view not in ("settlement", "usd"):
             from xmargin.core import InputError
 
             raise InputError(where="view", expected="settlement or usd", found=view)
         self.view: str = view or self.preset.view
-        self.collateral = collateral or CollateralPolicy.from_mapping(self.preset.collateral,
-                                                                      where=f"{self.preset.name}.collateral")
+        self.subadditive = not self.preset.long_options_at_premium
+        self.subadditive_reason = (
+            "the long-option premium cap takes the smaller of two charges per group, which a union of books "
+            "may not be able to reproduce (e.g. two long calls each capped alone)"
+        )
+        self.collateral = collateral or CollateralPolicy.from_mapping(
+            self.preset.collateral, where=f"{self.preset.name}.collateral"
+        )
 
     def __repr__(self) -> str:
         return f"PortfolioMargin(preset={self.preset.name!r}, view={self.view!r})"
@@ -95,8 +123,16 @@ class PortfolioMargin:
                     weights.append(p.extreme.cover)
                     labels.append("extreme")
             k = len(moves)
-            sets.append(ScenarioSet(np.array([u] * k, dtype=np.str_), np.array(moves), np.array(vols, dtype=np.int8),
-                                    np.array(rates), np.array(weights), np.array(labels, dtype=np.str_)))
+            sets.append(
+                ScenarioSet(
+                    np.array([u] * k, dtype=np.str_),
+                    np.array(moves),
+                    np.array(vols, dtype=np.int8),
+                    np.array(rates),
+                    np.array(weights),
+                    np.array(labels, dtype=np.str_),
+                )
+            )
         return ScenarioSet.concat(sets)
 
     def vol_shocks(self, table: InstrumentTable) -> tuple[FloatArray, FloatArray]:
@@ -106,7 +142,9 @@ class PortfolioMargin:
         power = np.where(days < vs.pivot_days, vs.short_term_power, vs.long_term_power)
         scale = (vs.pivot_days / days) ** power
         up = np.array([self.preset.params(str(u)).vol_up for u in table.underlying]) * scale
-        down = np.minimum(np.array([self.preset.params(str(u)).vol_down for u in table.underlying]) * scale, 0.99)
+        down = np.minimum(
+            np.array([self.preset.params(str(u)).vol_down for u in table.underlying]) * scale, 0.99
+        )
         return up, down
 
     # -- the model ---------------------------------------------------------------------------------------
@@ -133,65 +171,47 @@ class PortfolioMargin:
                     groups.append((u, str(ccy)))
         per_underlying: dict[str, FloatArray] = {u: np.zeros(n_acc) for u in shocked}
         details: list[list[dict[str, Any]]] = [[] for _ in range(n_acc)]
-        delta_one = table.is_linear_delta_one
-        opt = table.is_option
         for u, ccy in groups:
             in_u = table.underlying == u
             cols = in_u if self.view == "usd" else in_u & derivative & (table.settle == ccy)
             ci = np.flatnonzero(cols)
             si = np.flatnonzero(scen.underlying == u)
-            q = book.q[:, ci]
-            a = _dense(q @ pnl[np.ix_(ci, si)])  # (accounts, scenarios of u), group units
-            ccy_usd = 1.0 if self.view == "usd" else float(market.index(ccy))
-            index_u = float(market.index(u))
-            w = scen.weight[si].copy()
-            ext = scen.label[si] == "extended"
-            rng = p.params(u).price_range
-            if self.view == "settlement" and ccy == u and ext.any():
-                m = scen.price_move[si][ext]
-                w[ext] *= (1.0 + m) / (1.0 + np.sign(m) * rng)
-            loss = -a * w[None, :]
-            worst_j = np.argmax(loss, axis=1)
-            worst = np.maximum(loss[np.arange(n_acc), worst_j], 0.0) * ccy_usd
-            # roll shock per expiry on net delta (coin), Deribit roll_shock
-            pu = p.params(u)
-            roll = np.zeros(n_acc)
-            dated = cols & (delta_one | opt)
-            t_cols = table.t_years
-            for t in np.unique(t_cols[dated]):
-                e = np.flatnonzero(dated & (t_cols == t))
-                net = np.abs(_dense(book.q[:, e] @ table.delta[e]).reshape(-1))
-                rate = pu.min_annualised_move if t <= 0 else max(np.expm1(pu.annualised_move_risk * t),
-                                                                   pu.min_annualised_move)
-                roll += rate * net * index_u
-            net_delta = np.abs(_dense(book.q[:, np.flatnonzero(dated)] @ table.delta[dated]).reshape(-1))
-            ds = p.delta_shock
-            delta_usd = net_delta * index_u
-            delta_shock = np.minimum(np.maximum(delta_usd - ds.threshold_usd, 0.0) * net_delta * ds.slope,
-                                     ds.max_fraction * delta_usd)
-            oc = np.flatnonzero(cols & opt)
-            short_opt = _dense(np.maximum(-_dense(book.q[:, oc]), 0.0).sum(axis=1)).reshape(-1) if oc.size else \
-                np.zeros(n_acc)
-            som = p.short_option_minimum.per_coin * short_opt * index_u
-            core = worst + roll + delta_shock
-            total = core + som if p.short_option_minimum.mode == "add" else np.maximum(core, som)
-            # a group of only long options (and, in USD, long coins) cannot lose more than its value
-            total = np.minimum(total, self._loss_bound(book, table, ci))
+            q = book.q[:, ci].tocsr()
+            full = self._charge(q, table, ci, scen, si, pnl, u, ccy, market)
+            # Long options can lose at most their premium: the group is also charged as "everything but its
+            # long options, plus their full value", and the smaller of the two counts.
+            alt_total = np.full(n_acc, np.inf)
+            if p.long_options_at_premium:
+                long_opt = q.multiply((q > 0).multiply(table.is_option[ci][None, :])).tocsr()
+                if long_opt.nnz:
+                    carved = self._charge((q - long_opt).tocsr(), table, ci, scen, si, pnl, u, ccy, market)
+                    alt_total = carved.total + _dense(long_opt @ table.value_usd[ci]).reshape(-1)
+            total = np.minimum(full.total, alt_total)
             per_underlying[u] += total
             if detail:
-                for i in range(n_acc):
-                    j = int(worst_j[i])
-                    details[i].append({
-                        "underlying": u, "settlement": ccy, "requirement_usd": float(total[i]),
-                        "worst_loss_usd": float(worst[i]),
-                        "worst_scenario": {"price_move": float(scen.price_move[si][j]),
-                                           "vol_shock": int(scen.vol_dir[si][j]),
-                                           "rate_shift": float(scen.rate_shift[si][j]),
-                                           "kind": str(scen.label[si][j]), "weight": float(w[j])},
-                        "roll_shock_usd": float(roll[i]), "delta_shock_usd": float(delta_shock[i]),
-                        "short_option_minimum_usd": float(som[i]),
-                        "pnl_grid": self._grid(a[i], si, scen, ccy_usd),
-                    })
+                ccy_usd = 1.0 if self.view == "usd" else float(market.index(ccy))
+                for i in np.flatnonzero(_dense(abs(q).sum(axis=1)).reshape(-1) > 0):
+                    j = int(full.worst_j[i])
+                    details[i].append(
+                        {
+                            "underlying": u,
+                            "settlement": ccy,
+                            "requirement_usd": float(total[i]),
+                            "worst_loss_usd": float(full.worst[i]),
+                            "worst_scenario": {
+                                "price_move": float(scen.price_move[si][j]),
+                                "vol_shock": int(scen.vol_dir[si][j]),
+                                "rate_shift": float(scen.rate_shift[si][j]),
+                                "kind": str(scen.label[si][j]),
+                                "weight": float(full.weight[j]),
+                            },
+                            "roll_shock_usd": float(full.roll[i]),
+                            "delta_shock_usd": float(full.delta_shock[i]),
+                            "short_option_minimum_usd": float(full.som[i]),
+                            "long_options_at_premium": bool(alt_total[i] < full.total[i]),
+                            "pnl_grid": self._grid(full.pnl[i], si, scen, ccy_usd),
+                        }
+                    )
         if shocked:
             stack = np.stack([per_underlying[u] for u in shocked])
             total_req = stack.sum(axis=0)
@@ -204,24 +224,80 @@ class PortfolioMargin:
         mm = p.mm_factor * im
         breakdown: tuple[dict[str, Any], ...] = ()
         if detail:
-            breakdown = tuple({"preset": p.name, "view": self.view, "mm_factor": p.mm_factor,
-                               "per_underlying_usd": {u: float(per_underlying[u][i]) for u in shocked},
-                               "groups": details[i]} for i in range(n_acc))
+            held = {
+                u: _dense(abs(book.q[:, np.flatnonzero(table.underlying == u)]).sum(axis=1)).reshape(-1) > 0
+                for u in shocked
+            }
+            breakdown = tuple(
+                {
+                    "preset": p.name,
+                    "view": self.view,
+                    "mm_factor": p.mm_factor,
+                    "per_underlying_usd": {u: float(per_underlying[u][i]) for u in shocked if held[u][i]},
+                    "groups": details[i],
+                }
+                for i in range(n_acc)
+            )
         return MarginResult(self.name, book.accounts, im, mm, equity, balance, breakdown)
 
-    @staticmethod
-    def _loss_bound(book: Book, table: InstrumentTable, ci: NDArray[np.intp]) -> FloatArray:
-        """Per account: the group's mark value if it holds only long options and long coins, else +inf."""
-        q = book.q[:, ci]
-        bounded = table.is_option[ci] | table.is_spot[ci]
-        neg = _dense(q.minimum(0.0).sum(axis=1)).reshape(-1) < 0
-        unbounded_cols = np.flatnonzero(~bounded)
-        open_other = (_dense(abs(q[:, unbounded_cols]).sum(axis=1)).reshape(-1) > 0) if unbounded_cols.size else (
-            np.zeros(book.n_accounts, dtype=bool))
-        value = _dense(q @ table.value_usd[ci]).reshape(-1)
-        return np.where(neg | open_other, np.inf, np.maximum(value, 0.0))
+    def _charge(
+        self,
+        q: Any,
+        table: InstrumentTable,
+        ci: NDArray[np.intp],
+        scen: ScenarioSet,
+        si: NDArray[np.intp],
+        pnl: FloatArray,
+        u: str,
+        ccy: str,
+        market: MarketSnapshot,
+    ) -> _Charge:
+        """Worst loss and add-ons of one risk group for the sizes ``q`` (accounts × the group's columns)."""
+        p = self.preset
+        n_acc = q.shape[0]
+        a = _dense(q @ pnl[np.ix_(ci, si)])  # (accounts, scenarios of u), group units
+        ccy_usd = 1.0 if self.view == "usd" else float(market.index(ccy))
+        index_u = float(market.index(u))
+        pu = p.params(u)
+        w = scen.weight[si].copy()
+        ext = scen.label[si] == "extended"
+        if self.view == "settlement" and ccy == u and ext.any():
+            m = scen.price_move[si][ext]
+            w[ext] *= (1.0 + m) / (1.0 + np.sign(m) * pu.price_range)
+        loss = -a * w[None, :]
+        worst_j = np.argmax(loss, axis=1) if loss.shape[1] else np.zeros(n_acc, dtype=np.intp)
+        worst = (
+            np.maximum(loss[np.arange(n_acc), worst_j], 0.0) if loss.shape[1] else np.zeros(n_acc)
+        ) * ccy_usd
+        # roll shock per expiry on net delta (coin), Deribit roll_shock
+        kinds_dated = (table.is_linear_delta_one | table.is_option)[ci]
+        t_cols = table.t_years[ci]
+        delta = table.delta[ci] * kinds_dated
+        roll = np.zeros(n_acc)
+        for t in np.unique(t_cols[kinds_dated]):
+            e = (t_cols == t) & kinds_dated
+            net = np.abs(_dense(q @ (delta * e)).reshape(-1))
+            rate = (
+                pu.min_annualised_move
+                if t <= 0
+                else max(float(np.expm1(pu.annualised_move_risk * t)), pu.min_annualised_move)
+            )
+            roll += rate * net * index_u
+        net_delta = np.abs(_dense(q @ delta).reshape(-1))
+        ds = p.delta_shock
+        delta_usd = net_delta * index_u
+        delta_shock = np.minimum(
+            np.maximum(delta_usd - ds.threshold_usd, 0.0) * net_delta * ds.slope, ds.max_fraction * delta_usd
+        )
+        short_opt = _dense((-q.minimum(0.0)) @ table.is_option[ci].astype(np.float64)).reshape(-1)
+        som = p.short_option_minimum.per_coin * short_opt * index_u
+        core = worst + roll + delta_shock
+        total = core + som if p.short_option_minimum.mode == "add" else np.maximum(core, som)
+        return _Charge(total, worst, worst_j, roll, delta_shock, som, a, w)
 
-    def _grid(self, row: FloatArray, si: NDArray[np.intp], scen: ScenarioSet, ccy_usd: float) -> dict[str, Any]:
+    def _grid(
+        self, row: FloatArray, si: NDArray[np.intp], scen: ScenarioSet, ccy_usd: float
+    ) -> dict[str, Any]:
         """The standard-table P&L (USD) of one account as price move × vol shock, at no rate shift."""
         std = (scen.label[si] == "standard") & (scen.rate_shift[si] == 0.0)
         moves = sorted({float(x) for x in scen.price_move[si][std]})
@@ -229,7 +305,8 @@ class PortfolioMargin:
         grid = [[0.0] * len(moves) for _ in vols]
         for j in np.flatnonzero(std):
             grid[vols.index(int(scen.vol_dir[si][j]))][moves.index(float(scen.price_move[si][j]))] = float(
-                row[j] * ccy_usd)
+                row[j] * ccy_usd
+            )
         return {"price_moves": moves, "vol_shocks": vols, "pnl_usd": grid}
 
 

@@ -92,6 +92,8 @@ class PmPreset(_Strict):
     delta_shock: DeltaShock
     short_option_minimum: ShortOptionMinimum
     combine: Combine
+    long_options_at_premium: bool = True
+    """Charge a group also as 'all but its long options, plus their value' and keep the smaller."""
     underlyings: dict[str, UnderlyingParams]
     collateral: dict[str, Any] = Field(default_factory=dict)
 
@@ -109,7 +111,9 @@ def builtin_preset_path(name: str) -> Path:
     return Path(str(files("xmargin.margin") / PRESET_DIR / f"{name}.yaml"))
 
 
-def load_pm_preset(preset: str | Path | Mapping[str, Any] | PmPreset | None, default: str = "pm-deribit") -> PmPreset:
+def load_pm_preset(
+    preset: str | Path | Mapping[str, Any] | PmPreset | None, default: str = "pm-deribit"
+) -> PmPreset:
     """A built-in preset by name (``pm-deribit``, ``pm-span``), a YAML/JSON file, or a mapping."""
     if isinstance(preset, PmPreset):
         return preset
@@ -118,8 +122,9 @@ def load_pm_preset(preset: str | Path | Mapping[str, Any] | PmPreset | None, def
         ref = default if preset is None else str(preset)
         path = builtin_preset_path(ref) if builtin_preset_path(ref).exists() else Path(ref)
         if not path.exists():
-            raise InputError(where="--preset", expected="a preset name (pm-deribit, pm-span) or a YAML file",
-                             found=ref)
+            raise InputError(
+                where="--preset", expected="a preset name (pm-deribit, pm-span) or a YAML file", found=ref
+            )
         doc: Any = load_document(path)
         source = str(path) if preset is not None else ref
     else:

@@ -23,22 +23,30 @@ def pin_entries(portfolio: Portfolio, market: MarketSnapshot) -> Portfolio:
     """Futures and perpetuals without an entry price, entered at today's mark (so a price move shows as P&L)."""
     positions = tuple(
         Position(p.instrument, p.size_coin, market.mark(p.instrument))
-        if p.avg_price_usd is None and p.instrument.kind in (Kind.FUTURE, Kind.PERPETUAL) else p
+        if p.avg_price_usd is None and p.instrument.kind in (Kind.FUTURE, Kind.PERPETUAL)
+        else p
         for p in portfolio.positions
     )
     return Portfolio(portfolio.account, portfolio.collateral, positions)
 
 
-def account_report(model: MarginModel, portfolio: Portfolio, market: MarketSnapshot, *, currency: str = "USD",
-                   with_liquidation: bool = True) -> dict[str, Any]:
+def account_report(
+    model: MarginModel,
+    portfolio: Portfolio,
+    market: MarketSnapshot,
+    *,
+    currency: str = "USD",
+    with_liquidation: bool = True,
+) -> dict[str, Any]:
     """The FORMATS.md ``margin`` document of one account, amounts in ``currency``.
 
     ``breakdown`` holds the model's own detail plus ``greeks`` (per underlying: delta in coin and USD,
     gamma, vega, theta) and ``liquidation_price`` (USD index price per underlying, or null).
     """
     if currency != "USD" and not market.has_index(currency):
-        raise InputError(where="--currency", expected="USD or an asset with an index price in the market",
-                         found=currency)
+        raise InputError(
+            where="--currency", expected="USD or an asset with an index price in the market", found=currency
+        )
     book = Book.from_portfolio(portfolio)
     result = model.requirement(book, market, detail=True)
     doc = result.account(0)
@@ -47,8 +55,11 @@ def account_report(model: MarginModel, portfolio: Portfolio, market: MarketSnaps
         doc[key] = doc[key] / rate
     doc["currency"] = currency
     table = resolve(book, market)
-    greeks = {u: {k: float(v[0]) for k, v in g.items()} for u, g in portfolio_greeks(book, table).items()
-              if u not in ("USDC", "USDT")}
+    greeks = {
+        u: {k: float(v[0]) for k, v in g.items()}
+        for u, g in portfolio_greeks(book, table).items()
+        if u not in ("USDC", "USDT")
+    }
     breakdown = dict(doc["breakdown"])
     breakdown["greeks"] = greeks
     if with_liquidation:

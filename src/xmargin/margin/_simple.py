@@ -30,6 +30,11 @@ Beyond the last floor the last tier applies (the venue would refuse the position
 **cross**: collateral is pooled; ``margin_balance = equity − haircuts``; long options need no margin
 (their premium is paid and counted in equity).
 
+**Breakdown** (``detail=True``), per account: ``instruments`` (per derivative: ``size``, ``notional_usd``
+= |N|·F, ``tier`` 1-based for futures and 0 for options, ``initial_margin``, ``maintenance_margin`` and, in
+isolated mode, ``locked_premium_usd``), ``underlyings`` (IM and MM summed), ``rates`` (the tier tables and
+short-option coefficients used), ``haircut_usd`` and, in isolated mode, ``unrealised_profit_excluded_usd``.
+
 Sources (URLs in the presets):
 - B1: Binance FAQ "How to Calculate Liquidation Price of USDⓈ-M Futures Contracts",
   https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93

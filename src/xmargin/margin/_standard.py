@@ -38,7 +38,13 @@ short at −mark, as Deribit's does.
 instrument's coin amount × the coin's index, a linear one's USD-quoted amount as is (marks are USD per coin,
 the quote coin taken at 1 USD as in ``equity_usd``). Linear notional uses the instrument's mark ``F``.
 
-Collateral: ``margin_balance = equity − CollateralPolicy.haircut_usd`` (no haircuts by default).
+Collateral: ``margin_balance = equity − CollateralPolicy.haircut_usd`` (no haircuts by default). Spot
+balances (collateral, negative when borrowed) carry no requirement in this model, only their haircut.
+
+**Breakdown** (``detail=True``), per account: ``instruments`` (per derivative: ``size``, ``initial_margin``,
+``maintenance_margin`` in USD, and ``im_rate`` / ``mm_rate``, the fraction of the notional |N|·F charged;
+0 for a long option), ``underlyings`` (IM and MM summed), ``rates`` (the preset's rates for the underlyings
+held) and ``haircut_usd``.
 """
 
 from __future__ import annotations

@@ -69,9 +69,7 @@ def _prepare(
     vol: ArrayLike,
     is_call: ArrayLike,
     rate: ArrayLike,
-) -> tuple[
-    tuple[int, ...], FloatArray, FloatArray, FloatArray, FloatArray, BoolArray, FloatArray
-]:
+) -> tuple[tuple[int, ...], FloatArray, FloatArray, FloatArray, FloatArray, BoolArray, FloatArray]:
     f64 = np.float64
     shape, (f1, k1, t1, v1, c1, r1) = _flat(
         forward, strike, t_years, vol, is_call, rate, dtypes=(f64, f64, f64, f64, np.bool_, f64)

@@ -94,8 +94,16 @@ def count_invalid(f, k, t, v, r):  # type: ignore[no-untyped-def]
     """Number of options with forward or strike not > 0, vol not >= 0, or a non-finite input (one pass)."""
     bad = 0
     for i in nb.prange(f.shape[0]):
-        ok = (f[i] > 0.0 and k[i] > 0.0 and v[i] >= 0.0 and math.isfinite(f[i]) and math.isfinite(k[i])
-              and math.isfinite(v[i]) and math.isfinite(t[i]) and math.isfinite(r[i]))
+        ok = (
+            f[i] > 0.0
+            and k[i] > 0.0
+            and v[i] >= 0.0
+            and math.isfinite(f[i])
+            and math.isfinite(k[i])
+            and math.isfinite(v[i])
+            and math.isfinite(t[i])
+            and math.isfinite(r[i])
+        )
         if not ok:
             bad += 1
     return bad

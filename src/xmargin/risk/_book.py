@@ -68,8 +68,9 @@ class Book:
         shape = (len(portfolios), len(columns))
 
         def csr(r: list[int], c: list[int], v: list[float]) -> sp.csr_matrix:
-            return sp.csr_matrix((np.asarray(v, np.float64), (np.asarray(r, np.intp), np.asarray(c, np.intp))),
-                                 shape=shape)
+            return sp.csr_matrix(
+                (np.asarray(v, np.float64), (np.asarray(r, np.intp), np.asarray(c, np.intp))), shape=shape
+            )
 
         return cls(
             accounts=tuple(p.account for p in portfolios),
@@ -89,8 +90,13 @@ class Book:
 
     def row(self, i: int) -> Book:
         """Account ``i`` as a one-row book (same columns)."""
-        return Book((self.accounts[i],), self.instruments, self.q[i:i + 1], self.q_entry[i:i + 1],
-                    self.q_at_entry[i:i + 1])
+        return Book(
+            (self.accounts[i],),
+            self.instruments,
+            self.q[i : i + 1],
+            self.q_entry[i : i + 1],
+            self.q_at_entry[i : i + 1],
+        )
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -123,15 +129,17 @@ class InstrumentTable:
 
     @property
     def is_option(self) -> BoolArray:
-        return self.kind == KIND_CODE[Kind.OPTION]
+        return np.asarray(self.kind == KIND_CODE[Kind.OPTION], dtype=np.bool_)
 
     @property
     def is_spot(self) -> BoolArray:
-        return self.kind == KIND_CODE[Kind.SPOT]
+        return np.asarray(self.kind == KIND_CODE[Kind.SPOT], dtype=np.bool_)
 
     @property
     def is_linear_delta_one(self) -> BoolArray:
-        return (self.kind == KIND_CODE[Kind.FUTURE]) | (self.kind == KIND_CODE[Kind.PERPETUAL])
+        return np.asarray(
+            (self.kind == KIND_CODE[Kind.FUTURE]) | (self.kind == KIND_CODE[Kind.PERPETUAL]), dtype=np.bool_
+        )
 
 
 def resolve(book: Book, market: MarketSnapshot) -> InstrumentTable:
@@ -141,24 +149,37 @@ def resolve(book: Book, market: MarketSnapshot) -> InstrumentTable:
     for inst in insts:
         for asset in {inst.base, inst.settlement_asset()}:
             if not market.has_index(asset):
-                errors.append(InputError(where=f"{inst.name}", expected=f"an index price for {asset} in the market",
-                                         found="none"))
+                errors.append(
+                    InputError(
+                        where=f"{inst.name}",
+                        expected=f"an index price for {asset} in the market",
+                        found="none",
+                    )
+                )
         if inst.kind in (Kind.OPTION, Kind.FUTURE) and market.t_years(inst) <= 0:
-            errors.append(InputError(where=f"{inst.name}", expected="an instrument not expired at "
-                                     f"{market.valuation_time:%Y-%m-%d %H:%M}Z", found=f"expired {inst.expiry}"))
+            errors.append(
+                InputError(
+                    where=f"{inst.name}",
+                    expected=f"an instrument not expired at {market.valuation_time:%Y-%m-%d %H:%M}Z",
+                    found=f"expired {inst.expiry}",
+                )
+            )
     if errors:
         unique = list({str(e): e for e in errors}.values())
         raise InputErrors(unique)
     n = len(insts)
     kind = np.array([KIND_CODE[i.kind] for i in insts], dtype=np.int8)
     underlying = np.array([i.base for i in insts], dtype=np.str_) if n else np.array([], dtype=np.str_)
-    settle = np.array([i.settlement_asset() for i in insts], dtype=np.str_) if n else np.array([], dtype=np.str_)
+    settle = (
+        np.array([i.settlement_asset() for i in insts], dtype=np.str_) if n else np.array([], dtype=np.str_)
+    )
     inverse = np.array([i.inverse for i in insts], dtype=np.bool_)
     is_call = np.array([bool(i.is_call) for i in insts], dtype=np.bool_)
     strike = np.array([i.strike_usd or 0.0 for i in insts], dtype=np.float64)
     t = np.array([market.t_years(i) for i in insts], dtype=np.float64)
-    fwd = np.array([market.mark(i) if i.kind is not Kind.OPTION else market.forward(i) for i in insts],
-                   dtype=np.float64)
+    fwd = np.array(
+        [market.mark(i) if i.kind is not Kind.OPTION else market.forward(i) for i in insts], dtype=np.float64
+    )
     opt = kind == KIND_CODE[Kind.OPTION]
     vol = np.array([market.implied_vol(i) if i.kind is Kind.OPTION else 0.0 for i in insts], dtype=np.float64)
     index_usd = np.array([market.index(i.base) for i in insts], dtype=np.float64)
@@ -169,8 +190,14 @@ def resolve(book: Book, market: MarketSnapshot) -> InstrumentTable:
     vega = np.zeros(n)
     theta = np.zeros(n)
     if opt.any():
-        g = black76(forward=fwd[opt], strike=strike[opt], t_years=t[opt], vol=vol[opt], is_call=is_call[opt],
-                    rate=market.rate)
+        g = black76(
+            forward=fwd[opt],
+            strike=strike[opt],
+            t_years=t[opt],
+            vol=vol[opt],
+            is_call=is_call[opt],
+            rate=market.rate,
+        )
         # an inverse option's value in USD is its coin premium P/F at the coin's index S
         conv = np.where(inverse[opt], index_usd[opt] / fwd[opt], 1.0)
         value_usd[opt] = g.price * conv
@@ -178,8 +205,26 @@ def resolve(book: Book, market: MarketSnapshot) -> InstrumentTable:
     spot = kind == KIND_CODE[Kind.SPOT]
     value_usd[spot] = index_usd[spot]
     value_settle = value_usd / settle_usd
-    return InstrumentTable(insts, kind, underlying, settle, inverse, is_call, strike, t, fwd, vol, index_usd,
-                           settle_usd, value_settle, value_usd, delta, gamma, vega, theta)
+    return InstrumentTable(
+        insts,
+        kind,
+        underlying,
+        settle,
+        inverse,
+        is_call,
+        strike,
+        t,
+        fwd,
+        vol,
+        index_usd,
+        settle_usd,
+        value_settle,
+        value_usd,
+        delta,
+        gamma,
+        vega,
+        theta,
+    )
 
 
 def equity_usd(book: Book, table: InstrumentTable) -> FloatArray:
@@ -192,8 +237,9 @@ def equity_usd(book: Book, table: InstrumentTable) -> FloatArray:
     m = table.forward
     lin = (~table.inverse).astype(np.float64)
     linear_upnl = book.q_at_entry @ (m * lin) - book.q_entry @ lin  # USD prices: quote coin taken at 1 USD
-    inverse_upnl = (book.q_at_entry @ (table.inverse * table.settle_usd)
-                    - book.q_entry @ (table.inverse * table.settle_usd / np.where(m > 0, m, 1.0)))
+    inverse_upnl = book.q_at_entry @ (table.inverse * table.settle_usd) - book.q_entry @ (
+        table.inverse * table.settle_usd / np.where(m > 0, m, 1.0)
+    )
     return np.asarray(value + linear_upnl + inverse_upnl, dtype=np.float64)
 
 

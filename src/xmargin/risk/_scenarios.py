@@ -45,14 +45,26 @@ class ScenarioSet:
     def concat(sets: list[ScenarioSet]) -> ScenarioSet:
         if not sets:
             e = np.array([], dtype=np.float64)
-            return ScenarioSet(np.array([], dtype=np.str_), e, np.array([], dtype=np.int8), e, e,
-                               np.array([], dtype=np.str_))
-        return ScenarioSet(*(np.concatenate([getattr(s, f) for s in sets]) for f in (
-            "underlying", "price_move", "vol_dir", "rate_shift", "weight", "label")))
+            return ScenarioSet(
+                np.array([], dtype=np.str_), e, np.array([], dtype=np.int8), e, e, np.array([], dtype=np.str_)
+            )
+        return ScenarioSet(
+            *(
+                np.concatenate([getattr(s, f) for s in sets])
+                for f in ("underlying", "price_move", "vol_dir", "rate_shift", "weight", "label")
+            )
+        )
 
 
-def scenario_pnl(table: InstrumentTable, scenarios: ScenarioSet, *, view: str, vol_up: FloatArray,
-                 vol_down: FloatArray, rate: float = 0.0) -> FloatArray:
+def scenario_pnl(
+    table: InstrumentTable,
+    scenarios: ScenarioSet,
+    *,
+    view: str,
+    vol_up: FloatArray,
+    vol_down: FloatArray,
+    rate: float = 0.0,
+) -> FloatArray:
     """``PnL[instrument, scenario]`` per coin of size, in the settlement asset or in USD (``view``).
 
     ``vol_up``/``vol_down``: relative vol shocks per instrument (only options use them); a scenario with
@@ -86,7 +98,9 @@ def scenario_pnl(table: InstrumentTable, scenarios: ScenarioSet, *, view: str, v
         else:
             # inverse: coin P&L at the shocked coin index = (1 − F/F')·S' ; linear: F' − F
             s_new = table.index_usd[d1, None] * growth[d1]
-            pnl[d1] = np.where(inv[d1, None], (1.0 - fwd[d1, None] / f_new[d1]) * s_new, f_new[d1] - fwd[d1, None])
+            pnl[d1] = np.where(
+                inv[d1, None], (1.0 - fwd[d1, None] / f_new[d1]) * s_new, f_new[d1] - fwd[d1, None]
+            )
     # --- spot balances: no risk in their own currency; in USD they move with their index -----------------
     if spot.any() and view == "usd":
         pnl[spot] = table.index_usd[spot, None] * move[spot]
@@ -94,13 +108,26 @@ def scenario_pnl(table: InstrumentTable, scenarios: ScenarioSet, *, view: str, v
     if opt.any():
         up, down = vol_up[opt], vol_down[opt]
         vdir = np.where(hit[opt], scenarios.vol_dir[None, :], 0)
-        vol_new = table.vol[opt, None] * np.where(vdir > 0, 1.0 + up[:, None],
-                                                 np.where(vdir < 0, np.maximum(1.0 - down[:, None], 0.01), 1.0))
+        vol_new = table.vol[opt, None] * np.where(
+            vdir > 0, 1.0 + up[:, None], np.where(vdir < 0, np.maximum(1.0 - down[:, None], 0.01), 1.0)
+        )
         r_new = rate + dr[opt]
-        p_new = black76_price(forward=f_new[opt], strike=table.strike[opt, None], t_years=t[opt, None],
-                              vol=vol_new, is_call=table.is_call[opt, None], rate=r_new)
-        p_old = black76_price(forward=fwd[opt], strike=table.strike[opt], t_years=t[opt], vol=table.vol[opt],
-                              is_call=table.is_call[opt], rate=rate)
+        p_new = black76_price(
+            forward=f_new[opt],
+            strike=table.strike[opt, None],
+            t_years=t[opt, None],
+            vol=vol_new,
+            is_call=table.is_call[opt, None],
+            rate=r_new,
+        )
+        p_old = black76_price(
+            forward=fwd[opt],
+            strike=table.strike[opt],
+            t_years=t[opt],
+            vol=table.vol[opt],
+            is_call=table.is_call[opt],
+            rate=rate,
+        )
         inv_o = inv[opt, None]
         if view == "settlement":
             coin = p_new / f_new[opt] - (p_old / fwd[opt])[:, None]
