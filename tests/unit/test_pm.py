@@ -9,7 +9,7 @@ import pytest
 
 from xmargin.core import InputError
 from xmargin.instruments import Portfolio, Position, parse_name
-from xmargin.margin import CollateralPolicy, PortfolioMargin, load_pm_preset
+from xmargin.margin import CollateralPolicy, PortfolioMargin, get_model, load_pm_preset
 from xmargin.market import MarketSnapshot
 from xmargin.pricing import black76
 from xmargin.risk import Book
@@ -150,3 +150,24 @@ def test_dynamic_haircut_rises_with_vol_and_never_exceeds_equity() -> None:
         r = model.requirement(Book.from_portfolio(pf({}, {"BTC": 2.0, "USDC": -50_000.0})), mkt)
         assert float(r.margin_balance[0]) <= float(r.equity[0])
         assert float(r.margin_balance[0]) < float(r.equity[0])
+
+
+def test_hedge_needs_less_pm_than_isolated_and_cross() -> None:
+    """The mission's example: long call + short delta-equivalent future, every model on the same book."""
+    d = call_delta()
+    book = Book.from_portfolio(pf({CALL.name: 10.0, FUT.name: -10.0 * d}, {"USDC": 100_000.0}))
+    ims = {
+        name: float(get_model(name).requirement(book, MARKET).initial_margin[0])
+        for name in ("isolated", "cross", "pm")
+    }
+    assert ims["pm"] < ims["isolated"]
+    assert ims["pm"] < ims["cross"]
+
+
+def test_cross_collateral_preset_haircuts_coins_dynamically() -> None:
+    model = get_model("pm", preset="pm-cross-collateral")
+    assert model.view == "usd"  # type: ignore[attr-defined]
+    book = Book.from_portfolio(pf({"BTC-PERPETUAL": -1.0}, {"BTC": 1.0, "USDC": 1000.0}))
+    calm = model.requirement(book, MARKET)
+    stressed = model.requirement(book, MARKET.replace(vol={"BTC": 1.6, "ETH": 0.65}))
+    assert float(stressed.margin_balance[0]) < float(calm.margin_balance[0]) < float(calm.equity[0])

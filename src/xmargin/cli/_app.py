@@ -27,9 +27,10 @@ app.add_typer(bench_app, name="bench")
 
 
 def _register_bench() -> None:
-    from ._bench import pricing
+    from ._bench import pricing, whatif
 
     bench_app.command("pricing")(pricing)
+    bench_app.command("whatif")(whatif)
 
 
 _register_bench()

@@ -30,3 +30,23 @@ def pricing(
     for k, v in result.items():
         table.add_row(k, f"{v:,.4g}" if isinstance(v, float) else str(v))
     console.print(table)
+
+
+@handle_errors
+def whatif(
+    calls: Annotated[int, typer.Option("--calls", min=100, help="Timed calls")] = 2000,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine output")] = False,
+) -> None:
+    """Latency of a 20-position pm what-if (warm cache vs cold repricing), p50/p99 in ms."""
+    from xmargin.bench import bench_whatif
+
+    result = bench_whatif(calls=calls)
+    if json_out:
+        print_json(result)
+        return
+    table = Table(title="pm what-if latency, one 20-position account (real Deribit snapshot)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for k, v in result.items():
+        table.add_row(k, f"{v:,.4g}" if isinstance(v, float) else str(v))
+    console.print(table)

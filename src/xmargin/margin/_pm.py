@@ -25,15 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from xmargin.instruments import Instrument
 from xmargin.margin._collateral import CollateralPolicy
 from xmargin.margin._model import MarginResult, register
 from xmargin.margin._pm_preset import PmPreset, load_pm_preset
 from xmargin.market import MarketSnapshot
-from xmargin.risk import Book, InstrumentTable, ScenarioSet, equity_usd, resolve, scenario_pnl
+from xmargin.risk import Book, InstrumentTable, ScenarioSet, equity_usd, resolve_instruments, scenario_pnl
 
 FloatArray = NDArray[np.float64]
+CACHE_SIZE = 16
+"""Prepared (columns, market) states kept per model instance."""
 MIN_DAYS_FOR_VOL_SHOCK = 1.0
 """Vol shocks grow as (pivot/days)^power; expiries under one day are shocked as one day (xmargin's choice)."""
 
@@ -49,7 +53,59 @@ class _Charge:
     delta_shock: FloatArray
     som: FloatArray
     pnl: FloatArray
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Group:
+    """A risk group (underlying × settlement currency, or underlying in the USD view): its columns ``ci``,
+    its scenarios ``si`` and what the charge needs, precomputed once per market."""
+
+    underlying: str
+    settlement: str
+    ci: NDArray[np.intp]
+    si: NDArray[np.intp]
+    pnl_usd: FloatArray
     weight: FloatArray
+    loss_usd: FloatArray
+    delta: FloatArray
+    delta_by_expiry: FloatArray
+    roll_rates: FloatArray
+    is_option: FloatArray
+    option_value_usd: FloatArray
+    index_usd: float
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Prepared:
+    """Size-independent state of one (columns, market) pair; see ``PortfolioMargin.prepare``."""
+
+    market: MarketSnapshot
+    table: InstrumentTable
+    scenarios: ScenarioSet
+    shocked: tuple[str, ...]
+    groups: tuple[_Group, ...]
+
+
+DENSE_MAX_CELLS = 4096
+"""A group's sizes are handled as a dense array up to this many accounts × columns (one account, a what-if):
+scipy.sparse costs tens of microseconds per call, which dominates at that size. Same code path either way."""
+
+
+def _group_sizes(book: Book, ci: NDArray[np.intp]) -> Any:
+    q = book.q[:, ci]
+    return q.toarray() if q.shape[0] * q.shape[1] <= DENSE_MAX_CELLS else q.tocsr()
+
+
+def _long_part(q: Any, mask: FloatArray) -> Any:
+    """Positive sizes on the masked columns (long options), sparse or dense like ``q``."""
+    if sp.issparse(q):
+        return q.multiply((q > 0).multiply(mask[None, :])).tocsr()
+    return np.where((q > 0) & (mask[None, :] > 0), q, 0.0)
+
+
+def _short_part(q: Any) -> Any:
+    """``max(−q, 0)``: the short sizes as positive numbers."""
+    return -(q.minimum(0.0)) if sp.issparse(q) else np.maximum(-q, 0.0)
 
 
 def _dense(x: Any) -> FloatArray:
@@ -79,6 +135,7 @@ class PortfolioMargin:
 
             raise InputError(where="view", expected="settlement or usd", found=view)
         self.view: str = view or self.preset.view
+        self._cache: dict[tuple[tuple[Instrument, ...], int], Prepared] = {}
         self.subadditive = not self.preset.long_options_at_premium
         self.subadditive_reason = (
             "the long-option premium cap takes the smaller of two charges per group, which a union of books "
@@ -87,6 +144,11 @@ class PortfolioMargin:
         self.collateral = collateral or CollateralPolicy.from_mapping(
             self.preset.collateral, where=f"{self.preset.name}.collateral"
         )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        return state
 
     def __repr__(self) -> str:
         return f"PortfolioMargin(preset={self.preset.name!r}, view={self.view!r})"
@@ -148,11 +210,15 @@ class PortfolioMargin:
         return up, down
 
     # -- the model ---------------------------------------------------------------------------------------
-    def requirement(self, book: Book, market: MarketSnapshot, *, detail: bool = True) -> MarginResult:
-        table = resolve(book, market)
-        n_acc = book.n_accounts
-        equity = equity_usd(book, table)
-        balance = equity - self.collateral.haircut_usd(book, table, market)
+    def prepare(self, instruments: tuple[Instrument, ...], market: MarketSnapshot) -> Prepared:
+        """Everything that depends on the instrument columns and the market but not on sizes: the resolved
+        table, the scenario set, ``PnL[instrument, scenario]`` and each risk group's slices. Cached per
+        (columns, market): a what-if or a new book on the same market reuses it."""
+        key = (instruments, id(market))
+        hit = self._cache.get(key)
+        if hit is not None and hit.market is market:
+            return hit
+        table = resolve_instruments(instruments, market)
         p = self.preset
         stable = set(p.stablecoins)
         derivative = ~table.is_spot
@@ -162,61 +228,124 @@ class PortfolioMargin:
         scen = self.scenarios(shocked)
         up, down = self.vol_shocks(table)
         pnl = scenario_pnl(table, scen, view=self.view, vol_up=up, vol_down=down, rate=market.rate)
-        groups: list[tuple[str, str]] = []
+        groups: list[_Group] = []
         for u in shocked:
-            if self.view == "usd":
-                groups.append((u, "USD"))
-            else:
-                for ccy in np.unique(table.settle[derivative & (table.underlying == u)]):
-                    groups.append((u, str(ccy)))
-        per_underlying: dict[str, FloatArray] = {u: np.zeros(n_acc) for u in shocked}
-        details: list[list[dict[str, Any]]] = [[] for _ in range(n_acc)]
-        for u, ccy in groups:
             in_u = table.underlying == u
-            cols = in_u if self.view == "usd" else in_u & derivative & (table.settle == ccy)
-            ci = np.flatnonzero(cols)
-            si = np.flatnonzero(scen.underlying == u)
-            q = book.q[:, ci].tocsr()
-            full = self._charge(q, table, ci, scen, si, pnl, u, ccy, market)
-            # Long options can lose at most their premium: the group is also charged as "everything but its
-            # long options, plus their full value", and the smaller of the two counts.
-            alt_total = np.full(n_acc, np.inf)
+            ccys = (
+                ["USD"]
+                if self.view == "usd"
+                else [str(c) for c in np.unique(table.settle[derivative & in_u])]
+            )
+            for ccy in ccys:
+                cols = in_u if self.view == "usd" else in_u & derivative & (table.settle == ccy)
+                groups.append(self._group(table, scen, pnl, u, ccy, np.flatnonzero(cols), market))
+        prepared = Prepared(market, table, scen, tuple(shocked), tuple(groups))
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[key] = prepared
+        return prepared
+
+    def _group(
+        self,
+        table: InstrumentTable,
+        scen: ScenarioSet,
+        pnl: FloatArray,
+        u: str,
+        ccy: str,
+        ci: NDArray[np.intp],
+        market: MarketSnapshot,
+    ) -> _Group:
+        pu = self.preset.params(u)
+        si = np.flatnonzero(scen.underlying == u)
+        ccy_usd = 1.0 if self.view == "usd" else float(market.index(ccy))
+        w = scen.weight[si].copy()
+        ext = scen.label[si] == "extended"
+        if self.view == "settlement" and ccy == u and ext.any():
+            m = scen.price_move[si][ext]
+            w[ext] *= (1.0 + m) / (1.0 + np.sign(m) * pu.price_range)
+        pnl_usd = np.ascontiguousarray(pnl[np.ix_(ci, si)]) * ccy_usd
+        dated = (table.is_linear_delta_one | table.is_option)[ci]
+        delta = table.delta[ci] * dated
+        t_cols = table.t_years[ci]
+        expiries = np.unique(t_cols[dated])
+        by_expiry = np.where(t_cols[:, None] == expiries[None, :], delta[:, None], 0.0)
+        rates = np.array(
+            [
+                pu.min_annualised_move
+                if t <= 0
+                else max(float(np.expm1(pu.annualised_move_risk * t)), pu.min_annualised_move)
+                for t in expiries
+            ]
+        )
+        return _Group(
+            u,
+            ccy,
+            ci,
+            si,
+            pnl_usd,
+            w,
+            pnl_usd * (-w[None, :]).reshape(1, -1),
+            delta,
+            by_expiry,
+            rates,
+            table.is_option[ci].astype(np.float64),
+            table.value_usd[ci] * table.is_option[ci],
+            float(market.index(u)),
+        )
+
+    def requirement(self, book: Book, market: MarketSnapshot, *, detail: bool = True) -> MarginResult:
+        prep = self.prepare(book.instruments, market)
+        table = prep.table
+        n_acc = book.n_accounts
+        equity = equity_usd(book, table)
+        balance = equity - self.collateral.haircut_usd(book, table, market)
+        p = self.preset
+        per_underlying: dict[str, FloatArray] = {u: np.zeros(n_acc) for u in prep.shocked}
+        details: list[list[dict[str, Any]]] = [[] for _ in range(n_acc)]
+        scen = prep.scenarios
+        for g in prep.groups:
+            q = _group_sizes(book, g.ci)
+            full = self._charge(q, g)
+            total = full.total
+            carved_out = np.zeros(n_acc, dtype=np.bool_)
             if p.long_options_at_premium:
-                long_opt = q.multiply((q > 0).multiply(table.is_option[ci][None, :])).tocsr()
-                if long_opt.nnz:
-                    carved = self._charge((q - long_opt).tocsr(), table, ci, scen, si, pnl, u, ccy, market)
-                    alt_total = carved.total + _dense(long_opt @ table.value_usd[ci]).reshape(-1)
-            total = np.minimum(full.total, alt_total)
-            per_underlying[u] += total
+                # Long options lose at most their premium: the group is also charged as "everything but its
+                # long options, plus their full value", and the smaller of the two counts.
+                long_opt = _long_part(q, g.is_option)
+                if long_opt.nnz if sp.issparse(long_opt) else np.any(long_opt):
+                    carved = self._charge(q - long_opt, g)
+                    alt = carved.total + _dense(long_opt @ g.option_value_usd).reshape(-1)
+                    carved_out = alt < total
+                    total = np.minimum(total, alt)
+            per_underlying[g.underlying] += total
             if detail:
-                ccy_usd = 1.0 if self.view == "usd" else float(market.index(ccy))
-                for i in np.flatnonzero(_dense(abs(q).sum(axis=1)).reshape(-1) > 0):
+                for i in np.flatnonzero(_dense(abs(q).sum(axis=1)).reshape(-1) > 0):  # accounts in the group
                     j = int(full.worst_j[i])
                     details[i].append(
                         {
-                            "underlying": u,
-                            "settlement": ccy,
+                            "underlying": g.underlying,
+                            "settlement": g.settlement,
                             "requirement_usd": float(total[i]),
                             "worst_loss_usd": float(full.worst[i]),
                             "worst_scenario": {
-                                "price_move": float(scen.price_move[si][j]),
-                                "vol_shock": int(scen.vol_dir[si][j]),
-                                "rate_shift": float(scen.rate_shift[si][j]),
-                                "kind": str(scen.label[si][j]),
-                                "weight": float(full.weight[j]),
+                                "price_move": float(scen.price_move[g.si][j]),
+                                "vol_shock": int(scen.vol_dir[g.si][j]),
+                                "rate_shift": float(scen.rate_shift[g.si][j]),
+                                "kind": str(scen.label[g.si][j]),
+                                "weight": float(g.weight[j]),
                             },
                             "roll_shock_usd": float(full.roll[i]),
                             "delta_shock_usd": float(full.delta_shock[i]),
                             "short_option_minimum_usd": float(full.som[i]),
-                            "long_options_at_premium": bool(alt_total[i] < full.total[i]),
-                            "pnl_grid": self._grid(full.pnl[i], si, scen, ccy_usd),
+                            "long_options_at_premium": bool(carved_out[i]),
+                            "pnl_grid": self._grid(full.pnl[i], g.si, scen),
                         }
                     )
-        if shocked:
-            stack = np.stack([per_underlying[u] for u in shocked])
+        if prep.shocked:
+            stack = np.stack([per_underlying[u] for u in prep.shocked])
             total_req = stack.sum(axis=0)
             off = p.combine.correlation_offset
-            if off > 0 and len(shocked) > 1:
+            if off > 0 and len(prep.shocked) > 1:
                 total_req = total_req - off * (total_req - stack.max(axis=0))
         else:
             total_req = np.zeros(n_acc)
@@ -226,78 +355,48 @@ class PortfolioMargin:
         if detail:
             held = {
                 u: _dense(abs(book.q[:, np.flatnonzero(table.underlying == u)]).sum(axis=1)).reshape(-1) > 0
-                for u in shocked
+                for u in prep.shocked
             }
             breakdown = tuple(
                 {
                     "preset": p.name,
                     "view": self.view,
                     "mm_factor": p.mm_factor,
-                    "per_underlying_usd": {u: float(per_underlying[u][i]) for u in shocked if held[u][i]},
+                    "per_underlying_usd": {
+                        u: float(per_underlying[u][i]) for u in prep.shocked if held[u][i]
+                    },
                     "groups": details[i],
                 }
                 for i in range(n_acc)
             )
         return MarginResult(self.name, book.accounts, im, mm, equity, balance, breakdown)
 
-    def _charge(
-        self,
-        q: Any,
-        table: InstrumentTable,
-        ci: NDArray[np.intp],
-        scen: ScenarioSet,
-        si: NDArray[np.intp],
-        pnl: FloatArray,
-        u: str,
-        ccy: str,
-        market: MarketSnapshot,
-    ) -> _Charge:
-        """Worst loss and add-ons of one risk group for the sizes ``q`` (accounts × the group's columns)."""
+    def _charge(self, q: Any, g: _Group) -> _Charge:
+        """Worst loss and add-ons of one risk group for the sizes ``q`` (accounts × the group's columns), USD."""
         p = self.preset
         n_acc = q.shape[0]
-        a = _dense(q @ pnl[np.ix_(ci, si)])  # (accounts, scenarios of u), group units
-        ccy_usd = 1.0 if self.view == "usd" else float(market.index(ccy))
-        index_u = float(market.index(u))
-        pu = p.params(u)
-        w = scen.weight[si].copy()
-        ext = scen.label[si] == "extended"
-        if self.view == "settlement" and ccy == u and ext.any():
-            m = scen.price_move[si][ext]
-            w[ext] *= (1.0 + m) / (1.0 + np.sign(m) * pu.price_range)
-        loss = -a * w[None, :]
-        worst_j = np.argmax(loss, axis=1) if loss.shape[1] else np.zeros(n_acc, dtype=np.intp)
-        worst = (
-            np.maximum(loss[np.arange(n_acc), worst_j], 0.0) if loss.shape[1] else np.zeros(n_acc)
-        ) * ccy_usd
+        a = _dense(q @ g.pnl_usd)  # (accounts, scenarios of the group's underlying)
+        loss = _dense(q @ g.loss_usd)
+        if loss.shape[1]:
+            worst_j = np.argmax(loss, axis=1)
+            worst = np.maximum(loss[np.arange(n_acc), worst_j], 0.0)
+        else:
+            worst_j, worst = np.zeros(n_acc, dtype=np.intp), np.zeros(n_acc)
         # roll shock per expiry on net delta (coin), Deribit roll_shock
-        kinds_dated = (table.is_linear_delta_one | table.is_option)[ci]
-        t_cols = table.t_years[ci]
-        delta = table.delta[ci] * kinds_dated
-        roll = np.zeros(n_acc)
-        for t in np.unique(t_cols[kinds_dated]):
-            e = (t_cols == t) & kinds_dated
-            net = np.abs(_dense(q @ (delta * e)).reshape(-1))
-            rate = (
-                pu.min_annualised_move
-                if t <= 0
-                else max(float(np.expm1(pu.annualised_move_risk * t)), pu.min_annualised_move)
-            )
-            roll += rate * net * index_u
-        net_delta = np.abs(_dense(q @ delta).reshape(-1))
+        roll = np.abs(_dense(q @ g.delta_by_expiry)) @ g.roll_rates * g.index_usd
+        net_delta = np.abs(_dense(q @ g.delta).reshape(-1))
         ds = p.delta_shock
-        delta_usd = net_delta * index_u
+        delta_usd = net_delta * g.index_usd
         delta_shock = np.minimum(
             np.maximum(delta_usd - ds.threshold_usd, 0.0) * net_delta * ds.slope, ds.max_fraction * delta_usd
         )
-        short_opt = _dense((-q.minimum(0.0)) @ table.is_option[ci].astype(np.float64)).reshape(-1)
-        som = p.short_option_minimum.per_coin * short_opt * index_u
+        short_opt = _dense(_short_part(q) @ g.is_option).reshape(-1)
+        som = p.short_option_minimum.per_coin * short_opt * g.index_usd
         core = worst + roll + delta_shock
         total = core + som if p.short_option_minimum.mode == "add" else np.maximum(core, som)
-        return _Charge(total, worst, worst_j, roll, delta_shock, som, a, w)
+        return _Charge(total, worst, worst_j, roll, delta_shock, som, a)
 
-    def _grid(
-        self, row: FloatArray, si: NDArray[np.intp], scen: ScenarioSet, ccy_usd: float
-    ) -> dict[str, Any]:
+    def _grid(self, row: FloatArray, si: NDArray[np.intp], scen: ScenarioSet) -> dict[str, Any]:
         """The standard-table P&L (USD) of one account as price move × vol shock, at no rate shift."""
         std = (scen.label[si] == "standard") & (scen.rate_shift[si] == 0.0)
         moves = sorted({float(x) for x in scen.price_move[si][std]})
@@ -305,7 +404,7 @@ class PortfolioMargin:
         grid = [[0.0] * len(moves) for _ in vols]
         for j in np.flatnonzero(std):
             grid[vols.index(int(scen.vol_dir[si][j]))][moves.index(float(scen.price_move[si][j]))] = float(
-                row[j] * ccy_usd
+                row[j]
             )
         return {"price_moves": moves, "vol_shocks": vols, "pnl_usd": grid}
 

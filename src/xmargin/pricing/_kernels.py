@@ -9,6 +9,7 @@ Greeks as in Haug, *The Complete Guide to Option Pricing Formulas* (2nd ed.), §
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -23,8 +24,7 @@ def _ncdf(x: float) -> float:
     return 0.5 * math.erfc(-x * _INV_SQRT2)
 
 
-@nb.njit(cache=True, parallel=True)
-def price_kernel(f, k, t, v, call, r, out):  # type: ignore[no-untyped-def]
+def _price_kernel(f, k, t, v, call, r, out):  # type: ignore[no-untyped-def]
     """out[i] = df·Black-76 price (USD per coin), df = exp(−r·max(t, 0)); intrinsic when t <= 0 or v == 0."""
     for i in nb.prange(f.shape[0]):
         fi = f[i]
@@ -42,8 +42,7 @@ def price_kernel(f, k, t, v, call, r, out):  # type: ignore[no-untyped-def]
         out[i] = math.exp(-r[i] * max(t[i], 0.0)) * p
 
 
-@nb.njit(cache=True, parallel=True)
-def greeks_kernel(f, k, t, v, call, r, price, delta, gamma, vega, theta):  # type: ignore[no-untyped-def]
+def _greeks_kernel(f, k, t, v, call, r, price, delta, gamma, vega, theta):  # type: ignore[no-untyped-def]
     """Price and Greeks of df·Black-76 in USD per coin of size.
 
     delta = dP/dF, gamma = d2P/dF2, vega = dP/dvol × 0.01, theta = -dP/dT / 365 (one calendar day;
@@ -89,8 +88,7 @@ def greeks_kernel(f, k, t, v, call, r, price, delta, gamma, vega, theta):  # typ
         theta[i] = (r[i] * dfi * p - dfi * fi * pdf * v[i] / (2.0 * sq)) / _DAYS_PER_YEAR
 
 
-@nb.njit(cache=True, parallel=True)
-def count_invalid(f, k, t, v, r):  # type: ignore[no-untyped-def]
+def _count_invalid(f, k, t, v, r):  # type: ignore[no-untyped-def]
     """Number of options with forward or strike not > 0, vol not >= 0, or a non-finite input (one pass)."""
     bad = 0
     for i in nb.prange(f.shape[0]):
@@ -127,8 +125,7 @@ def _undiscounted(fi, ki, sd, is_call):  # type: ignore[no-untyped-def]
     return ki * _ncdf(-d2) - fi * _ncdf(-d1), fi * _INV_SQRT2PI * math.exp(-0.5 * d1 * d1)
 
 
-@nb.njit(cache=True, parallel=True)
-def implied_vol_kernel(p, f, k, t, call, df, tol, max_iter, out, reason):  # type: ignore[no-untyped-def]
+def _implied_vol_kernel(p, f, k, t, call, df, tol, max_iter, out, reason):  # type: ignore[no-untyped-def]
     """Implied vol by safeguarded Newton on the total stdev ``sd = vol·√T``.
 
     The price is first reduced to its out-of-the-money time value by put-call parity (the ITM option's
@@ -194,3 +191,48 @@ def implied_vol_kernel(p, f, k, t, call, df, tol, max_iter, out, reason):  # typ
             reason[i] = IV_OK
         else:
             reason[i] = IV_NOT_CONVERGED
+
+
+# Each kernel is compiled twice: parallel (prange over threads) for large arrays and serial for small ones,
+# where starting the thread pool costs more than the work (scenario grids of one account are ~10^3 options).
+PARALLEL_MIN = 20_000
+"""Arrays shorter than this use the serial build."""
+
+_par = nb.njit(cache=True, parallel=True)
+_ser = nb.njit(cache=True)
+price_kernel_par, price_kernel_ser = _par(_price_kernel), _ser(_price_kernel)
+greeks_kernel_par, greeks_kernel_ser = _par(_greeks_kernel), _ser(_greeks_kernel)
+count_invalid_par, count_invalid_ser = _par(_count_invalid), _ser(_count_invalid)
+implied_vol_kernel_par, implied_vol_kernel_ser = _par(_implied_vol_kernel), _ser(_implied_vol_kernel)
+
+
+def price_kernel(f: Any, k: Any, t: Any, v: Any, call: Any, r: Any, out: Any) -> None:
+    (price_kernel_par if f.shape[0] >= PARALLEL_MIN else price_kernel_ser)(f, k, t, v, call, r, out)
+
+
+def greeks_kernel(
+    f: Any,
+    k: Any,
+    t: Any,
+    v: Any,
+    call: Any,
+    r: Any,
+    price: Any,
+    delta: Any,
+    gamma: Any,
+    vega: Any,
+    theta: Any,
+) -> None:
+    fn = greeks_kernel_par if f.shape[0] >= PARALLEL_MIN else greeks_kernel_ser
+    fn(f, k, t, v, call, r, price, delta, gamma, vega, theta)
+
+
+def count_invalid(f: Any, k: Any, t: Any, v: Any, r: Any) -> int:
+    return int((count_invalid_par if f.shape[0] >= PARALLEL_MIN else count_invalid_ser)(f, k, t, v, r))
+
+
+def implied_vol_kernel(
+    p: Any, f: Any, k: Any, t: Any, call: Any, df: Any, tol: float, max_iter: int, out: Any, reason: Any
+) -> None:
+    fn = implied_vol_kernel_par if p.shape[0] >= PARALLEL_MIN else implied_vol_kernel_ser
+    fn(p, f, k, t, call, df, tol, max_iter, out, reason)

@@ -1,6 +1,14 @@
 """Risk: the book, its resolution against a market, scenario sets and the PnL[instrument, scenario] matrix."""
 
-from xmargin.risk._book import KIND_CODE, Book, InstrumentTable, equity_usd, portfolio_greeks, resolve
+from xmargin.risk._book import (
+    KIND_CODE,
+    Book,
+    InstrumentTable,
+    equity_usd,
+    portfolio_greeks,
+    resolve,
+    resolve_instruments,
+)
 from xmargin.risk._scenarios import VIEWS, ScenarioSet, scenario_pnl
 
 __all__ = [
@@ -12,5 +20,6 @@ __all__ = [
     "equity_usd",
     "portfolio_greeks",
     "resolve",
+    "resolve_instruments",
     "scenario_pnl",
 ]

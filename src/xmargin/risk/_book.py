@@ -41,43 +41,44 @@ class Book:
 
     @classmethod
     def from_portfolios(cls, portfolios: Sequence[Portfolio]) -> Book:
+        """One row per portfolio; columns in order of first appearance (collateral, then positions)."""
         columns: dict[Instrument, int] = {}
-        rows: list[int] = []
         cols: list[int] = []
         vals: list[float] = []
-        e_rows: list[int] = []
+        indptr = [0]
         e_cols: list[int] = []
         e_vals: list[float] = []
         e_size: list[float] = []
-        for r, pf in enumerate(portfolios):
+        e_indptr = [0]
+        for pf in portfolios:
             for asset, amount in pf.collateral.items():
-                c = columns.setdefault(Instrument(Kind.SPOT, asset), len(columns))
-                rows.append(r)
-                cols.append(c)
+                cols.append(columns.setdefault(Instrument(Kind.SPOT, asset), len(columns)))
                 vals.append(amount)
             for pos in pf.positions:
                 c = columns.setdefault(pos.instrument, len(columns))
-                rows.append(r)
                 cols.append(c)
                 vals.append(pos.size_coin)
                 if pos.avg_price_usd is not None and pos.instrument.kind in (Kind.FUTURE, Kind.PERPETUAL):
-                    e_rows.append(r)
                     e_cols.append(c)
                     e_vals.append(pos.size_coin * pos.avg_price_usd)
                     e_size.append(pos.size_coin)
+            indptr.append(len(cols))
+            e_indptr.append(len(e_cols))
         shape = (len(portfolios), len(columns))
 
-        def csr(r: list[int], c: list[int], v: list[float]) -> sp.csr_matrix:
-            return sp.csr_matrix(
-                (np.asarray(v, np.float64), (np.asarray(r, np.intp), np.asarray(c, np.intp))), shape=shape
+        def csr(c: list[int], v: list[float], ptr: list[int]) -> sp.csr_matrix:
+            m = sp.csr_matrix(
+                (np.asarray(v, np.float64), np.asarray(c, np.int32), np.asarray(ptr, np.int32)), shape=shape
             )
+            m.sum_duplicates()  # also sorts the column indices of each row
+            return m
 
         return cls(
             accounts=tuple(p.account for p in portfolios),
             instruments=tuple(columns),
-            q=csr(rows, cols, vals),
-            q_entry=csr(e_rows, e_cols, e_vals),
-            q_at_entry=csr(e_rows, e_cols, e_size),
+            q=csr(cols, vals, indptr),
+            q_entry=csr(e_cols, e_vals, e_indptr),
+            q_at_entry=csr(e_cols, e_size, e_indptr),
         )
 
     @classmethod
@@ -144,7 +145,11 @@ class InstrumentTable:
 
 def resolve(book: Book, market: MarketSnapshot) -> InstrumentTable:
     """Resolve the book's instrument columns against ``market`` (errors for every unpriceable column)."""
-    insts = book.instruments
+    return resolve_instruments(book.instruments, market)
+
+
+def resolve_instruments(insts: tuple[Instrument, ...], market: MarketSnapshot) -> InstrumentTable:
+    """Resolve instrument columns against ``market`` (one ``InputError`` per unpriceable column)."""
     errors: list[InputError] = []
     for inst in insts:
         for asset in {inst.base, inst.settlement_asset()}:
