@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from xmargin.instruments import load_portfolio
-from xmargin.margin import check_portfolio
+from xmargin.margin import account_report, check_portfolio, get_model
 from xmargin.market import (
     DEMO_SNAPSHOT,
     MarketSnapshot,
@@ -69,23 +69,33 @@ def demo(
 
 
 def _demo_books(market: MarketSnapshot, snapshot_id: str) -> None:
-    table = Table(title=f"Initial margin (USD) of six books, four models, on Deribit snapshot {snapshot_id}")
+    cross_collateral = get_model("pm", preset="pm-cross-collateral")
+    table = Table(title=f"Initial margin (USD) of six books on Deribit snapshot {snapshot_id}")
     table.add_column("book")
     for name in COMPARE_MODELS:
         table.add_column(name, justify="right")
     table.add_column("pm saves vs isolated", justify="right")
+    table.add_column("pm, USD view", justify="right")
     for path in shipped_demo_books():
         pf = load_portfolio(path)
         check_portfolio(pf, market)
         models = compare_models(pf, market, "USD")
         iso = models["isolated"]["initial_margin"]
         saved = 1.0 - models["pm"]["initial_margin"] / iso if iso > 0 else 0.0
+        usd = account_report(cross_collateral, pf, market, with_liquidation=False)["initial_margin"]
         table.add_row(
-            pf.account, *(fmt(models[n]["initial_margin"], 0) for n in COMPARE_MODELS), f"{saved:.1%}"
+            pf.account,
+            *(fmt(models[n]["initial_margin"], 0) for n in COMPARE_MODELS),
+            f"{saved:.1%}",
+            fmt(usd, 0),
         )
     console.print(table)
     console.print(
-        "Models: isolated (per position, fixed ratios), cross (pooled, tiered ratios on gross notional), "
-        "standard (Deribit per-instrument formulas), pm (Deribit-style scenario portfolio margin). "
-        "Try: xmargin margin BOOK --market CHAIN#ID for the scenario grid, Greeks and liquidation price."
+        "isolated: each position on its own at fixed ratios; cross: pooled collateral, tiered ratios on gross "
+        "notional; standard: Deribit's per-instrument formulas; pm: Deribit-style scenario portfolio margin, "
+        "each settlement coin on its own (a coin balance is no hedge in its own coin). The last column is the "
+        "same scenarios measured in USD across all collateral with vol-driven haircuts "
+        "(--preset pm-cross-collateral): held coins then hedge short exposure and are at risk themselves, so "
+        "the covered call is charged for its net long delta. "
+        "Next: xmargin margin BOOK --market CHAIN#ID shows the scenario grid, Greeks and liquidation price."
     )

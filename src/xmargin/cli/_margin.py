@@ -69,7 +69,8 @@ def margin(
     market: Annotated[Path, typer.Option("--market", help="Market file, or a Deribit chain CSV#SNAPSHOT")],
     model: Annotated[str, typer.Option("--model", help="isolated, cross, standard or pm")] = "pm",
     preset: Annotated[
-        str | None, typer.Option("--preset", help="pm preset: pm-deribit, pm-span, pm-cross-collateral or a YAML file")
+        str | None,
+        typer.Option("--preset", help="pm preset: pm-deribit, pm-span, pm-cross-collateral or a YAML file"),
     ] = None,
     currency: Annotated[str, typer.Option("--currency", help="USD or an asset with an index (BTC)")] = "USD",
     add: Annotated[

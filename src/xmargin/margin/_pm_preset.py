@@ -123,7 +123,9 @@ def load_pm_preset(
         path = builtin_preset_path(ref) if builtin_preset_path(ref).exists() else Path(ref)
         if not path.exists():
             raise InputError(
-                where="--preset", expected="a preset name (pm-deribit, pm-span, pm-cross-collateral) or a YAML file", found=ref
+                where="--preset",
+                expected="a preset name (pm-deribit, pm-span, pm-cross-collateral) or a YAML file",
+                found=ref,
             )
         doc: Any = load_document(path)
         source = str(path) if preset is not None else ref
