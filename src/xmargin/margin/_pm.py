@@ -341,15 +341,12 @@ class PortfolioMargin:
                             "pnl_grid": self._grid(full.pnl[i], g.si, scen),
                         }
                     )
-        if prep.shocked:
-            stack = np.stack([per_underlying[u] for u in prep.shocked])
-            total_req = stack.sum(axis=0)
-            off = p.combine.correlation_offset
-            if off > 0 and len(prep.shocked) > 1:
-                total_req = total_req - off * (total_req - stack.max(axis=0))
-        else:
-            total_req = np.zeros(n_acc)
-        im = total_req
+        parts = (
+            np.stack([per_underlying[u] for u in prep.shocked], axis=1)
+            if prep.shocked
+            else np.zeros((n_acc, 0))
+        )
+        im = self.combine(parts)
         mm = p.mm_factor * im
         breakdown: tuple[dict[str, Any], ...] = ()
         if detail:
@@ -370,6 +367,15 @@ class PortfolioMargin:
                 for i in range(n_acc)
             )
         return MarginResult(self.name, book.accounts, im, mm, equity, balance, breakdown)
+
+    def combine(self, parts: FloatArray) -> FloatArray:
+        """Per-account requirement from per-underlying parts ``(accounts, underlyings)``: the sum, less
+        ``correlation_offset`` × (sum − largest part)."""
+        total = parts.sum(axis=1)
+        off = self.preset.combine.correlation_offset
+        if off > 0 and parts.shape[1] > 1:
+            total = total - off * (total - parts.max(axis=1))
+        return np.asarray(total, dtype=np.float64)
 
     def _charge(self, q: Any, g: _Group) -> _Charge:
         """Worst loss and add-ons of one risk group for the sizes ``q`` (accounts × the group's columns), USD."""

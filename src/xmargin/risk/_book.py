@@ -89,6 +89,19 @@ class Book:
     def n_accounts(self) -> int:
         return len(self.accounts)
 
+    def select(self, rows: NDArray[np.intp] | None = None, cols: NDArray[np.intp] | None = None) -> Book:
+        """The sub-book of some accounts (rows) and some instrument columns (None: all)."""
+        q, qe, qa = self.q, self.q_entry, self.q_at_entry
+        accounts = self.accounts
+        instruments = self.instruments
+        if rows is not None:
+            q, qe, qa = q[rows], qe[rows], qa[rows]
+            accounts = tuple(accounts[i] for i in rows)
+        if cols is not None:
+            q, qe, qa = q[:, cols], qe[:, cols], qa[:, cols]
+            instruments = tuple(instruments[c] for c in cols)
+        return Book(accounts, instruments, q.tocsr(), qe.tocsr(), qa.tocsr())
+
     def row(self, i: int) -> Book:
         """Account ``i`` as a one-row book (same columns)."""
         return Book(

@@ -1,0 +1,23 @@
+"""Whole-book state: the sparse book, per-underlying margin parts, incremental ticks and trades; book files."""
+
+from xmargin.engine._engine import BookEngine, TickReport, combine_parts
+from xmargin.engine._io import (
+    COLUMNS,
+    account_portfolio,
+    book_from_frame,
+    book_to_frame,
+    read_book,
+    write_book,
+)
+
+__all__ = [
+    "COLUMNS",
+    "BookEngine",
+    "TickReport",
+    "account_portfolio",
+    "book_from_frame",
+    "book_to_frame",
+    "combine_parts",
+    "read_book",
+    "write_book",
+]
