@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from xmargin.instruments import Instrument
@@ -33,7 +32,15 @@ from xmargin.margin._collateral import CollateralPolicy
 from xmargin.margin._model import MarginResult, register
 from xmargin.margin._pm_preset import PmPreset, load_pm_preset
 from xmargin.market import MarketSnapshot
-from xmargin.risk import Book, InstrumentTable, ScenarioSet, equity_usd, resolve_instruments, scenario_pnl
+from xmargin.risk import (
+    Book,
+    InstrumentTable,
+    ScenarioSet,
+    equity_usd,
+    group_scan,
+    resolve_instruments,
+    scenario_pnl,
+)
 
 FloatArray = NDArray[np.float64]
 CACHE_SIZE = 16
@@ -48,11 +55,9 @@ class _Charge:
 
     total: FloatArray
     worst: FloatArray
-    worst_j: NDArray[np.intp]
     roll: FloatArray
     delta_shock: FloatArray
     som: FloatArray
-    pnl: FloatArray
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -66,13 +71,14 @@ class _Group:
     si: NDArray[np.intp]
     pnl_usd: FloatArray
     weight: FloatArray
-    loss_usd: FloatArray
+    neg_weight: FloatArray
     delta: FloatArray
-    delta_by_expiry: FloatArray
+    exp_idx: NDArray[np.int64]
     roll_rates: FloatArray
-    is_option: FloatArray
+    is_option: NDArray[np.bool_]
     option_value_usd: FloatArray
     index_usd: float
+    col_map: NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -84,28 +90,6 @@ class Prepared:
     scenarios: ScenarioSet
     shocked: tuple[str, ...]
     groups: tuple[_Group, ...]
-
-
-DENSE_MAX_CELLS = 4096
-"""A group's sizes are handled as a dense array up to this many accounts × columns (one account, a what-if):
-scipy.sparse costs tens of microseconds per call, which dominates at that size. Same code path either way."""
-
-
-def _group_sizes(book: Book, ci: NDArray[np.intp]) -> Any:
-    q = book.q[:, ci]
-    return q.toarray() if q.shape[0] * q.shape[1] <= DENSE_MAX_CELLS else q.tocsr()
-
-
-def _long_part(q: Any, mask: FloatArray) -> Any:
-    """Positive sizes on the masked columns (long options), sparse or dense like ``q``."""
-    if sp.issparse(q):
-        return q.multiply((q > 0).multiply(mask[None, :])).tocsr()
-    return np.where((q > 0) & (mask[None, :] > 0), q, 0.0)
-
-
-def _short_part(q: Any) -> Any:
-    """``max(−q, 0)``: the short sizes as positive numbers."""
-    return -(q.minimum(0.0)) if sp.issparse(q) else np.maximum(-q, 0.0)
 
 
 def _dense(x: Any) -> FloatArray:
@@ -265,10 +249,10 @@ class PortfolioMargin:
             w[ext] *= (1.0 + m) / (1.0 + np.sign(m) * pu.price_range)
         pnl_usd = np.ascontiguousarray(pnl[np.ix_(ci, si)]) * ccy_usd
         dated = (table.is_linear_delta_one | table.is_option)[ci]
-        delta = table.delta[ci] * dated
+        delta = np.ascontiguousarray(table.delta[ci] * dated)
         t_cols = table.t_years[ci]
         expiries = np.unique(t_cols[dated])
-        by_expiry = np.where(t_cols[:, None] == expiries[None, :], delta[:, None], 0.0)
+        exp_idx = np.where(dated, np.searchsorted(expiries, t_cols), -1).astype(np.int64)
         rates = np.array(
             [
                 pu.min_annualised_move
@@ -277,6 +261,9 @@ class PortfolioMargin:
                 for t in expiries
             ]
         )
+        col_map = np.full(len(table.instruments), -1, dtype=np.int64)
+        col_map[ci] = np.arange(ci.size)
+        is_opt = np.ascontiguousarray(table.is_option[ci])
         return _Group(
             u,
             ccy,
@@ -284,13 +271,14 @@ class PortfolioMargin:
             si,
             pnl_usd,
             w,
-            pnl_usd * (-w[None, :]).reshape(1, -1),
+            np.ascontiguousarray(-w),
             delta,
-            by_expiry,
+            exp_idx,
             rates,
-            table.is_option[ci].astype(np.float64),
-            table.value_usd[ci] * table.is_option[ci],
+            is_opt,
+            np.ascontiguousarray(table.value_usd[ci] * is_opt),
             float(market.index(u)),
+            col_map,
         )
 
     def requirement(self, book: Book, market: MarketSnapshot, *, detail: bool = True) -> MarginResult:
@@ -301,26 +289,40 @@ class PortfolioMargin:
         balance = equity - self.collateral.haircut_usd(book, table, market)
         p = self.preset
         per_underlying: dict[str, FloatArray] = {u: np.zeros(n_acc) for u in prep.shocked}
-        details: list[list[dict[str, Any]]] = [[] for _ in range(n_acc)]
+        details: list[list[dict[str, Any]]] = [[] for _ in range(n_acc)] if detail else []
         scen = prep.scenarios
+        q = book.q if book.q.has_canonical_format else book.q.copy()
+        q.sum_duplicates()
         for g in prep.groups:
-            q = _group_sizes(book, g.ci)
-            full = self._charge(q, g)
+            scan = group_scan(
+                q.indptr,
+                q.indices,
+                q.data,
+                g.col_map,
+                g.pnl_usd,
+                g.neg_weight,
+                g.exp_idx,
+                g.delta,
+                g.is_option,
+                g.option_value_usd,
+                int(g.roll_rates.size),
+            )
+            full = self._charge(scan["worst"], scan["net_e"], scan["net_d"], scan["short"], g)
             total = full.total
             carved_out = np.zeros(n_acc, dtype=np.bool_)
             if p.long_options_at_premium:
                 # Long options lose at most their premium: the group is also charged as "everything but its
                 # long options, plus their full value", and the smaller of the two counts.
-                long_opt = _long_part(q, g.is_option)
-                if long_opt.nnz if sp.issparse(long_opt) else np.any(long_opt):
-                    carved = self._charge(q - long_opt, g)
-                    alt = carved.total + _dense(long_opt @ g.option_value_usd).reshape(-1)
-                    carved_out = alt < total
-                    total = np.minimum(total, alt)
+                carved = self._charge(scan["worst_c"], scan["net_ec"], scan["net_dc"], scan["short"], g)
+                alt = carved.total + scan["premium"]
+                carved_out = alt < total
+                total = np.minimum(total, alt)
             per_underlying[g.underlying] += total
             if detail:
-                for i in np.flatnonzero(_dense(abs(q).sum(axis=1)).reshape(-1) > 0):  # accounts in the group
-                    j = int(full.worst_j[i])
+                rows = np.flatnonzero(scan["held"])  # accounts holding a column of the group
+                pnl_rows = _dense(q[rows][:, g.ci] @ g.pnl_usd)
+                for k, i in enumerate(rows):
+                    j = int(scan["worst_j"][i])
                     details[i].append(
                         {
                             "underlying": g.underlying,
@@ -338,7 +340,7 @@ class PortfolioMargin:
                             "delta_shock_usd": float(full.delta_shock[i]),
                             "short_option_minimum_usd": float(full.som[i]),
                             "long_options_at_premium": bool(carved_out[i]),
-                            "pnl_grid": self._grid(full.pnl[i], g.si, scen),
+                            "pnl_grid": self._grid(pnl_rows[k], g.si, scen),
                         }
                     )
         parts = (
@@ -377,30 +379,27 @@ class PortfolioMargin:
             total = total - off * (total - parts.max(axis=1))
         return np.asarray(total, dtype=np.float64)
 
-    def _charge(self, q: Any, g: _Group) -> _Charge:
-        """Worst loss and add-ons of one risk group for the sizes ``q`` (accounts × the group's columns), USD."""
+    def _charge(
+        self,
+        worst: FloatArray,
+        net_by_expiry: FloatArray,
+        net_delta: FloatArray,
+        short: FloatArray,
+        g: _Group,
+    ) -> _Charge:
+        """A group's requirement (USD) from the scan's worst loss, net deltas and short option sizes."""
         p = self.preset
-        n_acc = q.shape[0]
-        a = _dense(q @ g.pnl_usd)  # (accounts, scenarios of the group's underlying)
-        loss = _dense(q @ g.loss_usd)
-        if loss.shape[1]:
-            worst_j = np.argmax(loss, axis=1)
-            worst = np.maximum(loss[np.arange(n_acc), worst_j], 0.0)
-        else:
-            worst_j, worst = np.zeros(n_acc, dtype=np.intp), np.zeros(n_acc)
-        # roll shock per expiry on net delta (coin), Deribit roll_shock
-        roll = np.abs(_dense(q @ g.delta_by_expiry)) @ g.roll_rates * g.index_usd
-        net_delta = np.abs(_dense(q @ g.delta).reshape(-1))
+        roll = np.abs(net_by_expiry) @ g.roll_rates * g.index_usd  # Deribit roll_shock, per expiry
+        net = np.abs(net_delta)
         ds = p.delta_shock
-        delta_usd = net_delta * g.index_usd
+        delta_usd = net * g.index_usd
         delta_shock = np.minimum(
-            np.maximum(delta_usd - ds.threshold_usd, 0.0) * net_delta * ds.slope, ds.max_fraction * delta_usd
+            np.maximum(delta_usd - ds.threshold_usd, 0.0) * net * ds.slope, ds.max_fraction * delta_usd
         )
-        short_opt = _dense(_short_part(q) @ g.is_option).reshape(-1)
-        som = p.short_option_minimum.per_coin * short_opt * g.index_usd
+        som = p.short_option_minimum.per_coin * short * g.index_usd
         core = worst + roll + delta_shock
         total = core + som if p.short_option_minimum.mode == "add" else np.maximum(core, som)
-        return _Charge(total, worst, worst_j, roll, delta_shock, som, a)
+        return _Charge(total, worst, roll, delta_shock, som)
 
     def _grid(self, row: FloatArray, si: NDArray[np.intp], scen: ScenarioSet) -> dict[str, Any]:
         """The standard-table P&L (USD) of one account as price move × vol shock, at no rate shift."""

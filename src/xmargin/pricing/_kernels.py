@@ -14,14 +14,151 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-_INV_SQRT2 = 0.7071067811865476
 _INV_SQRT2PI = 0.3989422804014327
+_SQRT32 = 5.656854249492380  # sqrt(32): upper end of Cody's middle interval
+_NCDF_SMALL = 0.67448975  # qnorm(3/4): below it N(x) = 1/2 + x·A(x²)/B(x²) needs no exponential
+_MIN_NORMAL = 2.2250738585072014e-308
+_SPLIT = 134217729.0  # 2^27 + 1, Veltkamp/Dekker splitting of a double into two 26-bit halves
 _DAYS_PER_YEAR = 365.0
+
+# Normal distribution function from W. J. Cody's rational Chebyshev approximations ("Rational Chebyshev
+# approximations for the error function", Math. Comp. 23 (1969) 631-637), in the form of his ANORM
+# (W. J. Cody, "Algorithm 715: SPECFUN", ACM TOMS 19 (1993) 22-32), which approximates N directly:
+#   |x| <= 0.674:        N(x) = 1/2 + x·A(x²)/B(x²)
+#   0.674 < y <= √32:    N(−y) = exp(−y²/2)·C(y)/D(y)
+#   y > √32:             N(−y) = exp(−y²/2)·(1/√(2π) − z·P(z)/Q(z))/y,  z = 1/y²
+# Coefficients copied from R's src/nmath/pnorm.c (pnorm_both, which cites Cody 1993); the code is ours.
+# Writing the tails as exp(−y²/2)·(ratio) lets the Black kernels reuse the one exponential they already
+# need for the density φ(d1) (and φ(d2) = φ(d1)·F/K), instead of erfc's two exponentials per call.
+_NA0, _NA1, _NA2, _NA3, _NA4 = (
+    2.2352520354606839287,
+    161.02823106855587881,
+    1067.6894854603709582,
+    18154.981253343561249,
+    0.065682337918207449113,
+)
+_NB0, _NB1, _NB2, _NB3 = (
+    47.20258190468824187,
+    976.09855173777669322,
+    10260.932208618978205,
+    45507.789335026729956,
+)
+_NC0, _NC1, _NC2, _NC3, _NC4, _NC5, _NC6, _NC7, _NC8 = (
+    0.39894151208813466764,
+    8.8831497943883759412,
+    93.506656132177855979,
+    597.27027639480026226,
+    2494.5375852903726711,
+    6848.1904505362823326,
+    11602.651437647350124,
+    9842.7148383839780218,
+    1.0765576773720192317e-8,
+)
+_ND0, _ND1, _ND2, _ND3, _ND4, _ND5, _ND6, _ND7 = (
+    22.266688044328115691,
+    235.38790178262499861,
+    1519.377599407554805,
+    6485.558298266760755,
+    18615.571640885098091,
+    34900.952721145977266,
+    38912.003286093271411,
+    19685.429676859990727,
+)
+_NP0, _NP1, _NP2, _NP3, _NP4, _NP5 = (
+    0.21589853405795699,
+    0.1274011611602473639,
+    0.022235277870649807,
+    0.001421619193227893466,
+    2.9112874951168792e-5,
+    0.02307344176494017303,
+)
+_NQ0, _NQ1, _NQ2, _NQ3, _NQ4 = (
+    1.28426009614491121,
+    0.468238212480865118,
+    0.0659881378689285515,
+    0.00378239633202758244,
+    7.29751555083966205e-5,
+)
+
+
+@nb.njit(cache=True, inline="always")
+def _exp_half_sq(x: float) -> float:
+    """exp(−x²/2) to a few ulps for |x| up to the underflow at ~38.6.
+
+    x² is formed exactly as hi + lo (Dekker's product with a Veltkamp split), and exp(−(hi + lo)/2) =
+    exp(−hi/2)·(1 − lo/2): a plain exp(−x·x/2) would carry the rounding of x·x, a relative error of up
+    to x²/2·2⁻⁵³ (~1e-13 at x = 38).
+    """
+    if abs(x) > 40.0:  # exp(−800) == 0; also keeps _SPLIT·x finite (NaN falls through and stays NaN)
+        return 0.0
+    c = _SPLIT * x
+    hi = c - (c - x)
+    lo = x - hi
+    sq = x * x
+    err = ((hi * hi - sq) + 2.0 * hi * lo) + lo * lo
+    return math.exp(-0.5 * sq) * (1.0 - 0.5 * err)
+
+
+@nb.njit(cache=True, inline="always")
+def _ncdf_small(x: float) -> float:
+    """N(x) for |x| <= 0.674 (Cody's first interval)."""
+    z = x * x
+    num = (((_NA4 * z + _NA0) * z + _NA1) * z + _NA2) * z + _NA3
+    den = (((z + _NB0) * z + _NB1) * z + _NB2) * z + _NB3
+    return 0.5 + x * num / den
+
+
+@nb.njit(cache=True, inline="always")
+def _tail_ratio(y: float) -> float:
+    """N(−y)/exp(−y²/2) for y > 0.674 (Cody's second and third intervals); Mills' ratio is √(2π) times it."""
+    if y <= _SQRT32:
+        num = (
+            ((((((_NC8 * y + _NC0) * y + _NC1) * y + _NC2) * y + _NC3) * y + _NC4) * y + _NC5) * y + _NC6
+        ) * y
+        den = (((((((y + _ND0) * y + _ND1) * y + _ND2) * y + _ND3) * y + _ND4) * y + _ND5) * y + _ND6) * y
+        return (num + _NC7) / (den + _ND7)
+    z = 1.0 / (y * y)
+    num = ((((_NP5 * z + _NP0) * z + _NP1) * z + _NP2) * z + _NP3) * z
+    den = ((((z + _NQ0) * z + _NQ1) * z + _NQ2) * z + _NQ3) * z
+    return (_INV_SQRT2PI - z * (num + _NP4) / (den + _NQ4)) / y
+
+
+@nb.njit(cache=True, inline="always")
+def _ncdf_e(x: float, e: float) -> float:
+    """N(x) given e = exp(−x²/2) (computed by the caller, who needs it for the density anyway)."""
+    y = abs(x)
+    if y <= _NCDF_SMALL:
+        return _ncdf_small(x)
+    t = e * _tail_ratio(y)
+    return t if x < 0.0 else 1.0 - t
 
 
 @nb.njit(cache=True, inline="always")
 def _ncdf(x: float) -> float:
-    return 0.5 * math.erfc(-x * _INV_SQRT2)
+    """Standard normal distribution function N(x) (Cody/ANORM, relative error ~1e-16 on normal floats)."""
+    y = abs(x)
+    if y <= _NCDF_SMALL:
+        return _ncdf_small(x)
+    t = _exp_half_sq(y) * _tail_ratio(y)
+    return t if x < 0.0 else 1.0 - t
+
+
+@nb.njit(cache=True, inline="always")
+def _mills(y: float) -> float:
+    """Mills' ratio N(−y)/φ(y) for y > 0.674."""
+    return _tail_ratio(y) / _INV_SQRT2PI
+
+
+@nb.njit(cache=True, inline="always")
+def _exp_pair(d1: float, d2: float, fk: float) -> tuple[float, float]:
+    """(exp(−d1²/2), exp(−d2²/2)) with one exponential: F·φ(d1) = K·φ(d2) as d1² − d2² = 2·ln(F/K).
+
+    When exp(−d1²/2) has underflowed to a subnormal (|d1| > 37.5) the identity would amplify its lost
+    digits, so exp(−d2²/2) is then computed on its own.
+    """
+    e1 = _exp_half_sq(d1)
+    e2 = e1 * fk if e1 >= _MIN_NORMAL else _exp_half_sq(d2)
+    return e1, e2
 
 
 def _price_kernel(f, k, t, v, call, r, out):  # type: ignore[no-untyped-def]
@@ -33,12 +170,12 @@ def _price_kernel(f, k, t, v, call, r, out):  # type: ignore[no-untyped-def]
         if sd <= 0.0:
             p = max(fi - ki, 0.0) if call[i] else max(ki - fi, 0.0)
         else:
-            d1 = math.log(fi / ki) / sd + 0.5 * sd
+            fk = fi / ki
+            d1 = math.log(fk) / sd + 0.5 * sd
             d2 = d1 - sd
-            if call[i]:
-                p = fi * _ncdf(d1) - ki * _ncdf(d2)
-            else:
-                p = ki * _ncdf(-d2) - fi * _ncdf(-d1)
+            e1, e2 = _exp_pair(d1, d2, fk)
+            s = 1.0 if call[i] else -1.0  # put = −(call formula at −d1, −d2); see _greeks_kernel
+            p = s * (fi * _ncdf_e(s * d1, e1) - ki * _ncdf_e(s * d2, e2))
         out[i] = math.exp(-r[i] * max(t[i], 0.0)) * p
 
 
@@ -69,17 +206,17 @@ def _greeks_kernel(f, k, t, v, call, r, price, delta, gamma, vega, theta):  # ty
             theta[i] = (r[i] * dfi * p) / _DAYS_PER_YEAR if ti > 0.0 else 0.0
             continue
         sq = math.sqrt(ti)
-        d1 = math.log(fi / ki) / sd + 0.5 * sd
+        fk = fi / ki
+        d1 = math.log(fk) / sd + 0.5 * sd
         d2 = d1 - sd
-        pdf = _INV_SQRT2PI * math.exp(-0.5 * d1 * d1)
-        if call[i]:
-            n1 = _ncdf(d1)
-            p = fi * n1 - ki * _ncdf(d2)
-            d = n1
-        else:
-            n1m = _ncdf(-d1)
-            p = ki * _ncdf(-d2) - fi * n1m
-            d = -n1m
+        e1, e2 = _exp_pair(d1, d2, fk)
+        pdf = _INV_SQRT2PI * e1
+        # call: P = F·N(d1) − K·N(d2), Δ = N(d1); put: P = K·N(−d2) − F·N(−d1) = −(F·N(−d1) − K·N(−d2)),
+        # Δ = −N(−d1). With s = ±1 both are one branch-free expression (and bit-identical to the two forms).
+        s = 1.0 if call[i] else -1.0
+        n1 = _ncdf_e(s * d1, e1)
+        p = s * (fi * n1 - ki * _ncdf_e(s * d2, e2))
+        d = s * n1
         price[i] = dfi * p
         delta[i] = dfi * d
         gamma[i] = dfi * pdf / (fi * sd)
@@ -118,11 +255,13 @@ IV_NOT_CONVERGED = 5
 
 @nb.njit(cache=True)
 def _undiscounted(fi, ki, sd, is_call):  # type: ignore[no-untyped-def]
-    d1 = math.log(fi / ki) / sd + 0.5 * sd
+    fk = fi / ki
+    d1 = math.log(fk) / sd + 0.5 * sd
     d2 = d1 - sd
+    e1, e2 = _exp_pair(d1, d2, fk)
     if is_call:
-        return fi * _ncdf(d1) - ki * _ncdf(d2), fi * _INV_SQRT2PI * math.exp(-0.5 * d1 * d1)
-    return ki * _ncdf(-d2) - fi * _ncdf(-d1), fi * _INV_SQRT2PI * math.exp(-0.5 * d1 * d1)
+        return fi * _ncdf_e(d1, e1) - ki * _ncdf_e(d2, e2), fi * _INV_SQRT2PI * e1
+    return ki * _ncdf_e(-d2, e2) - fi * _ncdf_e(-d1, e1), fi * _INV_SQRT2PI * e1
 
 
 def _implied_vol_kernel(p, f, k, t, call, df, tol, max_iter, out, reason):  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ from xmargin.risk._book import (
     resolve,
     resolve_instruments,
 )
+from xmargin.risk._kernels import group_scan
 from xmargin.risk._scenarios import VIEWS, ScenarioSet, scenario_pnl
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "InstrumentTable",
     "ScenarioSet",
     "equity_usd",
+    "group_scan",
     "portfolio_greeks",
     "resolve",
     "resolve_instruments",
