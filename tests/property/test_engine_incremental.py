@@ -15,8 +15,17 @@ from xmargin.risk import Book
 from xmargin.testing import books
 
 MARKET = books.example_market()
-NAMES = ["BTC-PERPETUAL", "BTC-27DEC26", "BTC-27DEC26-100000-C", "BTC-27DEC26-90000-P", "BTC-26MAR27-110000-C",
-         "ETH-27DEC26-4000-P", "ETH_USDC-PERPETUAL", "BTC_USDC-26MAR27-95000-C", "ETH-26MAR27"]
+NAMES = [
+    "BTC-PERPETUAL",
+    "BTC-27DEC26",
+    "BTC-27DEC26-100000-C",
+    "BTC-27DEC26-90000-P",
+    "BTC-26MAR27-110000-C",
+    "ETH-27DEC26-4000-P",
+    "ETH_USDC-PERPETUAL",
+    "BTC_USDC-26MAR27-95000-C",
+    "ETH-26MAR27",
+]
 ACCOUNTS = [f"a{i}" for i in range(6)]
 TOL = 1e-9
 
@@ -40,14 +49,20 @@ def assert_matches(engine: BookEngine) -> None:
 
 
 ticks = st.tuples(st.sampled_from(["BTC", "ETH"]), st.floats(0.7, 1.4), st.floats(0.6, 1.8))
-trades = st.tuples(st.sampled_from(ACCOUNTS), st.sampled_from(NAMES + ["ETH-27DEC26-3000-C"]),
-                   st.floats(-5, 5).filter(lambda x: abs(x) > 1e-3))
+trades = st.tuples(
+    st.sampled_from(ACCOUNTS),
+    st.sampled_from(NAMES + ["ETH-27DEC26-3000-C"]),
+    st.floats(-5, 5).filter(lambda x: abs(x) > 1e-3),
+)
 steps = st.lists(st.one_of(ticks.map(lambda t: ("tick", t)), trades.map(lambda t: ("trade", t))), max_size=8)
 
 
 @pytest.mark.parametrize("model_name", ["pm", "pm-usd", "isolated", "cross", "standard"])
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(seed=st.integers(0, 2**31), sequence=steps)
 def test_incremental_equals_full_recompute(model_name: str, seed: int, sequence: list) -> None:
     model = PortfolioMargin(view="usd") if model_name == "pm-usd" else get_model(model_name)
@@ -66,11 +81,13 @@ def test_incremental_equals_full_recompute(model_name: str, seed: int, sequence:
 
 
 def test_tick_recomputes_only_holders() -> None:
-    book = Book.from_portfolios([
-        Portfolio("btc", {"USDC": 1e4}, (Position(parse_name("BTC-PERPETUAL"), 1.0),)),
-        Portfolio("eth", {"USDC": 1e4}, (Position(parse_name("ETH-PERPETUAL"), 1.0),)),
-        Portfolio("cash", {"USDC": 1e4}, ()),
-    ])
+    book = Book.from_portfolios(
+        [
+            Portfolio("btc", {"USDC": 1e4}, (Position(parse_name("BTC-PERPETUAL"), 1.0),)),
+            Portfolio("eth", {"USDC": 1e4}, (Position(parse_name("ETH-PERPETUAL"), 1.0),)),
+            Portfolio("cash", {"USDC": 1e4}, ()),
+        ]
+    )
     engine = BookEngine(book, MARKET, get_model("pm"))
     report = engine.tick(MARKET.shifted("ETH", 0.9), "ETH")
     assert report.accounts_recomputed == 1

@@ -4,7 +4,8 @@
 ``benchmarks/bench_pricing.py`` prints its result. QuantLib and py_vollib are optional (test extras).
 """
 
+from xmargin.bench._book import bench_book, uniform_book
 from xmargin.bench._pricing import bench_pricing
 from xmargin.bench._whatif import bench_whatif
 
-__all__ = ["bench_pricing", "bench_whatif"]
+__all__ = ["bench_book", "bench_pricing", "bench_whatif", "uniform_book"]

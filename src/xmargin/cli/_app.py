@@ -20,6 +20,10 @@ app.command()(compare)
 app.command()(price)
 app.command()(demo)
 
+from ._book import book_app  # noqa: E402
+
+app.add_typer(book_app, name="book")
+
 bench_app = typer.Typer(
     help="Benchmarks that print ratios against a reference measured in the same run.", no_args_is_help=True
 )
@@ -27,10 +31,11 @@ app.add_typer(bench_app, name="bench")
 
 
 def _register_bench() -> None:
-    from ._bench import pricing, whatif
+    from ._bench import book, pricing, whatif
 
     bench_app.command("pricing")(pricing)
     bench_app.command("whatif")(whatif)
+    bench_app.command("book")(book)
 
 
 _register_bench()

@@ -50,3 +50,24 @@ def whatif(
     for k, v in result.items():
         table.add_row(k, f"{v:,.4g}" if isinstance(v, float) else str(v))
     console.print(table)
+
+
+@handle_errors
+def book(
+    accounts: Annotated[int, typer.Option("--accounts", min=100, help="Accounts in the book")] = 100_000,
+    positions: Annotated[int, typer.Option("--positions", min=1, help="Positions per account")] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine output")] = False,
+) -> None:
+    """Whole-book pm recompute vs the bare Q @ PnL product, one-underlying tick, memory per account."""
+    from xmargin.bench import bench_book
+
+    result = bench_book(accounts, positions=positions)
+    if json_out:
+        print_json(result)
+        return
+    table = Table(title="Whole-book pm margin (ratio = full recompute / bare Q @ PnL, same run)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for k, v in result.items():
+        table.add_row(k, f"{v:,.4g}" if isinstance(v, float) else str(v))
+    console.print(table)

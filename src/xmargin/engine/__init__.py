@@ -1,6 +1,8 @@
 """Whole-book state: the sparse book, per-underlying margin parts, incremental ticks and trades; book files."""
 
+from xmargin.engine._distributed import connect, margin_book, margin_book_dask
 from xmargin.engine._engine import BookEngine, TickReport, combine_parts
+from xmargin.engine._generate import generate_book, market_instruments
 from xmargin.engine._io import (
     COLUMNS,
     account_portfolio,
@@ -18,6 +20,11 @@ __all__ = [
     "book_from_frame",
     "book_to_frame",
     "combine_parts",
+    "connect",
+    "generate_book",
+    "margin_book",
+    "margin_book_dask",
+    "market_instruments",
     "read_book",
     "write_book",
 ]

@@ -33,6 +33,11 @@ from xmargin.risk import Book
 FloatArray = NDArray[np.float64]
 
 
+SELECT_ROWS_BELOW = 0.25
+"""A tick re-runs only the holders' rows when they are under this share of the book, else the whole
+sub-book (non-holders have empty rows there and come out unchanged at zero)."""
+
+
 def combine_parts(model: MarginModel, parts: FloatArray) -> FloatArray:
     """Per-account total from per-underlying parts ``(accounts, underlyings)``: the model's ``combine`` if it
     has one, else the sum."""
@@ -64,26 +69,25 @@ class BookEngine:
     # -- state ---------------------------------------------------------------------------------------------
     def _set_book(self, book: Book) -> None:
         self.book = book
-        self._csc = book.q.tocsc()
         self.underlyings: list[str] = sorted({i.base for i in book.instruments})
         self._u_index = {u: k for k, u in enumerate(self.underlyings)}
         bases = np.array([i.base for i in book.instruments], dtype=object)
         self._cols = {u: np.flatnonzero(bases == u) for u in self.underlyings}
+        self._sub = {u: book.select(None, cols) for u, cols in self._cols.items()}  # per-underlying sub-books
         n, k = book.n_accounts, len(self.underlyings)
         if self._im.shape != (n, k):
             self._im, self._mm, self._eq, self._bal = (np.zeros((n, k)) for _ in range(4))
 
     def _holders(self, u: str) -> NDArray[np.intp]:
-        """Accounts holding any column of underlying ``u``."""
-        cols = self._cols[u]
-        if cols.size == 0:
-            return np.zeros(0, dtype=np.intp)
-        sub = self._csc[:, cols]
-        return np.unique(sub.indices).astype(np.intp)
+        """Accounts holding any column of underlying ``u`` (non-empty rows of its sub-book)."""
+        return np.flatnonzero(np.diff(self._sub[u].q.indptr) > 0)
 
-    def _evaluate(self, u: str, rows: NDArray[np.intp] | None) -> int:
-        cols = self._cols[u]
-        sub = self.book.select(rows, cols)
+    def _evaluate(self, u: str, rows: NDArray[np.intp] | None) -> None:
+        sub = self._sub[u]
+        if rows is not None and rows.size > SELECT_ROWS_BELOW * self.book.n_accounts:
+            rows = None  # most accounts hold u: scanning the whole sub-book beats copying its rows out
+        if rows is not None:
+            sub = sub.select(rows)
         r = self.model.requirement(sub, self.market, detail=False)
         k = self._u_index[u]
         target = slice(None) if rows is None else rows
@@ -91,7 +95,6 @@ class BookEngine:
         self._mm[target, k] = r.maintenance_margin
         self._eq[target, k] = r.equity
         self._bal[target, k] = r.margin_balance
-        return sub.n_accounts
 
     # -- operations ----------------------------------------------------------------------------------------
     def full(self) -> None:
@@ -105,8 +108,9 @@ class BookEngine:
         if underlying not in self._cols:
             return TickReport(underlying, 0, 0)
         rows = self._holders(underlying)
-        n = self._evaluate(underlying, rows) if rows.size else 0
-        return TickReport(underlying, n, int(self._cols[underlying].size))
+        if rows.size:
+            self._evaluate(underlying, rows)
+        return TickReport(underlying, int(rows.size), int(self._cols[underlying].size))
 
     def trade(
         self, account: str, instrument: Instrument, size: float, avg_price_usd: float | None = None

@@ -15,8 +15,9 @@ multi-asset collateral     20%      BTC, ETH and USDC balances, 1-4 futures, per
 Sizes are heavy-tailed: a Pareto draw (tail index 1.5, as the size distribution of trading accounts is
 commonly modelled; e.g. Gabaix et al., "A theory of power-law distributions in financial market
 fluctuations", Nature 423, 2003) times a per-underlying unit (BTC 0.1 coin, ETH 1 coin), capped at 500 units.
-Collateral is sized from each account's gross notional so that most accounts are solvent and a tail is
-close to its requirement. Everything is vectorised over accounts; one generator (``numpy`` ``default_rng``)
+Collateral is sized from each account's own portfolio-margin requirement (times a lognormal multiple
+around 2, plus what its short options are worth), so most accounts are solvent and about 3% start below
+maintenance. Everything is vectorised over accounts; one generator (``numpy`` ``default_rng``)
 makes the book reproducible from its seed.
 """
 
@@ -29,6 +30,7 @@ from numpy.typing import NDArray
 from xmargin.core import InputError
 from xmargin.engine._io import book_from_frame
 from xmargin.instruments import Instrument, Kind, parse_name
+from xmargin.margin import PortfolioMargin
 from xmargin.market import MarketSnapshot
 from xmargin.risk import Book, resolve_instruments
 
@@ -136,38 +138,36 @@ def generate_book(market: MarketSnapshot, n_accounts: int, seed: int) -> Book:
     size_all = np.concatenate(sizes)
     frame = pd.DataFrame({"account": acc_all, "instrument": col_all, "size": size_all})
     frame = frame.groupby(["account", "instrument"], as_index=False, sort=True).agg(size=("size", "sum"))
-    # collateral: sized from gross notional (a lognormal multiple), in the account's coin or USDC
-    notional = np.bincount(
-        frame["account"],
-        weights=np.abs(frame["size"]) * table.index_usd[frame["instrument"]],
-        minlength=n_accounts,
+    # collateral: each account's portfolio-margin requirement (and the value it owes on short options) times
+    # a lognormal multiple around 2, so that about 3% of accounts start below maintenance (multiple < 0.8)
+    names = np.array([i.name for i in insts], dtype=object)
+    acc_names = np.array([f"acct-{i:07d}" for i in range(n_accounts)], dtype=object)
+    positions = pd.DataFrame(
+        {
+            "account": acc_names[frame["account"]],
+            "instrument": names[frame["instrument"]],
+            "size": frame["size"].to_numpy(),
+        }
     )
-    multiple = rng.lognormal(mean=np.log(0.35), sigma=0.8, size=n_accounts)
-    coll_usd = np.maximum(notional * multiple, 500.0)
+    bare = book_from_frame(positions.assign(avg_price=np.nan), source="generated positions")
+    order = np.searchsorted(acc_names, np.array(bare.accounts, dtype=object))
+    need = np.zeros(n_accounts)
+    owed = np.zeros(n_accounts)
+    res = PortfolioMargin().requirement(bare, market, detail=False)
+    need[order] = res.initial_margin
+    owed[order] = np.minimum(res.equity, 0.0)
+    multiple = rng.lognormal(mean=np.log(2.0), sigma=0.5, size=n_accounts)
+    coll_usd = np.maximum(need * multiple - owed, 500.0)
     index = np.array([market.index(c) for c in acc_coin])
     in_coin = (archetype == "basis") | (rng.random(n_accounts) < 0.4)
-    basis_size = (
-        -frame[frame["account"].isin(np.flatnonzero(archetype == "basis"))].groupby("account")["size"].sum()
-    )
     coin_amt = np.where(in_coin, coll_usd / index, 0.0)
-    coin_amt[basis_size.index.to_numpy()] = (
-        np.maximum(basis_size.to_numpy(), 0.0)
-        + 0.1 * coll_usd[basis_size.index.to_numpy()] / index[basis_size.index.to_numpy()]
-    )
+    basis = archetype == "basis"
+    short_fut = -np.bincount(frame["account"], weights=frame["size"], minlength=n_accounts)
+    coin_amt[basis] = np.maximum(short_fut[basis], 0.0) + coll_usd[basis] / index[basis]
     usdc = np.where(in_coin, 0.0, coll_usd)
     multi = archetype == "multi"
     usdc[multi] = coll_usd[multi] * 0.5
-    names = np.array([i.name for i in insts], dtype=object)
-    acc_names = np.array([f"acct-{i:07d}" for i in range(n_accounts)], dtype=object)
-    parts = [
-        pd.DataFrame(
-            {
-                "account": acc_names[frame["account"]],
-                "instrument": names[frame["instrument"]],
-                "size": frame["size"].to_numpy(),
-            }
-        )
-    ]
+    parts = [positions]
     for coin in coins:
         amount = np.where(acc_coin == coin, coin_amt, 0.0)
         amount[multi] = coll_usd[multi] * 0.25 / market.index(coin)

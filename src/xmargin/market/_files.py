@@ -101,10 +101,10 @@ def market_from_mapping(doc: Any, *, source: str = "market") -> MarketSnapshot:
 def load_market(path: str | Path) -> MarketSnapshot:
     """Load a market file (YAML or JSON) or, for a ``.csv``/``.csv.gz`` path, a Deribit chain snapshot."""
     p = Path(path)
-    if p.name.endswith((".csv", ".csv.gz")):
+    if str(p).partition("#")[0].endswith((".csv", ".csv.gz")):
         from xmargin.market._deribit import load_deribit_chain
 
-        return load_deribit_chain(p)
+        return load_deribit_chain(str(p))
     return market_from_mapping(load_document(p), source=str(p))
 
 

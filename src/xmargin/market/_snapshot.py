@@ -55,6 +55,20 @@ class MarketSnapshot:
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         object.__setattr__(self, "surfaces", MappingProxyType(dict(self.surfaces)))
 
+    def __getstate__(self) -> dict[str, object]:
+        """Plain dicts for pickling (mapping proxies are not picklable): markets travel to Dask workers."""
+        return {
+            name: (dict(v) if isinstance(v, MappingProxyType) else v)
+            for name in self.__dataclass_fields__
+            for v in (getattr(self, name),)
+        }
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for name, value in state.items():
+            object.__setattr__(
+                self, name, MappingProxyType(dict(value)) if isinstance(value, dict) else value
+            )
+
     # -- scalar lookups ------------------------------------------------------------------------------
     def index(self, asset: str) -> float:
         """USD index price of ``asset``; an asset without one is bad input."""

@@ -59,6 +59,12 @@ def _group_scan(  # type: ignore[no-untyped-def]
         sh = 0.0
         prem = 0.0
         any_held = False
+        has_long = False
+        for p in range(indptr[r], indptr[r + 1]):
+            c = col_map[indices[p]]
+            if c >= 0 and is_opt[c] and data[p] > 0.0:
+                has_long = True
+                break
         for p in range(indptr[r], indptr[r + 1]):
             c = col_map[indices[p]]
             if c < 0:
@@ -79,12 +85,18 @@ def _group_scan(  # type: ignore[no-untyped-def]
                 sh -= q
             if long_option:
                 prem += q * opt_value[c]
-            else:
+            elif has_long:
                 for s in range(n_s):
                     acc_c[s] += q * pnl[c, s]
                 nd_c += dq
                 if e >= 0:
                     ne_c[e] += dq
+        if not has_long:  # nothing to carve out: the carved row is the row itself
+            for s in range(n_s):
+                acc_c[s] = acc[s]
+            nd_c = nd
+            for e in range(n_exp):
+                ne_c[e] = ne[e]
         best = -np.inf
         bj = 0
         best_c = -np.inf
