@@ -51,7 +51,7 @@ def assert_matches(engine: BookEngine) -> None:
 ticks = st.tuples(st.sampled_from(["BTC", "ETH"]), st.floats(0.7, 1.4), st.floats(0.6, 1.8))
 trades = st.tuples(
     st.sampled_from(ACCOUNTS),
-    st.sampled_from(NAMES + ["ETH-27DEC26-3000-C"]),
+    st.sampled_from([*NAMES, "ETH-27DEC26-3000-C"]),
     st.floats(-5, 5).filter(lambda x: abs(x) > 1e-3),
 )
 steps = st.lists(st.one_of(ticks.map(lambda t: ("tick", t)), trades.map(lambda t: ("trade", t))), max_size=8)

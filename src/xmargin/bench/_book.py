@@ -44,14 +44,13 @@ def uniform_book(
     keep = sorted(rng.choice(len(pool), min(n_instruments, len(pool)), replace=False))
     derivs: list[Instrument] = [pool[i] for i in keep]
     instruments = (*derivs, Instrument(Kind.SPOT, "USDC"))
-    k = min(positions, len(derivs))
-    # distinct columns per row: the k smallest of random keys (vectorised, no loop over accounts)
-    cols = (
-        np.argpartition(rng.random((accounts, len(derivs)), dtype=np.float32), k - 1, axis=1)[:, :k]
-        if (accounts * len(derivs) <= 50_000_000)
-        else np.stack([rng.choice(len(derivs), k, replace=False) for _ in range(accounts)])
-    )
-    cols = np.sort(cols, axis=1)
+    n, k = len(derivs), min(positions, len(derivs))
+    # k distinct columns per row without a loop over accounts: start + j·stride (mod n) with the stride
+    # coprime to n visits k different columns
+    strides = np.array([s for s in range(1, n) if np.gcd(s, n) == 1])
+    start = rng.integers(0, n, (accounts, 1))
+    stride = rng.choice(strides, (accounts, 1))
+    cols = np.sort((start + np.arange(k)[None, :] * stride) % n, axis=1)
     sizes = (rng.pareto(1.5, (accounts, k)) + 1.0) * rng.choice([-0.1, 0.1], (accounts, k))
     usdc = np.full((accounts, 1), len(derivs))
     all_cols = np.hstack([cols, usdc]).reshape(-1)

@@ -80,10 +80,11 @@ def margin_book_dask(
 
     market_f = client.scatter(market, broadcast=True)
     model_f = client.scatter(model, broadcast=True)
+    pieces = [book.select(rows) for rows in chunks(book.n_accounts, chunk)]
+    piece_fs = client.scatter(pieces)  # data goes to the workers directly, not inside the task graph
     futures = {}
-    for k, rows in enumerate(chunks(book.n_accounts, chunk)):
-        fut = client.submit(_remote, model_f, book.select(rows), market_f, pure=False)
-        futures[fut] = (k, len(rows))
+    for k, (piece, piece_f) in enumerate(zip(pieces, piece_fs, strict=True)):
+        futures[client.submit(_remote, model_f, piece_f, market_f, pure=False)] = (k, piece.n_accounts)
     results: dict[int, MarginResult] = {}
     for fut in as_completed(futures):
         k, n = futures[fut]

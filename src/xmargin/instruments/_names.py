@@ -63,6 +63,7 @@ def parse_expiry(text: str, name: str = "") -> datetime:
         raise InputError(where=where, expected="expiry as a real calendar date", found=text) from None
 
 
+@lru_cache(maxsize=4096)
 def format_expiry(expiry: datetime) -> str:
     """``2026-12-27 08:00 UTC`` -> ``27DEC26`` (no leading zero on the day)."""
     return f"{expiry.day}{MONTHS[expiry.month - 1]}{expiry.year % 100:02d}"
@@ -121,6 +122,7 @@ def parse_name(name: str) -> Instrument:
     )
 
 
+@lru_cache(maxsize=65536)
 def format_name(inst: Instrument) -> str:
     """The canonical name of an instrument (inverse of :func:`parse_name`)."""
     root = inst.base if inst.quote is None else f"{inst.base}_{inst.quote}"

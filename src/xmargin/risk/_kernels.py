@@ -21,6 +21,7 @@ import numba as nb
 import numpy as np
 
 PARALLEL_MIN_ROWS = 2_000
+_BLOCK = 256
 
 
 def _group_scan(  # type: ignore[no-untyped-def]
@@ -49,79 +50,147 @@ def _group_scan(  # type: ignore[no-untyped-def]
 ):
     n_rows = indptr.shape[0] - 1
     n_s = pnl.shape[1]
-    for r in nb.prange(n_rows):
-        acc = np.zeros(n_s)
-        acc_c = np.zeros(n_s)
-        ne = np.zeros(n_exp)
-        ne_c = np.zeros(n_exp)
-        nd = 0.0
-        nd_c = 0.0
-        sh = 0.0
-        prem = 0.0
-        any_held = False
-        has_long = False
-        for p in range(indptr[r], indptr[r + 1]):
-            c = col_map[indices[p]]
-            if c >= 0 and is_opt[c] and data[p] > 0.0:
-                has_long = True
-                break
-        for p in range(indptr[r], indptr[r + 1]):
-            c = col_map[indices[p]]
-            if c < 0:
-                continue
-            q = data[p]
-            if q == 0.0:
-                continue
-            any_held = True
-            long_option = is_opt[c] and q > 0.0
-            for s in range(n_s):
-                acc[s] += q * pnl[c, s]
-            dq = q * delta[c]
-            nd += dq
-            e = exp_idx[c]
-            if e >= 0:
-                ne[e] += dq
-            if is_opt[c] and q < 0.0:
-                sh -= q
-            if long_option:
-                prem += q * opt_value[c]
-            elif has_long:
-                for s in range(n_s):
-                    acc_c[s] += q * pnl[c, s]
-                nd_c += dq
-                if e >= 0:
-                    ne_c[e] += dq
-        if not has_long:  # nothing to carve out: the carved row is the row itself
-            for s in range(n_s):
-                acc_c[s] = acc[s]
-            nd_c = nd
-            for e in range(n_exp):
-                ne_c[e] = ne[e]
-        best = -np.inf
-        bj = 0
-        best_c = -np.inf
-        bjc = 0
+    n_blocks = (n_rows + _BLOCK - 1) // _BLOCK
+    for b in nb.prange(n_blocks):  # scratch vectors allocated once per block of rows, not per row
+        acc = np.empty(n_s)
+        acc_c = np.empty(n_s)
+        ne = np.empty(n_exp)
+        ne_c = np.empty(n_exp)
+        for r in range(b * _BLOCK, min((b + 1) * _BLOCK, n_rows)):
+            _scan_row(
+                r,
+                indptr,
+                indices,
+                data,
+                col_map,
+                pnl,
+                neg_w,
+                exp_idx,
+                delta,
+                is_opt,
+                opt_value,
+                n_exp,
+                worst,
+                worst_j,
+                net_e,
+                net_d,
+                short,
+                worst_c,
+                worst_jc,
+                net_ec,
+                net_dc,
+                premium,
+                held,
+                acc,
+                acc_c,
+                ne,
+                ne_c,
+            )
+
+
+@nb.njit(cache=True, inline="always")
+def _scan_row(  # type: ignore[no-untyped-def]
+    r,
+    indptr,
+    indices,
+    data,
+    col_map,
+    pnl,
+    neg_w,
+    exp_idx,
+    delta,
+    is_opt,
+    opt_value,
+    n_exp,
+    worst,
+    worst_j,
+    net_e,
+    net_d,
+    short,
+    worst_c,
+    worst_jc,
+    net_ec,
+    net_dc,
+    premium,
+    held,
+    acc,
+    acc_c,
+    ne,
+    ne_c,
+):
+    n_s = pnl.shape[1]
+    acc[:] = 0.0
+    acc_c[:] = 0.0
+    ne[:] = 0.0
+    ne_c[:] = 0.0
+    nd = 0.0
+    nd_c = 0.0
+    sh = 0.0
+    prem = 0.0
+    any_held = False
+    has_long = False
+    for p in range(indptr[r], indptr[r + 1]):
+        c = col_map[indices[p]]
+        if c >= 0 and is_opt[c] and data[p] > 0.0:
+            has_long = True
+            break
+    for p in range(indptr[r], indptr[r + 1]):
+        c = col_map[indices[p]]
+        if c < 0:
+            continue
+        q = data[p]
+        if q == 0.0:
+            continue
+        any_held = True
+        long_option = is_opt[c] and q > 0.0
         for s in range(n_s):
-            loss = acc[s] * neg_w[s]
-            if loss > best:
-                best = loss
-                bj = s
-            loss_c = acc_c[s] * neg_w[s]
-            if loss_c > best_c:
-                best_c = loss_c
-                bjc = s
-        worst[r] = max(best, 0.0) if n_s > 0 else 0.0
-        worst_j[r] = bj
-        worst_c[r] = max(best_c, 0.0) if n_s > 0 else 0.0
-        worst_jc[r] = bjc
+            acc[s] += q * pnl[c, s]
+        dq = q * delta[c]
+        nd += dq
+        e = exp_idx[c]
+        if e >= 0:
+            ne[e] += dq
+        if is_opt[c] and q < 0.0:
+            sh -= q
+        if long_option:
+            prem += q * opt_value[c]
+        elif has_long:
+            for s in range(n_s):
+                acc_c[s] += q * pnl[c, s]
+            nd_c += dq
+            if e >= 0:
+                ne_c[e] += dq
+    if not has_long:  # nothing to carve out: the carved row is the row itself
+        for s in range(n_s):
+            acc_c[s] = acc[s]
+        nd_c = nd
         for e in range(n_exp):
-            net_e[r, e] = ne[e]
-            net_ec[r, e] = ne_c[e]
-        net_d[r] = nd
-        net_dc[r] = nd_c
-        short[r] = sh
-        premium[r] = prem
-        held[r] = any_held
+            ne_c[e] = ne[e]
+    best = -np.inf
+    bj = 0
+    best_c = -np.inf
+    bjc = 0
+    for s in range(n_s):
+        loss = acc[s] * neg_w[s]
+        if loss > best:
+            best = loss
+            bj = s
+        loss_c = acc_c[s] * neg_w[s]
+        if loss_c > best_c:
+            best_c = loss_c
+            bjc = s
+    worst[r] = max(best, 0.0) if n_s > 0 else 0.0
+    worst_j[r] = bj
+    worst_c[r] = max(best_c, 0.0) if n_s > 0 else 0.0
+    worst_jc[r] = bjc
+    for e in range(n_exp):
+        net_e[r, e] = ne[e]
+        net_ec[r, e] = ne_c[e]
+    net_d[r] = nd
+    net_dc[r] = nd_c
+    short[r] = sh
+    premium[r] = prem
+    held[r] = any_held
 
 
 _scan_par = nb.njit(cache=True, parallel=True)(_group_scan)
