@@ -119,8 +119,7 @@ def load_deribit_chain_full(path: str | Path, snapshot: str | None = None) -> De
     ]
     # normalise the expiry key through the parser (BTC-04JAN26 -> BTC-4JAN26)
     rows["expiry_key"] = [
-        f"{k.split('-')[0]}-{format_expiry(parse_name(k).expiry)}"
-        for k in rows["expiry_key"]
+        f"{k.split('-')[0]}-{format_expiry(parse_name(k).expiry)}" for k in rows["expiry_key"]
     ]
     forwards = {str(k): float(g.median()) for k, g in rows.groupby("expiry_key")["underlying_price_usd"]}
     marks: dict[str, float] = {}

@@ -11,6 +11,7 @@ from xmargin.pricing._black import (
     inverse_greeks,
 )
 from xmargin.pricing._chain import ChainFit, fit_chain
+from xmargin.pricing._jit import parallel_and_serial
 from xmargin.pricing._valuation import Valuation, value_instruments
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "fit_chain",
     "implied_vol",
     "inverse_greeks",
+    "parallel_and_serial",
     "value_instruments",
 ]

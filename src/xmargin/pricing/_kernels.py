@@ -14,6 +14,8 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from xmargin.pricing._jit import parallel_and_serial
+
 _INV_SQRT2PI = 0.3989422804014327
 _SQRT32 = 5.656854249492380  # sqrt(32): upper end of Cody's middle interval
 _NCDF_SMALL = 0.67448975  # qnorm(3/4): below it N(x) = 1/2 + x·A(x²)/B(x²) needs no exponential
@@ -345,12 +347,10 @@ def _implied_vol_kernel(p, f, k, t, call, df, tol, max_iter, out, reason):  # ty
 PARALLEL_MIN = 20_000
 """Arrays shorter than this use the serial build."""
 
-_par = nb.njit(cache=True, parallel=True)
-_ser = nb.njit(cache=True)
-price_kernel_par, price_kernel_ser = _par(_price_kernel), _ser(_price_kernel)
-greeks_kernel_par, greeks_kernel_ser = _par(_greeks_kernel), _ser(_greeks_kernel)
-count_invalid_par, count_invalid_ser = _par(_count_invalid), _ser(_count_invalid)
-implied_vol_kernel_par, implied_vol_kernel_ser = _par(_implied_vol_kernel), _ser(_implied_vol_kernel)
+price_kernel_par, price_kernel_ser = parallel_and_serial(_price_kernel)
+greeks_kernel_par, greeks_kernel_ser = parallel_and_serial(_greeks_kernel)
+count_invalid_par, count_invalid_ser = parallel_and_serial(_count_invalid)
+implied_vol_kernel_par, implied_vol_kernel_ser = parallel_and_serial(_implied_vol_kernel)
 
 
 def price_kernel(f: Any, k: Any, t: Any, v: Any, call: Any, r: Any, out: Any) -> None:

@@ -20,6 +20,8 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from xmargin.pricing import parallel_and_serial
+
 PARALLEL_MIN_ROWS = 2_000
 _BLOCK = 256
 
@@ -193,8 +195,7 @@ def _scan_row(  # type: ignore[no-untyped-def]
     held[r] = any_held
 
 
-_scan_par = nb.njit(cache=True, parallel=True)(_group_scan)
-_scan_ser = nb.njit(cache=True)(_group_scan)
+_scan_par, _scan_ser = parallel_and_serial(_group_scan)
 
 
 def group_scan(
