@@ -305,15 +305,15 @@ class PortfolioMargin:
                 g.delta,
                 g.is_option,
                 g.option_value_usd,
-                int(g.roll_rates.size),
+                g.roll_rates,
             )
-            full = self._charge(scan["worst"], scan["net_e"], scan["net_d"], scan["short"], g)
+            full = self._charge(scan["worst"], scan["roll"], scan["net_d"], scan["short"], g)
             total = full.total
             carved_out = np.zeros(n_acc, dtype=np.bool_)
             if p.long_options_at_premium:
                 # Long options lose at most their premium: the group is also charged as "everything but its
                 # long options, plus their full value", and the smaller of the two counts.
-                carved = self._charge(scan["worst_c"], scan["net_ec"], scan["net_dc"], scan["short"], g)
+                carved = self._charge(scan["worst_c"], scan["roll_c"], scan["net_dc"], scan["short"], g)
                 alt = carved.total + scan["premium"]
                 carved_out = alt < total
                 total = np.minimum(total, alt)
@@ -382,14 +382,14 @@ class PortfolioMargin:
     def _charge(
         self,
         worst: FloatArray,
-        net_by_expiry: FloatArray,
+        roll_coin: FloatArray,
         net_delta: FloatArray,
         short: FloatArray,
         g: _Group,
     ) -> _Charge:
         """A group's requirement (USD) from the scan's worst loss, net deltas and short option sizes."""
         p = self.preset
-        roll = np.abs(net_by_expiry) @ g.roll_rates * g.index_usd  # Deribit roll_shock, per expiry
+        roll = roll_coin * g.index_usd  # Deribit roll_shock: Σ_expiry rate · |net delta|
         net = np.abs(net_delta)
         ds = p.delta_shock
         delta_usd = net * g.index_usd

@@ -5,7 +5,7 @@ the group (``col_map[c] >= 0``):
 
 - the scenario P&L vector ``Σ q·PnL[c, :]`` and its worst weighted loss (max over scenarios of
   ``−pnl·weight``) with the scenario index,
-- the net delta per expiry bucket and in total (for roll and delta shocks),
+- the roll shock ``Σ_expiry |net delta| · rate`` (coin) and the total net delta (for the delta shock),
 - the short option size,
 
 twice: for the whole row, and for the row without its long options ("carved"), whose premium is summed too.
@@ -38,14 +38,15 @@ def _group_scan(  # type: ignore[no-untyped-def]
     is_opt,
     opt_value,
     n_exp,
+    roll_rates,
     worst,
     worst_j,
-    net_e,
+    roll,
     net_d,
     short,
     worst_c,
     worst_jc,
-    net_ec,
+    roll_c,
     net_dc,
     premium,
     held,
@@ -72,14 +73,15 @@ def _group_scan(  # type: ignore[no-untyped-def]
                 is_opt,
                 opt_value,
                 n_exp,
+                roll_rates,
                 worst,
                 worst_j,
-                net_e,
+                roll,
                 net_d,
                 short,
                 worst_c,
                 worst_jc,
-                net_ec,
+                roll_c,
                 net_dc,
                 premium,
                 held,
@@ -104,14 +106,15 @@ def _scan_row(  # type: ignore[no-untyped-def]
     is_opt,
     opt_value,
     n_exp,
+    roll_rates,
     worst,
     worst_j,
-    net_e,
+    roll,
     net_d,
     short,
     worst_c,
     worst_jc,
-    net_ec,
+    roll_c,
     net_dc,
     premium,
     held,
@@ -120,22 +123,18 @@ def _scan_row(  # type: ignore[no-untyped-def]
     ne,
     ne_c,
 ):
+    # Each entry is accumulated once: into the long-option part (acc, ne, nd) or the rest (acc_c, ne_c,
+    # nd_c); the whole row is their sum.
     n_s = pnl.shape[1]
     acc[:] = 0.0
     acc_c[:] = 0.0
     ne[:] = 0.0
     ne_c[:] = 0.0
-    nd = 0.0
+    nd_l = 0.0
     nd_c = 0.0
     sh = 0.0
     prem = 0.0
     any_held = False
-    has_long = False
-    for p in range(indptr[r], indptr[r + 1]):
-        c = col_map[indices[p]]
-        if c >= 0 and is_opt[c] and data[p] > 0.0:
-            has_long = True
-            break
     for p in range(indptr[r], indptr[r + 1]):
         c = col_map[indices[p]]
         if c < 0:
@@ -144,30 +143,28 @@ def _scan_row(  # type: ignore[no-untyped-def]
         if q == 0.0:
             continue
         any_held = True
-        long_option = is_opt[c] and q > 0.0
-        for s in range(n_s):
-            acc[s] += q * pnl[c, s]
         dq = q * delta[c]
-        nd += dq
         e = exp_idx[c]
-        if e >= 0:
-            ne[e] += dq
-        if is_opt[c] and q < 0.0:
-            sh -= q
-        if long_option:
+        if is_opt[c] and q > 0.0:  # a long option
+            for s in range(n_s):
+                acc[s] += q * pnl[c, s]
+            nd_l += dq
+            if e >= 0:
+                ne[e] += dq
             prem += q * opt_value[c]
-        elif has_long:
+        else:
             for s in range(n_s):
                 acc_c[s] += q * pnl[c, s]
             nd_c += dq
             if e >= 0:
                 ne_c[e] += dq
-    if not has_long:  # nothing to carve out: the carved row is the row itself
-        for s in range(n_s):
-            acc_c[s] = acc[s]
-        nd_c = nd
-        for e in range(n_exp):
-            ne_c[e] = ne[e]
+            if is_opt[c]:
+                sh -= q
+    for s in range(n_s):
+        acc[s] += acc_c[s]
+    for e in range(n_exp):
+        ne[e] += ne_c[e]
+    nd = nd_l + nd_c
     best = -np.inf
     bj = 0
     best_c = -np.inf
@@ -185,9 +182,13 @@ def _scan_row(  # type: ignore[no-untyped-def]
     worst_j[r] = bj
     worst_c[r] = max(best_c, 0.0) if n_s > 0 else 0.0
     worst_jc[r] = bjc
+    rl = 0.0
+    rl_c = 0.0
     for e in range(n_exp):
-        net_e[r, e] = ne[e]
-        net_ec[r, e] = ne_c[e]
+        rl += abs(ne[e]) * roll_rates[e]
+        rl_c += abs(ne_c[e]) * roll_rates[e]
+    roll[r] = rl
+    roll_c[r] = rl_c
     net_d[r] = nd
     net_dc[r] = nd_c
     short[r] = sh
@@ -209,19 +210,21 @@ def group_scan(
     delta: Any,
     is_opt: Any,
     opt_value: Any,
-    n_exp: int,
+    roll_rates: Any,
 ) -> dict[str, Any]:
-    """Run the scan over every row (see the module docstring); arrays keyed by name."""
+    """Run the scan over every row (see the module docstring); arrays keyed by name. ``roll`` and
+    ``roll_c`` are ``Σ_expiry |net delta| · roll_rates[expiry]`` in coin."""
+    n_exp = int(roll_rates.shape[0])
     n = indptr.shape[0] - 1
     out = {
         "worst": np.empty(n),
         "worst_j": np.empty(n, dtype=np.int64),
-        "net_e": np.empty((n, n_exp)),
+        "roll": np.empty(n),
         "net_d": np.empty(n),
         "short": np.empty(n),
         "worst_c": np.empty(n),
         "worst_jc": np.empty(n, dtype=np.int64),
-        "net_ec": np.empty((n, n_exp)),
+        "roll_c": np.empty(n),
         "net_dc": np.empty(n),
         "premium": np.empty(n),
         "held": np.empty(n, dtype=np.bool_),
@@ -239,14 +242,15 @@ def group_scan(
         is_opt,
         opt_value,
         n_exp,
+        roll_rates,
         out["worst"],
         out["worst_j"],
-        out["net_e"],
+        out["roll"],
         out["net_d"],
         out["short"],
         out["worst_c"],
         out["worst_jc"],
-        out["net_ec"],
+        out["roll_c"],
         out["net_dc"],
         out["premium"],
         out["held"],
