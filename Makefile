@@ -28,6 +28,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pricing.py
+	$(BIN)/python benchmarks/bench_whatif.py
+	$(BIN)/xmargin bench book --accounts 100000
+	$(BIN)/python benchmarks/bench_book_scaling.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
