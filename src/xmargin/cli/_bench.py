@@ -10,6 +10,19 @@ from rich.table import Table
 from ._common import console, handle_errors, print_json
 
 
+def _show(result: dict[str, object], title: str, json_out: bool) -> None:
+    """The benchmark's dict as JSON, or as a two-column table."""
+    if json_out:
+        print_json(result)
+        return
+    table = Table(title=title)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for k, v in result.items():
+        table.add_row(k, f"{v:,.4g}" if isinstance(v, float) else str(v))
+    console.print(table)
+
+
 @handle_errors
 def pricing(
     options: Annotated[
@@ -21,15 +34,7 @@ def pricing(
     from xmargin.bench import bench_pricing
 
     result = bench_pricing(options)
-    if json_out:
-        print_json(result)
-        return
-    table = Table(title="Black-76 with delta, gamma, vega, theta")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for k, v in result.items():
-        table.add_row(k, f"{v:,.4g}" if isinstance(v, float) else str(v))
-    console.print(table)
+    _show(result, "Black-76 with delta, gamma, vega, theta", json_out)
 
 
 @handle_errors
@@ -41,15 +46,7 @@ def whatif(
     from xmargin.bench import bench_whatif
 
     result = bench_whatif(calls=calls)
-    if json_out:
-        print_json(result)
-        return
-    table = Table(title="pm what-if latency, one 20-position account (real Deribit snapshot)")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for k, v in result.items():
-        table.add_row(k, f"{v:,.4g}" if isinstance(v, float) else str(v))
-    console.print(table)
+    _show(result, "pm what-if latency, one 20-position account (real Deribit snapshot)", json_out)
 
 
 @handle_errors
@@ -62,12 +59,4 @@ def book(
     from xmargin.bench import bench_book
 
     result = bench_book(accounts, positions=positions)
-    if json_out:
-        print_json(result)
-        return
-    table = Table(title="Whole-book pm margin (ratio = full recompute / bare Q @ PnL, same run)")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for k, v in result.items():
-        table.add_row(k, f"{v:,.4g}" if isinstance(v, float) else str(v))
-    console.print(table)
+    _show(result, "Whole-book pm margin (ratio = full recompute / bare Q @ PnL, same run)", json_out)
