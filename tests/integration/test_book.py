@@ -138,6 +138,9 @@ def test_dask_local_cluster_equals_single_process(small_book: Book) -> None:
         Client(cluster) as client,
     ):
         remote = margin_book_dask(model, small_book, MARKET, client, chunk=150)
+        # a second run on the same client re-scatters the same market: it must not lose the first's data
+        again = margin_book_dask(model, small_book, MARKET, client, chunk=100)
+    np.testing.assert_array_equal(again.initial_margin, remote.initial_margin)
     for field in ("initial_margin", "maintenance_margin", "equity", "margin_balance"):
         np.testing.assert_allclose(getattr(remote, field), getattr(local, field), rtol=1e-12, atol=0)
     assert remote.accounts == local.accounts
