@@ -154,7 +154,12 @@ def _print_margin(doc: dict[str, Any], model: str) -> None:
 
 
 def _compact(x: float) -> str:
-    return f"{x / 1000:,.1f}k" if abs(x) >= 10_000 else f"{x:,.0f}"
+    """A P&L cell that fits a 9-column grid in 80 characters: -57k, -9.3k, 245."""
+    if abs(x) >= 10_000:
+        return f"{x / 1000:,.0f}k"
+    if abs(x) >= 1_000:
+        return f"{x / 1000:.1f}k"
+    return f"{x:.0f}"
 
 
 def compare_models(pf: Portfolio, mkt: MarketSnapshot, currency: str) -> dict[str, dict[str, float]]:
