@@ -109,3 +109,24 @@ def test_console_script_has_no_traceback(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "found"),
+    [
+        (["margin"], "Missing argument"),
+        (["price", "BTC-PERPETUAL", "--market", "m.yaml", "--bogus"], "No such option"),
+        (
+            ["book", "generate", "--accounts", "many", "--market", "m.yaml", "--out", "b.parquet"],
+            "--accounts",
+        ),
+    ],
+)
+def test_usage_errors_are_one_line(args: list[str], found: str) -> None:
+    """Flags the parser rejects follow the same one-line shape and exit 2 (the installed entry point)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "xmargin", *args], capture_output=True, text=True, timeout=120
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2
+    assert len(lines) == 1 and lines[0].startswith("error: ") and found in lines[0]

@@ -1,11 +1,32 @@
 """Command line: parse, call down, print (rich tables or ``--json``)."""
 
+from __future__ import annotations
+
+import sys
+
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click (pinned)
+
 from ._app import app
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. A usage error (unknown flag, missing or malformed argument) is one
+    ``error: WHERE: expected X, found Y`` line on standard error and exit 2, like every other bad input."""
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx is not None else "")
+        sys.exit(2)
+    except UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "xmargin"
+        sys.stderr.write(
+            f"error: {where}: expected valid arguments (see --help), found {exc.format_message()}\n"
+        )
+        sys.exit(2)
+    except (KeyboardInterrupt, EOFError):
+        sys.stderr.write("error: aborted\n")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "main"]
