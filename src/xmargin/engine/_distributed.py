@@ -81,7 +81,8 @@ def margin_book_dask(
     market_f = client.scatter(market, broadcast=True, hash=False)
     model_f = client.scatter(model, broadcast=True, hash=False)
     pieces = [book.select(rows) for rows in chunks(book.n_accounts, chunk)]
-    piece_fs = client.scatter(pieces, hash=False)  # data goes to the workers directly, not inside the task graph
+    # the data goes to the workers directly, not inside the task graph
+    piece_fs = client.scatter(pieces, hash=False)
     futures = {}
     for k, (piece, piece_f) in enumerate(zip(pieces, piece_fs, strict=True)):
         futures[client.submit(_remote, model_f, piece_f, market_f, pure=False)] = (k, piece.n_accounts)
