@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -18,6 +17,9 @@ from xmargin.margin import get_model
 from xmargin.market import load_market
 
 from ._common import console, err_console, fmt, handle_errors, print_json
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 book_app = typer.Typer(help="Whole books of accounts: generate, margin, export.", no_args_is_help=True)
 
@@ -69,6 +71,8 @@ def margin(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Margin every account of a book; write RESULT.parquet and print a summary."""
+    import pandas as pd
+
     path = _out_path(out)
     book = read_book(book_path)
     mkt = load_market(market)

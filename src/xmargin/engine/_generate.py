@@ -23,8 +23,9 @@ makes the book reproducible from its seed.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from xmargin.core import InputError
@@ -33,6 +34,9 @@ from xmargin.instruments import Instrument, Kind, parse_name
 from xmargin.margin import PortfolioMargin
 from xmargin.market import MarketSnapshot
 from xmargin.risk import Book, resolve_instruments
+
+if TYPE_CHECKING:
+    pass
 
 SHARES = {"perp": 0.35, "seller": 0.20, "maker": 0.10, "basis": 0.15, "multi": 0.20}
 TAIL_INDEX = 1.5
@@ -63,6 +67,8 @@ def market_instruments(market: MarketSnapshot) -> list[Instrument]:
 
 def generate_book(market: MarketSnapshot, n_accounts: int, seed: int) -> Book:
     """A synthetic book of ``n_accounts`` accounts on ``market``'s instruments (see the module docstring)."""
+    import pandas as pd
+
     if n_accounts < 1:
         raise InputError(where="--accounts", expected="an integer >= 1", found=n_accounts)
     rng = np.random.default_rng(seed)

@@ -9,20 +9,25 @@ CSR), so a million accounts load without a Python loop over rows.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from xmargin.core import InputError
 from xmargin.instruments import Instrument, Kind, Portfolio, Position, parse_name
 from xmargin.risk import Book
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 COLUMNS = ("account", "instrument", "size", "avg_price")
 
 
 def book_from_frame(df: pd.DataFrame, *, source: str = "book") -> Book:
     """A ``Book`` from the long table (see the module docstring); bad rows are bad input."""
+    import pandas as pd
+
     missing = [c for c in ("account", "instrument", "size") if c not in df.columns]
     if missing:
         raise InputError(
@@ -57,6 +62,8 @@ def book_from_frame(df: pd.DataFrame, *, source: str = "book") -> Book:
 
 def book_to_frame(book: Book) -> pd.DataFrame:
     """The long table of a book (rows in account order; entries with a known entry price carry it)."""
+    import pandas as pd
+
     coo = book.q.tocoo()
     entry = book.q_entry.tocsr()
     at_entry = book.q_at_entry.tocsr()
@@ -81,6 +88,8 @@ def book_to_frame(book: Book) -> pd.DataFrame:
 
 def read_book(path: str | Path) -> Book:
     """Read a book written by ``write_book`` (or any Parquet file with the same columns)."""
+    import pandas as pd
+
     p = Path(path)
     if not p.is_file():
         raise InputError(where=str(p), expected="an existing Parquet book file", found="no such file")

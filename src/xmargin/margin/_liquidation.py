@@ -10,7 +10,6 @@ collateral stay in the account, so a cross or portfolio account's liquidation pr
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import brentq
 
 from xmargin.margin._model import MarginModel
 from xmargin.market import MarketSnapshot
@@ -30,6 +29,8 @@ def liquidation_price(
     model: MarginModel, book: Book, market: MarketSnapshot, underlying: str
 ) -> float | None:
     """USD index price of ``underlying`` at which the (one-account) ``book`` becomes liquidatable, or None."""
+    from scipy.optimize import brentq  # imported on first use (0.2 s)
+
     f0 = _gap(model, book, market, underlying, 1.0)
     s0 = market.index(underlying)
     if f0 <= 0:

@@ -18,14 +18,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from xmargin.core import InputError, parse_utc, year_fraction
 from xmargin.instruments import format_expiry, parse_name
 from xmargin.market._snapshot import MarketSnapshot
 from xmargin.market._surface import Smile, VolSurface
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REQUIRED_COLUMNS = (
     "snapshot_id",
@@ -64,6 +67,8 @@ def _split(path: str | Path, snapshot: str | None) -> tuple[Path, str | None]:
 
 def read_chain_rows(path: str | Path) -> pd.DataFrame:
     """All rows of a chain file, with the required columns checked."""
+    import pandas as pd
+
     p = Path(path)
     if not p.is_file():
         raise InputError(where=str(p), expected="an existing Deribit chain CSV", found="no such file")

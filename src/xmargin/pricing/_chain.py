@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from xmargin.instruments import parse_name
 from xmargin.market import DeribitChain
 from xmargin.pricing._black import black76_price
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,8 @@ class ChainFit:
 
 def fit_chain(chain: DeribitChain) -> ChainFit:
     """Price every option of the chain from its own mark IV and its expiry's forward; compare in coin."""
+    import pandas as pd
+
     market = chain.market
     rows = chain.rows[chain.rows["mark_iv"] > 0]
     insts = [parse_name(str(n)) for n in rows["instrument_name"]]
