@@ -10,7 +10,13 @@ group → charge. Per risk group (settlement view: settlement asset × underlyin
 - **roll shock** per expiry: ``max(exp(annualised_move_risk·T) − 1, min_annualised_move) · |net delta|``
   (perpetuals: ``min_annualised_move · |delta|``), Deribit's ``roll_shock``;
 - **delta shock** above a net-delta threshold (Deribit ``delta_shock``; zero below 20M USD);
-- **short-option minimum**: ``per_coin · index`` per coin of net short options, added or used as a floor.
+- **short-option minimum**: ``per_coin · index`` per coin of net short options, added or used as a floor;
+- **long options at premium** (preset ``long_options_at_premium``): the group is also charged as "all but
+  its long options, plus their value" and the smaller counts, so a long option never needs more than its
+  premium.
+
+The worst loss, roll and the rest come out of one fused pass over each account's non-zero sizes
+(``risk.group_scan``), i.e. ``Q @ PnL`` without materialising the (accounts × scenarios) matrix.
 
 Across underlyings the group requirements are summed, less an optional ``correlation_offset`` share of all
 but the largest. ``initial = that total``; ``maintenance = mm_factor · initial``. Amounts in USD (a group
