@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_whatif.py
 	$(BIN)/xmargin bench book --accounts 100000
 	$(BIN)/python benchmarks/bench_book_scaling.py
+	$(BIN)/python benchmarks/bench_ledger.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -24,6 +24,10 @@ from ._book import book_app  # noqa: E402
 
 app.add_typer(book_app, name="book")
 
+from ._ledger import ledger_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")
+
 bench_app = typer.Typer(
     help="Benchmarks that print ratios against a reference measured in the same run.", no_args_is_help=True
 )

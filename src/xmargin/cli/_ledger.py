@@ -1,0 +1,366 @@
+"""``xmargin ledger deposit|withdraw|trade|funding|settle|show|replay`` (FORMATS.md): the durable ledger.
+
+``--db`` takes a database URL (``sqlite:///FILE``, ``postgresql+psycopg://USER@HOST:PORT/DB``) or a plain
+file path (SQLite). Without it: ``$XMARGIN_LEDGER_DB``, else ``./xmargin-data/ledger.db`` (directory
+created on first use). The schema is migrated to the newest revision on first use.
+Exit status: 0 ok; 2 bad input (one ``error:`` line per problem, nothing written); 3 refused by a risk
+check (reason on standard error, nothing written); 1 a fault (e.g. database unreachable).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.table import Table
+from sqlalchemy import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from xmargin.core import InputError, XmarginError
+from xmargin.ledger import AccountState, Ledger, Receipt, RefusedError
+from xmargin.ledger._checks import margin_of
+from xmargin.ledger._fold import instrument as parse_stored
+from xmargin.ledger._ledger import (
+    check_account,
+    check_key,
+    deposit_request,
+    funding_request,
+    settlement_request,
+    trade_request,
+    withdrawal_request,
+)
+from xmargin.ledger._money import to_text
+from xmargin.margin import get_model, model_names
+from xmargin.market import MarketSnapshot, load_market
+
+from ._common import EXIT_REFUSED, console, err_console, handle_errors, print_json
+
+T = TypeVar("T")
+
+DB_ENV = "XMARGIN_LEDGER_DB"
+DEFAULT_DB = Path("xmargin-data") / "ledger.db"
+
+ledger_app = typer.Typer(
+    help="Durable account ledger: deposits, withdrawals and trades with margin checks (exit 3: refused).",
+    no_args_is_help=True,
+)
+# SIZE, RATE may be negative: "-1" is then an argument, not an unknown option.
+SIGNED = {"ignore_unknown_options": True}
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help=f"Database URL or SQLite file (default ${DB_ENV} or ./{DEFAULT_DB})"),
+]
+MarketOpt = Annotated[
+    Path | None, typer.Option("--market", help="Market file for the margin check (or a chain CSV#SNAPSHOT)")
+]
+KeyOpt = Annotated[str | None, typer.Option("--key", help="Idempotency key: a retry with it is applied once")]
+ModelOpt = Annotated[
+    str, typer.Option("--model", help="Margin model of the checks (pm, standard, cross, ...)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine output on standard output")]
+
+
+def database_url(db: str | None) -> str:
+    """The URL ``--db`` stands for (see the module docstring)."""
+    if db is None:
+        db = os.environ.get(DB_ENV)
+        if db is None:
+            DEFAULT_DB.parent.mkdir(parents=True, exist_ok=True)
+            return f"sqlite:///{DEFAULT_DB.resolve()}"
+    db = db.strip()
+    if not db:
+        raise InputError(where="--db", expected="a database URL or a file path", found=db)
+    if "://" in db:
+        return db
+    path = Path(db)
+    if path.is_dir() or not path.parent.is_dir():
+        raise InputError(where="--db", expected="a file path in an existing directory, or a URL", found=db)
+    return f"sqlite:///{path.resolve()}"
+
+
+def _model_name(model: str) -> str:
+    if model not in model_names():
+        raise InputError(where="--model", expected=f"one of {', '.join(model_names())}", found=model)
+    return model
+
+
+def _market(market: Path | None) -> MarketSnapshot | None:
+    return load_market(market) if market is not None else None
+
+
+def _open(db: str | None, model: str = "pm") -> Ledger:
+    url = database_url(db)
+    try:
+        return Ledger(url, model=get_model(_model_name(model)))
+    except SQLAlchemyError as exc:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise XmarginError(f"cannot open the ledger database {shown}: {type(exc).__name__}") from None
+
+
+def _run(ledger: Ledger, command: Callable[[], T]) -> T:
+    """Run one ledger command: a refusal prints its reason and exits 3; database faults exit 1."""
+    try:
+        return command()
+    except RefusedError as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_REFUSED) from None
+    except SQLAlchemyError as exc:
+        raise XmarginError(f"ledger database error: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    finally:
+        ledger.close()
+
+
+def portfolio_doc(state: AccountState) -> dict[str, Any]:
+    """The account as a FORMATS.md portfolio file: collateral, positions (futures with ``avg_price``)."""
+    positions: dict[str, Any] = {}
+    for name, pos in state.positions.items():
+        if parse_stored(name).kind.value in ("future", "perpetual"):
+            positions[name] = {"size": float(pos.size), "avg_price": float(pos.avg_price)}
+        else:
+            positions[name] = float(pos.size)
+    collateral = {a: float(v) for a, v in state.balances.items() if v != 0}
+    return {"account": state.account, "collateral": collateral, "positions": positions}
+
+
+def _receipt_doc(r: Receipt) -> dict[str, Any]:
+    data = {k: v for k, v in r.event.data.items() if k != "request"}
+    margin = None
+    if r.margin is not None:
+        m = r.margin
+        margin = {
+            "model": m.model,
+            "initial_margin": m.initial_margin,
+            "maintenance_margin": m.maintenance_margin,
+            "margin_balance": m.margin_balance,
+            "available": m.available,
+        }
+    return {
+        "account": r.event.account,
+        "seq": r.event.seq,
+        "kind": r.event.kind.value,
+        "key": r.event.key,
+        "replayed": r.replayed,
+        "event": data,
+        "margin_after": margin,
+        "portfolio": portfolio_doc(r.state),
+    }
+
+
+def _report(r: Receipt, json_out: bool) -> None:
+    if json_out:
+        print_json(_receipt_doc(r))
+        return
+    data = {k: v for k, v in r.event.data.items() if k != "request"}
+    what = ", ".join(f"{k} {v}" for k, v in data.items())
+    again = " (already applied: this key's original result, nothing new written)" if r.replayed else ""
+    console.print(
+        f"{r.event.account}: {r.event.kind.value} {what}; seq {r.event.seq}, key {r.event.key}{again}",
+        markup=False,
+        highlight=False,
+    )
+    if r.margin is not None:
+        console.print(
+            f"after: initial margin {r.margin.initial_margin:,.2f} USD, margin balance "
+            f"{r.margin.margin_balance:,.2f} USD, available {r.margin.available:,.2f} USD ({r.margin.model})",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _pre(account: str, key: str | None) -> None:
+    check_account(account)
+    if key is not None:
+        check_key(key)
+
+
+@ledger_app.command("deposit")
+@handle_errors
+def deposit(
+    account: Annotated[str, typer.Argument(help="Account id")],
+    asset: Annotated[str, typer.Argument(help="Coin code, e.g. BTC or USDC")],
+    amount: Annotated[str, typer.Argument(help="Amount (> 0), credited rounded down to the asset's unit")],
+    db: DbOpt = None,
+    market: MarketOpt = None,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Credit collateral to an account (never refused)."""
+    _pre(account, key)
+    deposit_request(asset, amount)
+    _market(market)  # accepted for symmetry; a deposit needs no check
+    ledger = _open(db)
+    _report(_run(ledger, lambda: ledger.deposit(account, asset, amount, key=key)), json_out)
+
+
+@ledger_app.command("withdraw")
+@handle_errors
+def withdraw(
+    account: Annotated[str, typer.Argument(help="Account id")],
+    asset: Annotated[str, typer.Argument(help="Coin code, e.g. BTC or USDC")],
+    amount: Annotated[str, typer.Argument(help="Amount (> 0), debited rounded up to the asset's unit")],
+    db: DbOpt = None,
+    market: MarketOpt = None,
+    key: KeyOpt = None,
+    model: ModelOpt = "pm",
+    json_out: JsonOpt = False,
+) -> None:
+    """Debit collateral; refused (exit 3) if it would leave available < 0. Without --market: allowed only
+    from an account without positions, and only down to a zero balance."""
+    _pre(account, key)
+    withdrawal_request(asset, amount)
+    _model_name(model)
+    mkt = _market(market)
+    ledger = _open(db, model)
+    _report(_run(ledger, lambda: ledger.withdraw(account, asset, amount, market=mkt, key=key)), json_out)
+
+
+@ledger_app.command("trade", context_settings=SIGNED)
+@handle_errors
+def trade(
+    account: Annotated[str, typer.Argument(help="Account id")],
+    instrument: Annotated[str, typer.Argument(help="Instrument, e.g. BTC-PERPETUAL")],
+    size: Annotated[str, typer.Argument(help="Signed size in coin (+ buy, - sell)")],
+    price: Annotated[str, typer.Argument(help="Fill price: USD per coin; options: premium per coin")],
+    db: DbOpt = None,
+    market: MarketOpt = None,
+    key: KeyOpt = None,
+    fee: Annotated[str, typer.Option("--fee", help="Fee in the settlement asset (rounded up)")] = "0",
+    model: ModelOpt = "pm",
+    json_out: JsonOpt = False,
+) -> None:
+    """Record a fill; refused (exit 3) if it would leave available < 0, unless it only reduces the position."""
+    _pre(account, key)
+    trade_request(instrument, size, price, fee)
+    _model_name(model)
+    if market is None:
+        raise InputError(where="--market", expected="a market file for the pre-trade check", found="none")
+    mkt = _market(market)
+    ledger = _open(db, model)
+    _report(
+        _run(ledger, lambda: ledger.trade(account, instrument, size, price, market=mkt, fee=fee, key=key)),
+        json_out,
+    )
+
+
+@ledger_app.command("funding", context_settings=SIGNED)
+@handle_errors
+def funding(
+    account: Annotated[str, typer.Argument(help="Account id")],
+    instrument: Annotated[str, typer.Argument(help="A perpetual, e.g. BTC-PERPETUAL")],
+    rate: Annotated[str, typer.Argument(help="Funding rate of the period (positive: longs pay shorts)")],
+    mark: Annotated[str, typer.Argument(help="Mark price, USD per coin")],
+    db: DbOpt = None,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Apply a funding payment: rate × size × mark (inverse: rate × size, in coin)."""
+    _pre(account, key)
+    funding_request(instrument, rate, mark)
+    ledger = _open(db)
+    _report(_run(ledger, lambda: ledger.funding(account, instrument, rate, mark, key=key)), json_out)
+
+
+@ledger_app.command("settle")
+@handle_errors
+def settle(
+    account: Annotated[str, typer.Argument(help="Account id")],
+    instrument: Annotated[str, typer.Argument(help="An expiring future or option")],
+    price: Annotated[str, typer.Argument(help="Settlement price, USD per coin")],
+    db: DbOpt = None,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Settle the account's position at expiry (futures: P&L; options: intrinsic value)."""
+    _pre(account, key)
+    settlement_request(instrument, price)
+    ledger = _open(db)
+    _report(_run(ledger, lambda: ledger.settle(account, instrument, price, key=key)), json_out)
+
+
+def _show(
+    account: str,
+    db: str | None,
+    market: Path | None,
+    model: str,
+    json_out: bool,
+    upto: int | None,
+    *,
+    replaying: bool,
+) -> None:
+    check_account(account)
+    _model_name(model)
+    if upto is not None and upto < 1:
+        raise InputError(where="--upto", expected="a sequence number >= 1", found=upto)
+    mkt = _market(market)
+    ledger = _open(db, model)
+
+    def load() -> AccountState:
+        st = ledger.replay(account, upto=upto) if replaying else ledger.state(account)
+        if st.version == 0:
+            raise InputError(where="ACCOUNT", expected="an account with events in this ledger", found=account)
+        return st
+
+    state = _run(ledger, load)
+    doc = portfolio_doc(state)
+    if mkt is not None:
+        m = margin_of(state, get_model(model), mkt)
+        doc.update(
+            model=m.model,
+            currency="USD",
+            equity=m.equity,
+            margin_balance=m.margin_balance,
+            initial_margin=m.initial_margin,
+            maintenance_margin=m.maintenance_margin,
+            available=m.available,
+        )
+    if json_out:
+        print_json(doc)
+        return
+    table = Table(title=f"Account {account} after {state.version} events")
+    table.add_column("")
+    table.add_column("amount / size", justify="right")
+    table.add_column("entry price", justify="right")
+    for asset, v in state.balances.items():
+        table.add_row(asset, to_text(v), "")
+    for name, pos in state.positions.items():
+        table.add_row(name, to_text(pos.size), f"{pos.avg_price:,.2f}")
+    console.print(table)
+    if mkt is not None:
+        console.print(
+            f"{doc['model']}: equity {doc['equity']:,.2f}, margin balance {doc['margin_balance']:,.2f}, "
+            f"initial margin {doc['initial_margin']:,.2f}, maintenance margin {doc['maintenance_margin']:,.2f}, "
+            f"available {doc['available']:,.2f} (USD)",
+            markup=False,
+            highlight=False,
+        )
+
+
+@ledger_app.command("show")
+@handle_errors
+def show(
+    account: Annotated[str, typer.Argument(help="Account id")],
+    db: DbOpt = None,
+    market: MarketOpt = None,
+    model: ModelOpt = "pm",
+    json_out: JsonOpt = False,
+) -> None:
+    """The account now: balances and positions folded from its events (+ margin with --market)."""
+    _show(account, db, market, model, json_out, None, replaying=False)
+
+
+@ledger_app.command("replay")
+@handle_errors
+def replay_cmd(
+    account: Annotated[str, typer.Argument(help="Account id")],
+    db: DbOpt = None,
+    market: MarketOpt = None,
+    model: ModelOpt = "pm",
+    upto: Annotated[int | None, typer.Option("--upto", help="Fold only events with seq <= UPTO")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Rebuild the account from its stored events alone (optionally as of event --upto)."""
+    _show(account, db, market, model, json_out, upto, replaying=True)

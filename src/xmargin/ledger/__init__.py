@@ -1,0 +1,34 @@
+"""Event-sourced account ledger: deposits, withdrawals, trades, funding, settlement, fees, liquidation
+transfers; balances and positions derived by folding events; SQLite or PostgreSQL; idempotent commands;
+optimistic per-account concurrency; pre-trade and pre-withdrawal margin checks (see ``docs/ledger.md``)."""
+
+from xmargin.ledger._errors import ConcurrencyError, LedgerCorruptError, RefusedError
+from xmargin.ledger._events import Event, EventKind
+from xmargin.ledger._fold import AccountState, PositionState, apply, conservation_gap, replay
+from xmargin.ledger._ledger import Ledger, Receipt
+from xmargin.ledger._money import PRECISION, account_delta, credit_amount, debit_amount, quantum
+from xmargin.ledger._store import AppendResult, EventStore, make_engine, upgrade_to_head
+
+__all__ = [
+    "PRECISION",
+    "AccountState",
+    "AppendResult",
+    "ConcurrencyError",
+    "Event",
+    "EventKind",
+    "EventStore",
+    "Ledger",
+    "LedgerCorruptError",
+    "PositionState",
+    "Receipt",
+    "RefusedError",
+    "account_delta",
+    "apply",
+    "conservation_gap",
+    "credit_amount",
+    "debit_amount",
+    "make_engine",
+    "quantum",
+    "replay",
+    "upgrade_to_head",
+]

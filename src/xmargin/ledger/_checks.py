@@ -1,0 +1,106 @@
+"""Risk checks before a trade or a withdrawal, through the margin models (``pm`` by default).
+
+A command is refused (:class:`RefusedError`, CLI exit 3) when the account *after* it would have
+``available = margin_balance − initial_margin < 0`` under the model at the given market. A trade that only
+reduces ``|position|`` is always allowed. Without a market, a withdrawal is allowed only from an account
+that holds no positions and only while that asset's balance stays ≥ 0; a trade always needs a market.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xmargin.core import InputError
+from xmargin.instruments import Kind, Portfolio, Position
+from xmargin.ledger._errors import RefusedError
+from xmargin.ledger._fold import AccountState, instrument
+from xmargin.ledger._rules import check_withdrawal_without_market, is_reduce_only
+from xmargin.margin import MarginModel
+from xmargin.market import MarketSnapshot
+from xmargin.risk import Book
+
+
+def to_portfolio(state: AccountState) -> Portfolio:
+    """The account as a ``Portfolio`` (floats, for the risk layers): non-zero balances and positions;
+    futures and perpetuals carry their entry price, options count at mark."""
+    positions = []
+    for name, pos in state.positions.items():
+        inst = instrument(name)
+        avg = float(pos.avg_price) if inst.kind in (Kind.FUTURE, Kind.PERPETUAL) else None
+        positions.append(Position(inst, float(pos.size), avg))
+    collateral = {a: float(v) for a, v in state.balances.items() if v != 0}
+    return Portfolio(state.account, collateral, tuple(positions))
+
+
+@dataclass(frozen=True, slots=True)
+class MarginAfter:
+    """One account's margin (USD) under ``model``."""
+
+    model: str
+    initial_margin: float
+    maintenance_margin: float
+    margin_balance: float
+    equity: float
+
+    @property
+    def available(self) -> float:
+        return self.margin_balance - self.initial_margin
+
+
+def margin_of(state: AccountState, model: MarginModel, market: MarketSnapshot) -> MarginAfter:
+    r = model.requirement(Book.from_portfolio(to_portfolio(state)), market, detail=False)
+    return MarginAfter(
+        model.name,
+        float(r.initial_margin[0]),
+        float(r.maintenance_margin[0]),
+        float(r.margin_balance[0]),
+        float(r.equity[0]),
+    )
+
+
+def check_trade(
+    before: AccountState, after: AccountState, name: str, model: MarginModel, market: MarketSnapshot
+) -> MarginAfter | None:
+    """Refuse a trade leaving ``available < 0``; a reduce-only trade is allowed unchecked (returns None)."""
+    inst = instrument(name)
+    if inst.expiry is not None and inst.expiry <= market.valuation_time:
+        raise InputError(
+            where="INSTRUMENT",
+            expected=f"an instrument not expired at the market time {market.valuation_time.isoformat()}",
+            found=name,
+        )
+    if is_reduce_only(before, after, name):
+        return None
+    m = margin_of(after, model, market)
+    if m.available < 0:
+        raise RefusedError(
+            f"trade {name} {after.size(name) - before.size(name)} would leave available < 0",
+            model=m.model,
+            initial_margin_after=m.initial_margin,
+            margin_balance_after=m.margin_balance,
+            available_after=m.available,
+        )
+    return m
+
+
+def check_withdrawal(
+    before: AccountState,
+    after: AccountState,
+    asset: str,
+    model: MarginModel,
+    market: MarketSnapshot | None,
+) -> MarginAfter | None:
+    """Refuse a withdrawal leaving ``available < 0`` (or, without a market, any negative balance)."""
+    if market is None:
+        check_withdrawal_without_market(before, after, asset)
+        return None
+    m = margin_of(after, model, market)
+    if m.available < 0:
+        raise RefusedError(
+            f"withdrawal of {asset} would leave available < 0",
+            model=m.model,
+            initial_margin_after=m.initial_margin,
+            margin_balance_after=m.margin_balance,
+            available_after=m.available,
+        )
+    return m

@@ -1,0 +1,28 @@
+"""Checks that need no prices (kept apart from the margin layers, which are slow to import)."""
+
+from __future__ import annotations
+
+from xmargin.core import InputError
+from xmargin.ledger._errors import RefusedError
+from xmargin.ledger._fold import AccountState
+
+
+def is_reduce_only(before: AccountState, after: AccountState, name: str) -> bool:
+    """The trade only shrinks ``|position|`` (never opens, grows or flips it)."""
+    s0, s1 = before.size(name), after.size(name)
+    return s0 != 0 and abs(s1) < abs(s0) and (s1 == 0 or (s1 > 0) == (s0 > 0))
+
+
+def check_withdrawal_without_market(before: AccountState, after: AccountState, asset: str) -> None:
+    """Without a market: only from an account holding no positions, and only down to a zero balance."""
+    if before.positions:
+        raise InputError(
+            where="--market",
+            expected="a market file to check a withdrawal from an account holding positions",
+            found="none",
+        )
+    if after.balance(asset) < 0:
+        raise RefusedError(
+            f"withdrawal would leave {asset} balance {after.balance(asset)} < 0 "
+            "(borrowing needs a margin check: pass --market)"
+        )
