@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from tests.ledger.conftest import MARKET_FILE
+from tests.ledger.conftest import MARKET_FILE, drop_pg_schema, new_pg_schema
 from xmargin.ledger import Event, Ledger, Receipt, RefusedError, quantum, replay
 from xmargin.ledger._fold import BUCKETS
 from xmargin.market import load_market
@@ -46,9 +46,12 @@ SIZE = st.decimals(min_value=Decimal("-3"), max_value=Decimal("3"), places=4).fi
 
 
 class LedgerMachine(RuleBasedStateMachine):
+    def database_url(self) -> str:
+        return "sqlite://"
+
     def __init__(self) -> None:
         super().__init__()
-        self.ledger = Ledger("sqlite://", model="pm")
+        self.ledger = Ledger(self.database_url(), model="pm")
         self.deposited: dict[str, Decimal] = defaultdict(Decimal)
         self.withdrawn: dict[str, Decimal] = defaultdict(Decimal)
         self.sizes: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
@@ -193,3 +196,26 @@ LedgerMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 test_ledger_state_machine = LedgerMachine.TestCase
+
+
+class PostgresLedgerMachine(LedgerMachine):
+    """The same machine on PostgreSQL (a fresh schema per example): conservation and replay hold there too."""
+
+    def database_url(self) -> str:
+        self.schema, url = new_pg_schema()
+        return url
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            drop_pg_schema(self.schema)
+
+
+PostgresLedgerMachine.TestCase.settings = settings(
+    max_examples=12,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+test_ledger_state_machine_postgresql = PostgresLedgerMachine.TestCase

@@ -254,6 +254,9 @@ def _count_invalid(f, k, t, v, r):  # type: ignore[no-untyped-def]
     return bad
 
 
+_PRICE_EPS = 4.0 * 2.220446049250313e-16
+"""A price difference this small relative to max(F, K) is at the resolution of float64 prices."""
+
 # Reasons an implied vol is NaN (codes in the ``reason`` array).
 IV_OK = 0
 IV_BAD_INPUT = 1
@@ -320,7 +323,11 @@ def _implied_vol_kernel(p, f, k, t, call, df, tol, max_iter, out, reason):  # ty
             diff = val - target
             # converged when the price matches AND the remaining Newton step is below tol relative to sd:
             # a price-only test (tol·max(F, K)) stops far too early in the wings (vol off by percent)
-            if abs(diff) <= tol * scale and abs(diff) <= tol * vega_sd * sd:
+            # ... or when the price is matched to machine precision, where no smaller step can be resolved
+            # (far-from-the-money or huge-σ√T options whose vega is tiny)
+            if abs(diff) <= tol * scale and (
+                abs(diff) <= tol * vega_sd * sd or abs(diff) <= _PRICE_EPS * scale
+            ):
                 ok = True
                 break
             if diff > 0.0:
