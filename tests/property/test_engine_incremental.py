@@ -104,3 +104,15 @@ def test_book_path_equals_single_account_path(model_name: str) -> None:
         one = model.requirement(book.row(i), MARKET, detail=False)
         for field in ("initial_margin", "maintenance_margin", "equity", "margin_balance"):
             assert np.isclose(getattr(res, field)[i], getattr(one, field)[0], rtol=TOL, atol=1e-6), field
+
+
+def test_trades_update_the_engine_copy_not_the_callers_book() -> None:
+    book = random_book(np.random.default_rng(11))
+    before = (book.q.data.copy(), book.q.indices.copy())
+    engine = BookEngine(book, MARKET, get_model("pm"))
+    held = book.instruments[int(book.q.indices[0])]
+    account = book.accounts[int(np.searchsorted(book.q.indptr, 0, side="right") - 1)]
+    engine.trade(account, held, 1.5)
+    engine.trade(account, parse_name("ETH-27DEC26-3000-C"), -1.0)
+    assert np.array_equal(book.q.data, before[0]) and np.array_equal(book.q.indices, before[1])
+    assert_matches(engine)

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from xmargin.core import InputError
 from xmargin.instruments import Instrument
 from xmargin.margin import MarginModel, MarginResult
 from xmargin.market import MarketSnapshot
@@ -56,6 +57,13 @@ class TickReport:
     columns_repriced: int
 
 
+def _entry(m: sp.csr_matrix, row: int, col: int) -> int:
+    """Index into ``m.data`` of the stored entry (row, col), or −1."""
+    start, end = int(m.indptr[row]), int(m.indptr[row + 1])
+    hits = np.flatnonzero(m.indices[start:end] == col)
+    return start + int(hits[0]) if hits.size else -1
+
+
 class BookEngine:
     """Margin of every account of a book under one model, updated incrementally."""
 
@@ -63,7 +71,10 @@ class BookEngine:
         self.model = model
         self.market = market
         self._im = self._mm = self._eq = self._bal = np.zeros((0, 0))
-        self._set_book(book)
+        # the engine owns a copy: trades update its sizes in place, never the caller's book
+        self._set_book(
+            Book(book.accounts, book.instruments, book.q.copy(), book.q_entry.copy(), book.q_at_entry.copy())
+        )
         self.full()
 
     # -- state ---------------------------------------------------------------------------------------------
@@ -74,6 +85,9 @@ class BookEngine:
         bases = np.array([i.base for i in book.instruments], dtype=object)
         self._cols = {u: np.flatnonzero(bases == u) for u in self.underlyings}
         self._sub = {u: book.select(None, cols) for u, cols in self._cols.items()}  # per-underlying sub-books
+        self._col_of = {inst: c for c, inst in enumerate(book.instruments)}
+        self._row_of = {a: r for r, a in enumerate(book.accounts)}
+        self._local = {u: {int(c): j for j, c in enumerate(cols)} for u, cols in self._cols.items()}
         n, k = book.n_accounts, len(self.underlyings)
         if self._im.shape != (n, k):
             self._im, self._mm, self._eq, self._bal = (np.zeros((n, k)) for _ in range(4))
@@ -115,9 +129,26 @@ class BookEngine:
     def trade(
         self, account: str, instrument: Instrument, size: float, avg_price_usd: float | None = None
     ) -> TickReport:
-        """Add ``size`` (signed, coin) of ``instrument`` to ``account``'s row and recompute that account."""
+        """Add ``size`` (signed, coin) of ``instrument`` to ``account``'s row and recompute that account.
+
+        A size change on an entry the book already stores is written in place (one row touched); a new
+        entry or an entry price rebuilds the sparse matrices once.
+        """
         book = self.book
-        row = book.accounts.index(account)
+        row = self._row_of.get(account)
+        if row is None:
+            raise InputError(where="trade.account", expected="an account of the book", found=account)
+        col = self._col_of.get(instrument)
+        if col is not None and avg_price_usd is None:
+            u = instrument.base
+            pos = _entry(book.q, row, col)
+            sub = self._sub[u].q
+            pos_sub = _entry(sub, row, self._local[u][col])
+            if pos >= 0 and pos_sub >= 0:
+                book.q.data[pos] += size
+                sub.data[pos_sub] += size
+                self._evaluate(u, np.array([row], dtype=np.intp))
+                return TickReport(u, 1, 0)
         try:
             col = book.instruments.index(instrument)
             instruments = book.instruments
