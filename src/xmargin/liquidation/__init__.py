@@ -1,0 +1,38 @@
+"""Liquidation: the real-time risk loop (ticks in, margin calls and liquidation triggers out) and MakerDAO
+LIQ 2.0 style Dutch auctions with their price curves and a keeper model.
+
+Auction sources: ``makerdao/dss`` ``src/clip.sol`` and ``src/abaci.sol`` (HEAD fa4f6630).
+"""
+
+from xmargin.liquidation._auction import (
+    AuctionError,
+    AuctionParams,
+    AuctionStatus,
+    DutchAuction,
+    ExponentialDecrease,
+    LinearDecrease,
+    PriceCurve,
+    StairstepExponentialDecrease,
+    StepwiseExponentialDecrease,
+    Take,
+    keeper_bids,
+)
+from xmargin.liquidation._loop import Alert, RiskLoop, Tick, ticks_from_bars
+
+__all__ = [
+    "Alert",
+    "AuctionError",
+    "AuctionParams",
+    "AuctionStatus",
+    "DutchAuction",
+    "ExponentialDecrease",
+    "LinearDecrease",
+    "PriceCurve",
+    "RiskLoop",
+    "StairstepExponentialDecrease",
+    "StepwiseExponentialDecrease",
+    "Take",
+    "Tick",
+    "keeper_bids",
+    "ticks_from_bars",
+]
