@@ -1,6 +1,6 @@
 """Dutch (descending-price) collateral auctions modelled on MakerDAO LIQ 2.0.
 
-Sources (``../research/margin_methodology.md`` §5.2): ``makerdao/dss`` at HEAD fa4f6630 (2022-05-18),
+Sources (``docs/research/margin_methodology.md`` §5.2): ``makerdao/dss`` at HEAD fa4f6630 (2022-05-18),
 files ``src/abaci.sol`` (the price curves, "abacus" contracts) and ``src/clip.sol`` (the ``Clipper``
 auction house: ``kick``, ``redo``, ``take``, ``getStatus``/``status``). The code here is our own float64
 re-statement of those formulas, not a port of the Solidity.

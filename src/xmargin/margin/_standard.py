@@ -1,6 +1,6 @@
 """Deribit standard margin (``standard``): per-instrument rates for futures, the short-option formula.
 
-Sources (also in ``presets/standard-deribit.yaml``; research: ``../research/margin_methodology.md`` §2):
+Sources (also in ``presets/standard-deribit.yaml``; research: ``docs/research/margin_methodology.md`` §2):
 
 - S1: Deribit KB "11 January 2022", https://support.deribit.com/hc/en-us/articles/25944826427293-11-January-2022
 - S2: Deribit KB "Linear Perpetual", https://support.deribit.com/hc/en-us/articles/25944738177565-Linear-Perpetual
