@@ -1,4 +1,4 @@
-"""Liquidation: the real-time risk loop (ticks in, margin calls and liquidation triggers out) and MakerDAO
+"""Liquidation: CEX partial liquidation with a bankruptcy waterfall, the real-time risk loop (ticks in, margin calls and liquidation triggers out) and MakerDAO
 LIQ 2.0 style Dutch auctions with their price curves and a keeper model.
 
 Auction sources: ``makerdao/dss`` ``src/clip.sol`` and ``src/abaci.sol`` (HEAD fa4f6630).
@@ -17,6 +17,14 @@ from xmargin.liquidation._auction import (
     Take,
     keeper_bids,
 )
+from xmargin.liquidation._cex import (
+    CexConfig,
+    Fill,
+    LiquidationResult,
+    WaterfallResult,
+    liquidate,
+    waterfall,
+)
 from xmargin.liquidation._loop import Alert, RiskLoop, Tick, ticks_from_bars
 
 __all__ = [
@@ -24,15 +32,21 @@ __all__ = [
     "AuctionError",
     "AuctionParams",
     "AuctionStatus",
+    "CexConfig",
     "DutchAuction",
     "ExponentialDecrease",
+    "Fill",
     "LinearDecrease",
+    "LiquidationResult",
     "PriceCurve",
     "RiskLoop",
     "StairstepExponentialDecrease",
     "StepwiseExponentialDecrease",
     "Take",
     "Tick",
+    "WaterfallResult",
     "keeper_bids",
+    "liquidate",
     "ticks_from_bars",
+    "waterfall",
 ]
