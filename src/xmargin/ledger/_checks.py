@@ -71,16 +71,9 @@ def check_trade(
         )
     if is_reduce_only(before, after, name):
         return None
-    m = margin_of(after, model, market)
-    if m.available < 0:
-        raise RefusedError(
-            f"trade {name} {after.size(name) - before.size(name)} would leave available < 0",
-            model=m.model,
-            initial_margin_after=m.initial_margin,
-            margin_balance_after=m.margin_balance,
-            available_after=m.available,
-        )
-    return m
+    return _refuse_if_short(
+        margin_of(after, model, market), f"trade {name} {after.size(name) - before.size(name)}"
+    )
 
 
 def check_withdrawal(
@@ -94,10 +87,14 @@ def check_withdrawal(
     if market is None:
         check_withdrawal_without_market(before, after, asset)
         return None
-    m = margin_of(after, model, market)
+    return _refuse_if_short(margin_of(after, model, market), f"withdrawal of {asset}")
+
+
+def _refuse_if_short(m: MarginAfter, what: str) -> MarginAfter:
+    """Raise ``RefusedError`` (model, IM, margin balance and available after) if ``m.available < 0``."""
     if m.available < 0:
         raise RefusedError(
-            f"withdrawal of {asset} would leave available < 0",
+            f"{what} would leave available < 0",
             model=m.model,
             initial_margin_after=m.initial_margin,
             margin_balance_after=m.margin_balance,
