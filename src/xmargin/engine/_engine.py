@@ -26,10 +26,10 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from xmargin.core import InputError
-from xmargin.instruments import Instrument, Kind
+from xmargin.instruments import Instrument
 from xmargin.margin import MarginModel, MarginResult
 from xmargin.market import MarketSnapshot
-from xmargin.risk import Book
+from xmargin.risk import Book, pin_entries
 
 FloatArray = NDArray[np.float64]
 
@@ -179,24 +179,10 @@ class BookEngine:
     def pin_entries(self) -> None:
         """Enter every future and perpetual held without an entry price at the current mark (its unrealised
         P&L is zero now and follows the market from here on), then re-evaluate."""
-        book = self.book
-        marks = np.array(
-            [
-                self.market.mark(i) if i.kind in (Kind.FUTURE, Kind.PERPETUAL) else 0.0
-                for i in book.instruments
-            ]
-        )
-        delta_one = sp.diags((marks > 0).astype(np.float64))
-        held = (book.q @ delta_one).tocsr()
-        has_entry = (book.q_at_entry != 0).astype(np.float64)
-        missing = (held - held.multiply(has_entry)).tocsr()
-        missing.eliminate_zeros()
-        if missing.nnz == 0:
-            return
-        q_at_entry = (book.q_at_entry + missing).tocsr()
-        q_entry = (book.q_entry + missing @ sp.diags(marks)).tocsr()
-        self._set_book(Book(book.accounts, book.instruments, book.q, q_entry, q_at_entry))
-        self.full()
+        pinned = pin_entries(self.book, self.market)
+        if pinned is not self.book:
+            self._set_book(pinned)
+            self.full()
 
     def result(self) -> MarginResult:
         """Every account's margin (USD), combined across underlyings."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from xmargin.core import InputError
-from xmargin.instruments import Kind, Portfolio, Position
+from xmargin.instruments import Portfolio
 from xmargin.margin._liquidation import liquidation_prices
 from xmargin.margin._model import MarginModel
 from xmargin.market import MarketSnapshot
-from xmargin.risk import Book, portfolio_greeks, resolve
+from xmargin.risk import Book, pin_entries, portfolio_greeks, resolve
 
 MONEY_FIELDS = ("equity", "margin_balance", "initial_margin", "maintenance_margin", "available")
 
@@ -17,17 +17,6 @@ MONEY_FIELDS = ("equity", "margin_balance", "initial_margin", "maintenance_margi
 def check_portfolio(portfolio: Portfolio, market: MarketSnapshot) -> None:
     """Raise ``InputError`` for anything in the portfolio the market cannot price (one line per problem)."""
     resolve(Book.from_portfolio(portfolio), market)
-
-
-def pin_entries(portfolio: Portfolio, market: MarketSnapshot) -> Portfolio:
-    """Futures and perpetuals without an entry price, entered at today's mark (so a price move shows as P&L)."""
-    positions = tuple(
-        Position(p.instrument, p.size_coin, market.mark(p.instrument))
-        if p.avg_price_usd is None and p.instrument.kind in (Kind.FUTURE, Kind.PERPETUAL)
-        else p
-        for p in portfolio.positions
-    )
-    return Portfolio(portfolio.account, portfolio.collateral, positions)
 
 
 def account_report(
@@ -63,7 +52,6 @@ def account_report(
     breakdown = dict(doc["breakdown"])
     breakdown["greeks"] = greeks
     if with_liquidation:
-        pinned = Book.from_portfolio(pin_entries(portfolio, market))
-        breakdown["liquidation_price"] = liquidation_prices(model, pinned, market)
+        breakdown["liquidation_price"] = liquidation_prices(model, pin_entries(book, market), market)
     doc["breakdown"] = breakdown
     return doc

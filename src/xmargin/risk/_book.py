@@ -283,3 +283,23 @@ def portfolio_greeks(book: Book, table: InstrumentTable) -> dict[str, dict[str, 
             "theta": np.asarray(sub @ table.theta[cols]).reshape(-1),
         }
     return out
+
+
+def pin_entries(book: Book, market: MarketSnapshot) -> Book:
+    """The book with every future and perpetual held without an entry price entered at today's mark: its
+    unrealised P&L is zero now and follows the market from here on (liquidation prices, risk loops)."""
+    marks = np.array(
+        [market.mark(i) if i.kind in (Kind.FUTURE, Kind.PERPETUAL) else 0.0 for i in book.instruments]
+    )
+    held = (book.q @ sp.diags((marks > 0).astype(np.float64))).tocsr()
+    missing = (held - held.multiply((book.q_at_entry != 0).astype(np.float64))).tocsr()
+    missing.eliminate_zeros()
+    if missing.nnz == 0:
+        return book
+    return Book(
+        book.accounts,
+        book.instruments,
+        book.q,
+        (book.q_entry + missing @ sp.diags(marks)).tocsr(),
+        (book.q_at_entry + missing).tocsr(),
+    )
