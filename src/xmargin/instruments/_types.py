@@ -8,7 +8,7 @@ P&L is in.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from xmargin.core import InputError
@@ -36,8 +36,22 @@ class Instrument:
     expiry: datetime | None = None
     strike_usd: float | None = None
     is_call: bool | None = None
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __hash__(self) -> int:
+        # cached: instruments key every column lookup of a book and the margin models' caches
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[Instrument], tuple[object, ...]]:
+        # rebuilt through __init__, so the cached hash is recomputed in the receiving process
+        return (Instrument, (self.kind, self.base, self.quote, self.expiry, self.strike_usd, self.is_call))
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "_hash",
+            hash((self.kind, self.base, self.quote, self.expiry, self.strike_usd, self.is_call)),
+        )
         where = f"Instrument({self.base})"
         if self.kind is Kind.SPOT:
             if self.quote is not None or self.expiry is not None or self.strike_usd is not None:

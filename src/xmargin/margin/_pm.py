@@ -126,6 +126,7 @@ class PortfolioMargin:
             raise InputError(where="view", expected="settlement or usd", found=view)
         self.view: str = view or self.preset.view
         self._cache: dict[tuple[tuple[Instrument, ...], int], Prepared] = {}
+        self._by_identity: dict[tuple[int, int], Prepared] = {}
         self.subadditive = not self.preset.long_options_at_premium
         self.subadditive_reason = (
             "the long-option premium cap takes the smaller of two charges per group, which a union of books "
@@ -138,6 +139,7 @@ class PortfolioMargin:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_cache"] = {}
+        state["_by_identity"] = {}
         return state
 
     def __repr__(self) -> str:
@@ -193,10 +195,10 @@ class PortfolioMargin:
         days = np.maximum(table.t_years * 365.0, MIN_DAYS_FOR_VOL_SHOCK)
         power = np.where(days < vs.pivot_days, vs.short_term_power, vs.long_term_power)
         scale = (vs.pivot_days / days) ** power
-        up = np.array([self.preset.params(str(u)).vol_up for u in table.underlying]) * scale
-        down = np.minimum(
-            np.array([self.preset.params(str(u)).vol_down for u in table.underlying]) * scale, 0.99
-        )
+        names, inverse = np.unique(table.underlying, return_inverse=True)
+        params = [self.preset.params(str(u)) for u in names]
+        up = np.array([q.vol_up for q in params], dtype=np.float64)[inverse] * scale
+        down = np.minimum(np.array([q.vol_down for q in params], dtype=np.float64)[inverse] * scale, 0.99)
         return up, down
 
     # -- the model ---------------------------------------------------------------------------------------
@@ -204,9 +206,13 @@ class PortfolioMargin:
         """Everything that depends on the instrument columns and the market but not on sizes: the resolved
         table, the scenario set, ``PnL[instrument, scenario]`` and each risk group's slices. Cached per
         (columns, market): a what-if or a new book on the same market reuses it."""
+        fast = self._by_identity.get((id(instruments), id(market)))
+        if fast is not None and fast.market is market and fast.table.instruments is instruments:
+            return fast  # the same column tuple again (an engine tick): no hashing of the columns
         key = (instruments, id(market))
         hit = self._cache.get(key)
         if hit is not None and hit.market is market:
+            self._remember_identity(instruments, market, hit)
             return hit
         table = resolve_instruments(instruments, market)
         p = self.preset
@@ -233,7 +239,15 @@ class PortfolioMargin:
         if len(self._cache) >= CACHE_SIZE:
             self._cache.pop(next(iter(self._cache)))
         self._cache[key] = prepared
+        self._remember_identity(instruments, market, prepared)
         return prepared
+
+    def _remember_identity(
+        self, instruments: tuple[Instrument, ...], market: MarketSnapshot, p: Prepared
+    ) -> None:
+        if len(self._by_identity) >= CACHE_SIZE:
+            self._by_identity.pop(next(iter(self._by_identity)))
+        self._by_identity[(id(instruments), id(market))] = p
 
     def _group(
         self,

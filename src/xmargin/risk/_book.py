@@ -18,8 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from xmargin.core import InputError, InputErrors
-from xmargin.instruments import Instrument, Kind, Portfolio
+from xmargin.core import SECONDS_PER_YEAR, InputError, InputErrors
+from xmargin.instruments import Instrument, Kind, Portfolio, format_expiry
 from xmargin.market import MarketSnapshot
 from xmargin.pricing import black76
 
@@ -161,47 +161,129 @@ def resolve(book: Book, market: MarketSnapshot) -> InstrumentTable:
     return resolve_instruments(book.instruments, market)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Static:
+    """What a column tuple says without a market (computed once per tuple: names and lookups are slow)."""
+
+    insts: tuple[Instrument, ...]
+    names: tuple[str, ...]
+    kind: NDArray[np.int8]
+    underlying: NDArray[np.str_]
+    settle: NDArray[np.str_]
+    inverse: BoolArray
+    is_call: BoolArray
+    strike: FloatArray
+    expiry_s: FloatArray
+    """Expiry as epoch seconds (NaN: no expiry)."""
+    forward_keys: tuple[tuple[str, ...], ...]
+    """Per column, the ``forwards_usd`` key then the ``marks_usd`` keys that give its forward."""
+
+
+_STATIC: dict[int, _Static] = {}
+
+
+def _static(insts: tuple[Instrument, ...]) -> _Static:
+    hit = _STATIC.get(id(insts))
+    if hit is not None and hit.insts is insts:
+        return hit
+    n = len(insts)
+    keys: list[tuple[str, ...]] = []
+    for i in insts:
+        if i.kind in (Kind.OPTION, Kind.FUTURE):
+            assert i.expiry is not None
+            e = format_expiry(i.expiry)
+            keys.append((f"{i.base}-{e}", f"{i.base}_USDC-{e}", f"{i.base}_USDT-{e}"))
+        else:
+            keys.append(())
+    st = _Static(
+        insts,
+        tuple(i.name for i in insts),
+        np.array([KIND_CODE[i.kind] for i in insts], dtype=np.int8),
+        np.array([i.base for i in insts], dtype=np.str_) if n else np.array([], dtype=np.str_),
+        np.array([i.settlement_asset() for i in insts], dtype=np.str_) if n else np.array([], dtype=np.str_),
+        np.array([i.inverse for i in insts], dtype=np.bool_),
+        np.array([bool(i.is_call) for i in insts], dtype=np.bool_),
+        np.array([i.strike_usd or 0.0 for i in insts], dtype=np.float64),
+        np.array([i.expiry.timestamp() if i.expiry is not None else np.nan for i in insts], dtype=np.float64),
+        tuple(keys),
+    )
+    if len(_STATIC) >= 64:
+        _STATIC.clear()
+    _STATIC[id(insts)] = st
+    return st
+
+
+def _forwards(st: _Static, market: MarketSnapshot, t: FloatArray) -> FloatArray:
+    """Each column's forward (options) or mark (futures, perpetuals), or index (spot): ``MarketSnapshot.mark``
+    and ``.forward`` over a whole column tuple, by dictionary lookups."""
+    fwd_explicit, marks, index = market.forwards_usd, market.marks_usd, market.index_usd
+    out = np.empty(len(st.insts))
+    for c, (name, keys) in enumerate(zip(st.names, st.forward_keys, strict=True)):
+        k = st.kind[c]
+        if k == KIND_CODE[Kind.SPOT]:
+            out[c] = index[st.underlying[c]]
+            continue
+        if k == KIND_CODE[Kind.PERPETUAL]:
+            m = marks.get(name)
+            out[c] = m if m is not None else index[st.underlying[c]]
+            continue
+        if k == KIND_CODE[Kind.FUTURE]:
+            m = marks.get(name)
+            if m is not None:
+                out[c] = m
+                continue
+        v = fwd_explicit.get(keys[0])
+        if v is None:
+            for key in keys:
+                v = marks.get(key)
+                if v is not None:
+                    break
+        out[c] = v if v is not None else index[st.underlying[c]] * np.exp(market.rate * max(t[c], 0.0))
+    return out
+
+
 def resolve_instruments(insts: tuple[Instrument, ...], market: MarketSnapshot) -> InstrumentTable:
     """Resolve instrument columns against ``market`` (one ``InputError`` per unpriceable column)."""
-    errors: list[InputError] = []
-    for inst in insts:
-        for asset in {inst.base, inst.settlement_asset()}:
-            if not market.has_index(asset):
+    st = _static(insts)
+    n = len(insts)
+    t = (st.expiry_s - market.valuation_time.timestamp()) / SECONDS_PER_YEAR
+    t = np.where(np.isnan(t), 0.0, t)
+    expired = ~np.isnan(st.expiry_s) & (t <= 0)
+    missing = {str(a) for a in (*st.underlying, *st.settle) if not market.has_index(str(a))}
+    if expired.any() or missing:
+        errors: list[InputError] = []
+        for c, inst in enumerate(insts):
+            for asset in {inst.base, inst.settlement_asset()}:
+                if asset in missing:
+                    errors.append(
+                        InputError(
+                            where=f"{inst.name}",
+                            expected=f"an index price for {asset} in the market",
+                            found="none",
+                        )
+                    )
+            if expired[c]:
                 errors.append(
                     InputError(
                         where=f"{inst.name}",
-                        expected=f"an index price for {asset} in the market",
-                        found="none",
+                        expected=f"an instrument not expired at {market.valuation_time:%Y-%m-%d %H:%M}Z",
+                        found=f"expired {inst.expiry}",
                     )
                 )
-        if inst.kind in (Kind.OPTION, Kind.FUTURE) and market.t_years(inst) <= 0:
-            errors.append(
-                InputError(
-                    where=f"{inst.name}",
-                    expected=f"an instrument not expired at {market.valuation_time:%Y-%m-%d %H:%M}Z",
-                    found=f"expired {inst.expiry}",
-                )
-            )
-    if errors:
         unique = list({str(e): e for e in errors}.values())
         raise InputErrors(unique)
-    n = len(insts)
-    kind = np.array([KIND_CODE[i.kind] for i in insts], dtype=np.int8)
-    underlying = np.array([i.base for i in insts], dtype=np.str_) if n else np.array([], dtype=np.str_)
-    settle = (
-        np.array([i.settlement_asset() for i in insts], dtype=np.str_) if n else np.array([], dtype=np.str_)
-    )
-    inverse = np.array([i.inverse for i in insts], dtype=np.bool_)
-    is_call = np.array([bool(i.is_call) for i in insts], dtype=np.bool_)
-    strike = np.array([i.strike_usd or 0.0 for i in insts], dtype=np.float64)
-    t = np.array([market.t_years(i) for i in insts], dtype=np.float64)
-    fwd = np.array(
-        [market.mark(i) if i.kind is not Kind.OPTION else market.forward(i) for i in insts], dtype=np.float64
-    )
+    kind, underlying, settle = st.kind, st.underlying, st.settle
+    inverse, is_call, strike = st.inverse, st.is_call, st.strike
+    fwd = _forwards(st, market, t)
     opt = kind == KIND_CODE[Kind.OPTION]
-    vol = np.array([market.implied_vol(i) if i.kind is Kind.OPTION else 0.0 for i in insts], dtype=np.float64)
-    index_usd = np.array([market.index(i.base) for i in insts], dtype=np.float64)
-    settle_usd = np.array([market.index(i.settlement_asset()) for i in insts], dtype=np.float64)
+    iv = market.option_iv
+    vol = np.zeros(n)
+    for j in np.flatnonzero(opt).tolist():
+        v = iv.get(st.names[j])
+        vol[j] = v if v is not None else market.implied_vol(insts[j])
+    index = market.index_usd
+    index_usd = np.array([index[u] for u in underlying.tolist()], dtype=np.float64)
+    settle_usd = np.array([index[a] for a in settle.tolist()], dtype=np.float64)
     value_usd = np.zeros(n)
     delta = np.where(opt, 0.0, np.where(kind == KIND_CODE[Kind.SPOT], 1.0, 1.0))
     gamma = np.zeros(n)
