@@ -1,15 +1,25 @@
 """Event-sourced account ledger: deposits, withdrawals, trades, funding, settlement, fees, liquidation
-transfers; balances and positions derived by folding events; SQLite or PostgreSQL; idempotent commands;
+transfers and fills, bad debt and its cover (insurance fund, ADL, socialized loss); balances and positions derived by folding events; SQLite or PostgreSQL; idempotent commands;
 optimistic per-account concurrency; pre-trade and pre-withdrawal margin checks (see ``docs/ledger.md``)."""
 
 from xmargin.ledger._errors import ConcurrencyError, LedgerCorruptError, RefusedError
 from xmargin.ledger._events import Event, EventKind
-from xmargin.ledger._fold import AccountState, PositionState, apply, conservation_gap, replay
+from xmargin.ledger._fold import (
+    INSURANCE_ACCOUNT,
+    AccountState,
+    PositionState,
+    VenueTotals,
+    apply,
+    conservation_gap,
+    replay,
+    venue_totals,
+)
 from xmargin.ledger._ledger import Ledger, Receipt
 from xmargin.ledger._money import PRECISION, account_delta, credit_amount, debit_amount, quantum
 from xmargin.ledger._store import AppendResult, EventStore, make_engine, upgrade_to_head
 
 __all__ = [
+    "INSURANCE_ACCOUNT",
     "PRECISION",
     "AccountState",
     "AppendResult",
@@ -22,6 +32,7 @@ __all__ = [
     "PositionState",
     "Receipt",
     "RefusedError",
+    "VenueTotals",
     "account_delta",
     "apply",
     "conservation_gap",
@@ -31,4 +42,5 @@ __all__ = [
     "quantum",
     "replay",
     "upgrade_to_head",
+    "venue_totals",
 ]

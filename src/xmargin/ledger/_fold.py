@@ -1,12 +1,24 @@
 """Derived state: ``replay(events) -> AccountState``, a pure left fold used for live state and for replay.
 
 Double entry. Every cash posting moves an amount between the account and one of the venue's books:
-``fees`` (trading and other fees), ``insurance`` (liquidation transfers) or ``clearing`` (option premiums,
-realised P&L, funding and settlement, whose other side is the counterparties of the venue). The account's
-side is rounded toward minus infinity (:func:`._money.account_delta`), the venue's side is the exact
-negation, so per asset and per account::
+``fees`` (trading and other fees), ``insurance`` (liquidation transfers and liquidation penalties),
+``clearing`` (option premiums, realised P&L, funding and settlement, whose other side is the counterparties
+of the venue) or ``bad_debt`` (recorded deficits and what covered them). The account's side is rounded
+toward minus infinity (:func:`._money.account_delta`), the venue's side is the exact negation, so per asset
+and per account::
 
-    balance + fees + insurance + clearing == deposited - withdrawn
+    balance + fees + insurance + clearing + bad_debt == deposited - withdrawn
+
+Bad debt and its coverage (the loss tallies, ``AccountState.losses``):
+- ``bad_debt`` on an account with no positions and a negative balance −D moves D from the ``bad_debt`` book
+  to the account (balance exactly 0, book −D) and tallies ``losses["bad_debt"] += D``;
+- a cover of X towards it (``insurance_cover`` from the fund account ``~insurance``, ``adl`` or
+  ``socialized_loss`` from another account) debits the payer X into its ``bad_debt`` book (+X) and tallies
+  ``losses[kind] += X`` on the payer; the debtor's ``cover_received`` (same transaction) tallies
+  ``losses["covered"] += X``. A payer's balance may not go below zero, nor may a debtor's covered amount
+  exceed its recorded bad debt (``LedgerCorruptError`` if stored events say otherwise).
+Summed over all accounts, the ``bad_debt`` book is therefore minus what is still uncovered, and
+``Σ bad_debt == Σ insurance_cover + Σ adl + Σ socialized_loss + outstanding`` (see :func:`venue_totals`).
 
 P&L conventions (sizes in coin, USD prices):
 - linear futures and perpetuals (``BTC_USDC-...``): realised P&L = closed size × (exit − entry), in the quote;
@@ -33,7 +45,13 @@ from xmargin.ledger._errors import LedgerCorruptError
 from xmargin.ledger._events import PAYLOAD_KEYS, Event
 from xmargin.ledger._money import ARITHMETIC, account_delta
 
-BUCKETS = ("fees", "insurance", "clearing")
+BUCKETS = ("fees", "insurance", "clearing", "bad_debt")
+LOSSES = ("bad_debt", "covered", "insurance_cover", "adl", "socialized_loss")
+"""Loss tallies per account: deficits recorded on it, how much of them was covered, and what it paid
+towards other accounts' bad debts by each of the three ways."""
+COVER_TALLIES = ("insurance_cover", "adl", "socialized_loss")
+INSURANCE_ACCOUNT = "~insurance"
+"""The insurance fund's account: seeded by deposits, pays ``insurance_cover`` events, never negative."""
 ZERO = Decimal(0)
 
 
@@ -54,8 +72,8 @@ def _freeze(m: Mapping[str, Decimal]) -> Mapping[str, Decimal]:
 class AccountState:
     """One account after its first ``version`` events. Amounts in units of each asset (``Decimal``).
 
-    ``venue[bucket][asset]``: what the venue's ``fees``, ``insurance`` and ``clearing`` books received from
-    this account (negative: paid to it).
+    ``venue[bucket][asset]``: what the venue's ``fees``, ``insurance``, ``clearing`` and ``bad_debt`` books
+    received from this account (negative: paid to it). ``losses[tally][asset]``: see :data:`LOSSES`.
     """
 
     account: str
@@ -65,6 +83,7 @@ class AccountState:
     venue: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
     deposited: Mapping[str, Decimal] = field(default_factory=dict)
     withdrawn: Mapping[str, Decimal] = field(default_factory=dict)
+    losses: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "balances", _freeze(self.balances))
@@ -74,6 +93,9 @@ class AccountState:
         )
         object.__setattr__(self, "deposited", _freeze(self.deposited))
         object.__setattr__(self, "withdrawn", _freeze(self.withdrawn))
+        object.__setattr__(
+            self, "losses", MappingProxyType({t: _freeze(self.losses.get(t, {})) for t in LOSSES})
+        )
 
     def balance(self, asset: str) -> Decimal:
         return self.balances.get(asset, ZERO)
@@ -82,11 +104,21 @@ class AccountState:
         pos = self.positions.get(instrument)
         return pos.size if pos is not None else ZERO
 
+    def bad_debt_outstanding(self, asset: str) -> Decimal:
+        """This account's recorded bad debt in ``asset`` not yet covered (≥ 0)."""
+        return self.losses["bad_debt"].get(asset, ZERO) - self.losses["covered"].get(asset, ZERO)
+
     def assets(self) -> set[str]:
         out = set(self.balances) | set(self.deposited) | set(self.withdrawn)
-        for book in self.venue.values():
+        for book in (*self.venue.values(), *self.losses.values()):
             out |= set(book)
         return out
+
+
+def _unsigned_zero(x: Decimal) -> Decimal:
+    """``x``, with a zero shown as ``0`` rather than ``-0`` (sums of opposite amounts round toward minus
+    infinity in :data:`ARITHMETIC`, which signs an exact zero negative; the value compares equal anyway)."""
+    return x.copy_abs() if x == 0 else x
 
 
 @lru_cache(maxsize=4096)
@@ -106,6 +138,7 @@ class _Builder:
         self.venue = {b: dict(state.venue.get(b, {})) for b in BUCKETS}
         self.deposited = dict(state.deposited)
         self.withdrawn = dict(state.withdrawn)
+        self.losses = {t: dict(state.losses.get(t, {})) for t in LOSSES}
 
     def freeze(self) -> AccountState:
         return AccountState(
@@ -116,16 +149,19 @@ class _Builder:
             self.venue,
             self.deposited,
             self.withdrawn,
+            self.losses,
         )
 
-    def post(self, asset: str, amount: Decimal, bucket: str) -> None:
-        """Move ``amount`` (signed, to the account) between the account and a venue book."""
+    def post(self, asset: str, amount: Decimal, bucket: str) -> Decimal:
+        """Move ``amount`` (signed, to the account) between the account and a venue book; returns the
+        account's side as posted (rounded toward minus infinity)."""
         delta = account_delta(asset, amount)
         if delta == 0:
-            return
-        self.balances[asset] = self.balances.get(asset, ZERO) + delta
+            return delta
+        self.balances[asset] = _unsigned_zero(self.balances.get(asset, ZERO) + delta)
         book = self.venue[bucket]
-        book[asset] = book.get(asset, ZERO) - delta
+        book[asset] = _unsigned_zero(book.get(asset, ZERO) - delta)
+        return delta
 
     def apply(self, ev: Event) -> None:
         if ev.account != self.account:
@@ -166,9 +202,83 @@ class _Builder:
 
     def _trade(self, d: Mapping[str, str]) -> None:
         name = d["instrument"]
+        asset = self._fill(name, Decimal(d["size"]), Decimal(d["price"]))
+        fee = Decimal(d["fee"])
+        if fee:
+            self.post(asset, -fee, "fees")
+
+    def _liquidation_fill(self, d: Mapping[str, str]) -> None:
+        name, size = d["instrument"], Decimal(d["size"])
+        s0 = self.size(name)
+        if s0 == 0 or size == 0 or (size > 0) == (s0 > 0) or abs(size) > abs(s0):
+            raise LedgerCorruptError(
+                f"liquidation fill of {d['size']} {name} does not reduce the position {s0}"
+            )
+        asset = self._fill(name, size, Decimal(d["price"]))
+        penalty = Decimal(d["penalty"])
+        if penalty:
+            self.post(asset, -penalty, "insurance")
+
+    def _exact(self, d: Mapping[str, str]) -> tuple[str, Decimal]:
+        """``asset`` and ``amount`` of a loss event: a positive whole number of the asset's units."""
+        asset, amount = d["asset"], Decimal(d["amount"])
+        if amount <= 0 or account_delta(asset, amount) != amount:
+            raise LedgerCorruptError(
+                f"amount {d['amount']} {asset}: expected a positive multiple of its unit"
+            )
+        return asset, amount
+
+    def _bad_debt(self, d: Mapping[str, str]) -> None:
+        asset, amount = self._exact(d)
+        if self.positions or self.balances.get(asset, ZERO) != -amount:
+            raise LedgerCorruptError(
+                f"bad debt of {d['amount']} {asset} on an account with balance "
+                f"{self.balances.get(asset, ZERO)} and {len(self.positions)} open position(s)"
+            )
+        self.post(asset, amount, "bad_debt")
+        self._tally("bad_debt", asset, amount)
+
+    def _cover(self, d: Mapping[str, str], kind: str) -> None:
+        asset, amount = self._exact(d)
+        if self.balances.get(asset, ZERO) < amount:
+            raise LedgerCorruptError(
+                f"{kind} of {d['amount']} {asset} exceeds the payer's balance {self.balances.get(asset, ZERO)}"
+            )
+        self.post(asset, -amount, "bad_debt")
+        self._tally(kind, asset, amount)
+
+    def _insurance_cover(self, d: Mapping[str, str]) -> None:
+        self._cover(d, "insurance_cover")  # the fund's own account: never below zero either
+
+    def _adl(self, d: Mapping[str, str]) -> None:
+        self._cover(d, "adl")
+
+    def _socialized_loss(self, d: Mapping[str, str]) -> None:
+        self._cover(d, "socialized_loss")
+
+    def _cover_received(self, d: Mapping[str, str]) -> None:
+        asset, amount = self._exact(d)
+        outstanding = self.losses["bad_debt"].get(asset, ZERO) - self.losses["covered"].get(asset, ZERO)
+        if amount > outstanding:
+            raise LedgerCorruptError(
+                f"cover of {d['amount']} {asset} exceeds the bad debt outstanding {outstanding}"
+            )
+        self._tally("covered", asset, amount)
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def size(self, name: str) -> Decimal:
+        pos = self.positions.get(name)
+        return pos.size if pos is not None else ZERO
+
+    def _tally(self, tally: str, asset: str, amount: Decimal) -> None:
+        book = self.losses[tally]
+        book[asset] = book.get(asset, ZERO) + amount
+
+    def _fill(self, name: str, size: Decimal, price: Decimal) -> str:
+        """A fill of signed ``size`` at ``price``: premium or realised P&L against the clearing book, the
+        position updated. Returns the settlement asset."""
         inst = instrument(name)
         asset = inst.settlement_asset()
-        size, price, fee = Decimal(d["size"]), Decimal(d["price"]), Decimal(d["fee"])
         old = self.positions.get(name)
         s0, avg0 = (old.size, old.avg_price) if old is not None else (ZERO, ZERO)
         s1 = s0 + size
@@ -188,8 +298,7 @@ class _Builder:
             self.positions[name] = PositionState(s1, avg)
         else:
             self.positions[name] = PositionState(s1, avg0)
-        if fee:
-            self.post(asset, -fee, "fees")
+        return asset
 
     def _funding(self, d: Mapping[str, str]) -> None:
         name = d["instrument"]
@@ -241,3 +350,85 @@ def conservation_gap(state: AccountState) -> dict[str, Decimal]:
         if gap:
             out[asset] = gap
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class VenueTotals:
+    """Venue-wide sums per asset over a set of accounts (all of them, for the whole venue).
+
+    ``held``: Σ balances + every venue book (what the accounts and the venue's books hold together);
+    ``net_deposits``: Σ deposited − Σ withdrawn; ``books[bucket]``: Σ of each venue book;
+    ``losses[tally]``: Σ of each loss tally (:data:`LOSSES`); ``outstanding``: recorded bad debt not yet
+    covered; ``insurance_fund``: the balance of the ``~insurance`` account.
+    """
+
+    held: Mapping[str, Decimal]
+    net_deposits: Mapping[str, Decimal]
+    books: Mapping[str, Mapping[str, Decimal]]
+    losses: Mapping[str, Mapping[str, Decimal]]
+    outstanding: Mapping[str, Decimal]
+    insurance_fund: Mapping[str, Decimal]
+
+    def conservation_gap(self) -> dict[str, Decimal]:
+        """Per asset, ``held − net_deposits``: empty when the venue is conserved."""
+        assets = set(self.held) | set(self.net_deposits)
+        gaps = {a: self.held.get(a, ZERO) - self.net_deposits.get(a, ZERO) for a in assets}
+        return {a: g for a, g in sorted(gaps.items()) if g}
+
+    def bad_debt_paid(self, asset: str) -> Decimal:
+        """Σ insurance_cover + Σ adl + Σ socialized_loss in ``asset``."""
+        return sum((self.losses[t].get(asset, ZERO) for t in COVER_TALLIES), ZERO)
+
+    def bad_debt_gap(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Per asset where either is non-zero: (``bad_debt − paid − outstanding``, ``bad_debt book +
+        outstanding``), ``paid`` being :meth:`bad_debt_paid`. Empty when every unit of recorded loss is
+        accounted for, in the tallies and in the money (the book holds minus what is uncovered)."""
+        out: dict[str, tuple[Decimal, Decimal]] = {}
+        assets = set(self.losses["bad_debt"]) | set(self.outstanding) | set(self.books["bad_debt"])
+        for a in sorted(assets):
+            outstanding = self.outstanding.get(a, ZERO)
+            tallies = self.losses["bad_debt"].get(a, ZERO) - self.bad_debt_paid(a) - outstanding
+            book = self.books["bad_debt"].get(a, ZERO) + outstanding
+            if tallies or book:
+                out[a] = (tallies, book)
+        return out
+
+
+def venue_totals(states: Iterable[AccountState]) -> VenueTotals:
+    """Sum accounts into :class:`VenueTotals` (pure; pass every account of the venue for venue totals)."""
+    held: dict[str, Decimal] = {}
+    net: dict[str, Decimal] = {}
+    books: dict[str, dict[str, Decimal]] = {b: {} for b in BUCKETS}
+    losses: dict[str, dict[str, Decimal]] = {t: {} for t in LOSSES}
+    outstanding: dict[str, Decimal] = {}
+    fund: dict[str, Decimal] = {}
+
+    def add(m: dict[str, Decimal], asset: str, v: Decimal) -> None:
+        m[asset] = m.get(asset, ZERO) + v
+
+    for s in states:
+        for a, v in s.balances.items():
+            add(held, a, v)
+            if s.account == INSURANCE_ACCOUNT:
+                add(fund, a, v)
+        for b in BUCKETS:
+            for a, v in s.venue[b].items():
+                add(held, a, v)
+                add(books[b], a, v)
+        for a, v in s.deposited.items():
+            add(net, a, v)
+        for a, v in s.withdrawn.items():
+            add(net, a, -v)
+        for t in LOSSES:
+            for a, v in s.losses[t].items():
+                add(losses[t], a, v)
+        for a in s.losses["bad_debt"]:
+            add(outstanding, a, s.bad_debt_outstanding(a))
+    return VenueTotals(
+        _freeze(held),
+        _freeze(net),
+        MappingProxyType({b: _freeze(m) for b, m in books.items()}),
+        MappingProxyType({t: _freeze(m) for t, m in losses.items()}),
+        _freeze(outstanding),
+        _freeze(fund),
+    )

@@ -1,5 +1,6 @@
-"""``Ledger``: the commands (deposit, withdraw, trade, funding, settle, fee, liquidation transfer) with
-idempotency keys, optimistic per-account concurrency and pre-trade / pre-withdrawal risk checks.
+"""``Ledger``: the commands (deposit, withdraw, trade, funding, settle, fee, liquidation transfer,
+liquidation fill, bad debt and its covers) with idempotency keys, optimistic per-account concurrency and
+pre-trade / pre-withdrawal risk checks.
 
 Every command is one event. The path of a command:
 
@@ -9,6 +10,11 @@ Every command is one event. The path of a command:
 3. the event is folded onto it and the risk check runs on the state after (refusal: ``RefusedError``);
 4. the event is appended only if the account is still at v; on a conflict, back to 1 (so the check is
    always made on the state the event is actually appended to).
+
+A bad-debt cover (:meth:`Ledger.insurance_cover`, :meth:`Ledger.adl`, :meth:`Ledger.socialized_loss`) is
+two events, the payer's and the debtor's ``cover_received``, appended in one transaction that checks both
+accounts' versions (:meth:`EventStore.append_all`): the payer's balance and the debtor's outstanding bad
+debt are checked on the states the events are appended to, so concurrent covers can never over-cover.
 
 The margin layers (numba-compiled) are imported on the first check only, so appending without checks
 (deposits, the crash-test writer) starts fast.
@@ -29,7 +35,7 @@ from xmargin.core import Clock, InputError, SystemClock
 from xmargin.instruments import Instrument, Kind, parse_name
 from xmargin.ledger._errors import ConcurrencyError
 from xmargin.ledger._events import Event, EventKind
-from xmargin.ledger._fold import AccountState, apply, replay
+from xmargin.ledger._fold import INSURANCE_ACCOUNT, AccountState, VenueTotals, apply, replay, venue_totals
 from xmargin.ledger._money import (
     MAX_PRICE,
     MAX_SIZE,
@@ -42,7 +48,7 @@ from xmargin.ledger._money import (
     quantum,
     to_text,
 )
-from xmargin.ledger._rules import check_withdrawal_without_market
+from xmargin.ledger._rules import check_withdrawal_without_market, shrinks
 from xmargin.ledger._store import AppendResult, EventStore
 
 if TYPE_CHECKING:
@@ -57,18 +63,29 @@ DEFAULT_MAX_ATTEMPTS = 200
 Check = Callable[[AccountState, AccountState], "MarginAfter | None"]
 
 
+RESERVED_ACCOUNTS = frozenset({INSURANCE_ACCOUNT})
+"""Venue accounts (names starting with ``~``, which no client account can take)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """The result of a command: its event, the account right after it, and the margin the check computed
-    (``None`` when unchecked). ``replayed``: the key had been used, nothing new was written."""
+    (``None`` when unchecked). ``replayed``: the key had been used, nothing new was written.
+    ``linked``: the other events written in the same transaction with the account after each (a cover's
+    ``cover_received`` on the debtor)."""
 
     event: Event
     state: AccountState
     replayed: bool = False
     margin: MarginAfter | None = None
+    linked: tuple[tuple[Event, AccountState], ...] = ()
 
 
-def check_account(account: object) -> str:
+def check_account(account: object, *, reserved_ok: bool = False) -> str:
+    """A client account name; with ``reserved_ok`` also a venue account (``~insurance``)."""
+    if reserved_ok and account in RESERVED_ACCOUNTS:
+        assert isinstance(account, str)
+        return account
     if not isinstance(account, str) or not ACCOUNT_RE.fullmatch(account):
         raise InputError(
             where="ACCOUNT",
@@ -170,6 +187,25 @@ def settlement_request(name: object, price: object) -> Request:
     return data, dict(data)
 
 
+def liquidation_fill_request(name: object, size: object, price: object, penalty: object) -> Request:
+    inst = check_instrument(name)
+    s = parse_decimal(size, where="SIZE", nonzero=True, max_abs=MAX_SIZE, max_places=SIZE_PLACES)
+    p = parse_decimal(price, where="PRICE", positive=True, max_abs=MAX_PRICE, max_places=PRICE_PLACES)
+    f = parse_decimal(penalty, where="PENALTY", non_negative=True)
+    data = {
+        "instrument": inst.name,
+        "size": to_text(s),
+        "price": to_text(p),
+        "penalty": to_text(debit_amount(inst.settlement_asset(), f)),
+    }
+    return data, {"instrument": inst.name, "size": to_text(s), "price": to_text(p), "penalty": to_text(f)}
+
+
+def _linked_key(key: str) -> str:
+    """The key of the debtor's ``cover_received``: ``~`` never starts (or occurs in) a client's key."""
+    return f"{key}~debtor" if len(key) <= 121 else "~" + hashlib.sha256(key.encode()).hexdigest()
+
+
 def _fingerprint(account: str, kind: EventKind, request: Mapping[str, str]) -> str:
     text = json.dumps([account, kind.value, sorted(request.items())], separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -251,8 +287,9 @@ class Ledger:
 
     # -- commands ------------------------------------------------------------------------------------------
     def deposit(self, account: str, asset: str, amount: object, *, key: str | None = None) -> Receipt:
-        """Credit ``amount`` of ``asset`` (rounded down to the asset's unit). Never checked."""
-        account = check_account(account)
+        """Credit ``amount`` of ``asset`` (rounded down to the asset's unit). Never checked. The insurance
+        fund's account, ``~insurance``, takes deposits too (its seed)."""
+        account = check_account(account, reserved_ok=True)
         data, request = deposit_request(asset, amount)
         return self._submit(account, EventKind.DEPOSIT, data, request, key)
 
@@ -357,6 +394,151 @@ class Ledger:
         data = {"asset": asset, "amount": to_text(debit_amount(asset, a))}
         return self._submit(account, EventKind.LIQUIDATION, data, {"asset": asset, "amount": to_text(a)}, key)
 
+    def liquidation_fill(
+        self,
+        account: str,
+        instrument: str,
+        size: object,
+        price: object,
+        *,
+        penalty: object = "0",
+        key: str | None = None,
+    ) -> Receipt:
+        """A fill by the liquidation engine: signed ``size`` (coin) of ``instrument`` closed at ``price``
+        (P&L against the clearing book, as a trade), with ``penalty`` (settlement asset, rounded up) paid to
+        the insurance book, in one event. The size must reduce the position, never open, grow or flip it
+        (bad input otherwise). No margin check: the liquidation engine decides. The penalty follows
+        Deribit's liquidation fee, charged on top of the fill and added to the insurance fund
+        (https://support.deribit.com/hc/en-us/articles/25944777576477-Insurance-Fund)."""
+        account = check_account(account)
+        data, request = liquidation_fill_request(instrument, size, price, penalty)
+        name = data["instrument"]
+
+        def build(states: Mapping[str, AccountState]) -> list[tuple[str, EventKind, dict[str, str]]]:
+            before = states[account]
+            s0 = before.size(name)
+            if not shrinks(s0, s0 + Decimal(data["size"])):
+                raise InputError(
+                    where="SIZE",
+                    expected=f"a size reducing the {name} position {to_text(s0)} (never opening, "
+                    "growing or flipping it)",
+                    found=data["size"],
+                )
+            return [(account, EventKind.LIQUIDATION_FILL, data)]
+
+        return self._submit_linked(key, EventKind.LIQUIDATION_FILL, request, (account,), build)
+
+    def record_bad_debt(self, account: str, asset: str, *, key: str | None = None) -> Receipt:
+        """Record the account's deficit in ``asset``: its negative balance moves to the venue's
+        ``bad_debt`` book, leaving the balance at exactly zero. Only for an account holding no positions
+        (close them with :meth:`liquidation_fill` first) and a negative balance of ``asset`` (bad input
+        otherwise). Balances are not netted across assets."""
+        account, asset = check_account(account), check_asset(asset)
+
+        def build(states: Mapping[str, AccountState]) -> list[tuple[str, EventKind, dict[str, str]]]:
+            before = states[account]
+            if before.positions:
+                raise InputError(
+                    where="ACCOUNT",
+                    expected="an account without open positions (close them by liquidation fills first)",
+                    found=f"{account} with {len(before.positions)} position(s)",
+                )
+            balance = before.balance(asset)
+            if balance >= 0:
+                raise InputError(
+                    where="ASSET",
+                    expected="an asset whose balance is negative",
+                    found=f"{asset} {to_text(balance)}",
+                )
+            return [(account, EventKind.BAD_DEBT, {"asset": asset, "amount": to_text(-balance)})]
+
+        return self._submit_linked(key, EventKind.BAD_DEBT, {"asset": asset}, (account,), build)
+
+    def insurance_cover(self, debtor: str, asset: str, amount: object, *, key: str | None = None) -> Receipt:
+        """The insurance fund (the ``~insurance`` account, seeded by deposits) pays ``amount`` (rounded up)
+        towards ``debtor``'s recorded bad debt in ``asset``. Bad input if it exceeds the fund's balance or
+        the debt outstanding. The fund covers bankrupt accounts' deficits first, as on Binance
+        (https://www.binance.com/en/support/faq/introduction-to-futures-insurance-funds-360033525371) and
+        Deribit (https://support.deribit.com/hc/en-us/articles/25944777576477-Insurance-Fund)."""
+        return self._cover(EventKind.INSURANCE_COVER, INSURANCE_ACCOUNT, debtor, asset, amount, key)
+
+    def adl(self, payer: str, debtor: str, asset: str, amount: object, *, key: str | None = None) -> Receipt:
+        """Auto-deleveraging: the profitable ``payer`` gives up ``amount`` (rounded up) of ``asset``,
+        at most its balance of it, towards ``debtor``'s bad debt. The ledger records the cash; choosing
+        the payer (ranked by profit and leverage, when the insurance fund cannot cover, as Binance does:
+        https://www.binance.com/en/support/faq/360033525471) and closing its position belong to the
+        liquidation engine (:mod:`xmargin.liquidation`)."""
+        return self._cover(EventKind.ADL, check_account(payer), debtor, asset, amount, key)
+
+    def socialized_loss(
+        self, payer: str, debtor: str, asset: str, amount: object, *, key: str | None = None
+    ) -> Receipt:
+        """``payer``'s share (rounded up, never more than its balance of ``asset``) of a loss socialized
+        over accounts, towards ``debtor``'s bad debt: Deribit's last resort once the insurance fund is
+        depleted (https://insights.deribit.com/education/the-deribit-insurance-fund-and-socialised-loss-system)."""
+        return self._cover(EventKind.SOCIALIZED_LOSS, check_account(payer), debtor, asset, amount, key)
+
+    def _cover(
+        self, kind: EventKind, payer: str, debtor: str, asset: str, amount: object, key: str | None
+    ) -> Receipt:
+        debtor, asset = check_account(debtor), check_asset(asset)
+        if payer == debtor:
+            raise InputError(where="PAYER", expected="an account other than the debtor", found=payer)
+        requested = parse_decimal(amount, where="AMOUNT", positive=True)
+        x = debit_amount(asset, requested)
+        text = to_text(x)
+        who = "the insurance fund" if payer == INSURANCE_ACCOUNT else payer
+
+        def build(states: Mapping[str, AccountState]) -> list[tuple[str, EventKind, dict[str, str]]]:
+            outstanding = states[debtor].bad_debt_outstanding(asset)
+            if x > outstanding:
+                raise InputError(
+                    where="AMOUNT",
+                    expected=f"at most {debtor}'s {asset} bad debt outstanding, {to_text(outstanding)}",
+                    found=text,
+                )
+            balance = states[payer].balance(asset)
+            if x > balance:
+                raise InputError(
+                    where="AMOUNT",
+                    expected=f"at most {who}'s {asset} balance, {to_text(balance)}",
+                    found=text,
+                )
+            return [
+                (payer, kind, {"asset": asset, "amount": text, "debtor": debtor}),
+                (
+                    debtor,
+                    EventKind.COVER_RECEIVED,
+                    {"asset": asset, "amount": text, "payer": payer, "via": kind.value},
+                ),
+            ]
+
+        request = {"asset": asset, "amount": to_text(requested), "debtor": debtor}
+        return self._submit_linked(key, kind, request, (payer, debtor), build)
+
+    # -- venue-wide queries ----------------------------------------------------------------------------
+    def venue_totals(self) -> VenueTotals:
+        """Sums per asset over every account, folded from one query (a consistent snapshot of the store):
+        ``held`` (balances + venue books) against ``net_deposits``, the books, the loss tallies, bad debt
+        ``outstanding`` and the ``insurance_fund``. For a sound ledger ``conservation_gap()`` and
+        ``bad_debt_gap()`` are empty (``Σ bad_debt = Σ insurance_cover + Σ adl + Σ socialized_loss +
+        outstanding``). Folds every event: an audit query, not a hot path."""
+        by_account: dict[str, list[Event]] = {}
+        for e in self.store.iter_all():
+            by_account.setdefault(e.account, []).append(e)
+        return venue_totals(replay(evs, account) for account, evs in by_account.items())
+
+    def bad_debt_outstanding(self) -> dict[str, dict[str, Decimal]]:
+        """Recorded bad debt not yet covered: ``{account: {asset: amount}}`` (only non-zero amounts)."""
+        out: dict[str, dict[str, Decimal]] = {}
+        for account in self.accounts():
+            st = self.state(account)
+            owed = {a: st.bad_debt_outstanding(a) for a in st.losses["bad_debt"]}
+            owed = {a: v for a, v in owed.items() if v}
+            if owed:
+                out[account] = owed
+        return out
+
     # -- the one write path ----------------------------------------------------------------------------
     def _submit(
         self,
@@ -385,11 +567,66 @@ class Ledger:
             # CONFLICT: someone appended to this account first; DUPLICATE_KEY: a concurrent retry won.
         raise ConcurrencyError(f"account {account!r}: gave up after {self.max_attempts} conflicting appends")
 
-    def _original(self, original: Event, fingerprint: str) -> Receipt:
+    def _submit_linked(
+        self,
+        key: str | None,
+        kind: EventKind,
+        request: Mapping[str, str],
+        accounts: tuple[str, ...],
+        build: Callable[[Mapping[str, AccountState]], list[tuple[str, EventKind, dict[str, str]]]],
+    ) -> Receipt:
+        """The write path of commands whose events depend on the state: ``build`` gets the states of
+        ``accounts`` and returns the events' (account, kind, payload), the first on ``accounts[0]`` of
+        ``kind``, or raises ``InputError``. It runs on every attempt, on the states the events are then
+        appended to (in one transaction, all or none). The first event takes ``key``, a second one a key
+        derived from it; the fingerprint covers ``accounts[0]``, ``kind`` and ``request``, and a stored key
+        returns its original result before ``build`` runs (a retry is not re-validated)."""
+        key = check_key(key) if key is not None else uuid.uuid4().hex
+        fingerprint = _fingerprint(accounts[0], kind, request)
+        for _ in range(self.max_attempts):
+            original = self.store.find_key(key)
+            if original is not None:
+                return self._original(original, fingerprint, linked=len(accounts) > 1)
+            states = {a: self.state(a) for a in accounts}
+            parts = build(states)
+            assert parts[0][:2] == (accounts[0], kind)
+            now = self.clock.now()
+            items: list[tuple[Event, int]] = []
+            afters: list[AccountState] = []
+            for i, (account, kind, data) in enumerate(parts):
+                before = states[account]
+                ev = Event(
+                    account,
+                    before.version + 1,
+                    kind,
+                    {**data, "request": fingerprint},
+                    key if i == 0 else _linked_key(key),
+                    now,
+                )
+                items.append((ev, before.version))
+                afters.append(apply(before, ev))
+            result = self.store.append_all(items)
+            if result is AppendResult.COMMITTED:
+                for st in afters:
+                    self._remember(st)
+                linked = tuple((ev, st) for (ev, _), st in zip(items[1:], afters[1:], strict=True))
+                return Receipt(items[0][0], afters[0], replayed=False, linked=linked)
+        raise ConcurrencyError(
+            f"accounts {accounts!r}: gave up after {self.max_attempts} conflicting appends"
+        )
+
+    def _original(self, original: Event, fingerprint: str, *, linked: bool = False) -> Receipt:
         if original.data.get("request") != fingerprint:
             raise InputError(
                 where="--key",
                 expected="a new key, or the same command the key was first used with",
                 found=original.key,
             )
-        return Receipt(original, self.replay(original.account, upto=original.seq), replayed=True)
+        others: tuple[tuple[Event, AccountState], ...] = ()
+        if linked:
+            other = self.store.find_key(_linked_key(original.key))
+            if other is not None:
+                others = ((other, self.replay(other.account, upto=other.seq)),)
+        return Receipt(
+            original, self.replay(original.account, upto=original.seq), replayed=True, linked=others
+        )

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from xmargin.core import InputError
 from xmargin.ledger._errors import RefusedError
 from xmargin.ledger._fold import AccountState
 
 
+def shrinks(s0: Decimal, s1: Decimal) -> bool:
+    """A position going from ``s0`` to ``s1`` only shrinks (never opens, grows or flips)."""
+    return s0 != 0 and abs(s1) < abs(s0) and (s1 == 0 or (s1 > 0) == (s0 > 0))
+
+
 def is_reduce_only(before: AccountState, after: AccountState, name: str) -> bool:
     """The trade only shrinks ``|position|`` (never opens, grows or flips it)."""
-    s0, s1 = before.size(name), after.size(name)
-    return s0 != 0 and abs(s1) < abs(s0) and (s1 == 0 or (s1 > 0) == (s0 > 0))
+    return shrinks(before.size(name), after.size(name))
 
 
 def check_withdrawal_without_market(before: AccountState, after: AccountState, asset: str) -> None:

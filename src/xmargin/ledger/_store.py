@@ -13,7 +13,7 @@ writes nothing, and the caller re-reads and re-checks.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -215,33 +215,45 @@ class EventStore:
     def append(self, event: Event, *, expected_version: int) -> AppendResult:
         """Commit ``event`` (seq must be ``expected_version + 1``) iff the account is still at
         ``expected_version`` and the key is new. Nothing is written otherwise."""
-        if event.seq != expected_version + 1:
-            raise ValueError(f"event seq {event.seq} does not follow version {expected_version}")
+        return self.append_all(((event, expected_version),))
+
+    def append_all(self, items: Sequence[tuple[Event, int]]) -> AppendResult:
+        """Commit several events of *different* accounts in one transaction, each iff its account is still
+        at the version given and every key is new: all of them or none (a bad-debt cover writes the payer's
+        and the debtor's events together). Accounts are locked in name order, so two such transactions
+        cannot deadlock on PostgreSQL."""
+        ordered = sorted(items, key=lambda it: it[0].account)
+        if len({ev.account for ev, _ in ordered}) != len(ordered):
+            raise ValueError("append_all takes at most one event per account")
+        for ev, expected in ordered:
+            if ev.seq != expected + 1:
+                raise ValueError(f"event seq {ev.seq} does not follow version {expected}")
         try:
             with self.engine.begin() as conn:
-                if expected_version == 0:
-                    conn.execute(_NEW_ACCOUNT, {"account": event.account, "version": 1})
-                else:
-                    moved = conn.execute(_BUMP_VERSION, {"acct": event.account, "expected": expected_version})
-                    if moved.rowcount != 1:
-                        raise _Conflict
-                conn.execute(
-                    _INSERT_EVENT,
-                    {
-                        "account": event.account,
-                        "seq": event.seq,
-                        "kind": event.kind.value,
-                        "payload": dict(event.data),
-                        "idempotency_key": event.key,
-                        "created_at": event.created_at,
-                    },
-                )
+                for ev, expected in ordered:
+                    if expected == 0:
+                        conn.execute(_NEW_ACCOUNT, {"account": ev.account, "version": 1})
+                    else:
+                        moved = conn.execute(_BUMP_VERSION, {"acct": ev.account, "expected": expected})
+                        if moved.rowcount != 1:
+                            raise _Conflict
+                for ev, _ in ordered:
+                    conn.execute(
+                        _INSERT_EVENT,
+                        {
+                            "account": ev.account,
+                            "seq": ev.seq,
+                            "kind": ev.kind.value,
+                            "payload": dict(ev.data),
+                            "idempotency_key": ev.key,
+                            "created_at": ev.created_at,
+                        },
+                    )
         except _Conflict:
             return AppendResult.CONFLICT
         except IntegrityError:
-            return (
-                AppendResult.DUPLICATE_KEY if self.find_key(event.key) is not None else AppendResult.CONFLICT
-            )
+            first = items[0][0].key
+            return AppendResult.DUPLICATE_KEY if self.find_key(first) is not None else AppendResult.CONFLICT
         return AppendResult.COMMITTED
 
 
