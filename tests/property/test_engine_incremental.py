@@ -116,3 +116,34 @@ def test_trades_update_the_engine_copy_not_the_callers_book() -> None:
     engine.trade(account, parse_name("ETH-27DEC26-3000-C"), -1.0)
     assert np.array_equal(book.q.data, before[0]) and np.array_equal(book.q.indices, before[1])
     assert_matches(engine)
+
+
+@pytest.mark.parametrize("model_name", ["pm", "isolated", "standard"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31), picks=st.lists(st.sampled_from(ACCOUNTS), min_size=1, max_size=4, unique=True)
+)
+def test_replacing_accounts_equals_a_full_recompute(model_name: str, seed: int, picks: list[str]) -> None:
+    """A liquidation round rewrites whole accounts (new instruments, closed positions, entry prices, an ETH
+    account appearing): the engine's result equals the model on the rebuilt book."""
+    rng = np.random.default_rng(seed)
+    model = get_model("pm", view="usd") if model_name == "pm-usd" else get_model(model_name)
+    engine = BookEngine(random_book(rng), MARKET, model)
+    engine.pin_entries()
+    new = []
+    for a in picks:
+        chosen = rng.choice([*NAMES, "ETH-27DEC26-3000-C"], size=rng.integers(0, 4), replace=False)
+        pos = tuple(
+            Position(
+                parse_name(str(n)),
+                float(rng.normal(0, 2)),
+                50_000.0 if str(n).endswith("BTC-27DEC26") else None,
+            )
+            for n in chosen
+        )
+        new.append(Portfolio(a, {"USDC": float(rng.uniform(0, 3e4))}, pos))
+    engine.replace_accounts(new)
+    assert_matches(engine)
+    for pf in new:
+        row = engine.book.accounts.index(pf.account)
+        assert engine.book.q[row].nnz == len(pf.positions) + 1

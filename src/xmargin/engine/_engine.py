@@ -10,7 +10,8 @@ model's own ``combine``, e.g. pm's correlation offset):
 - a **tick** on one underlying (a new market where only its prices or vols moved) re-runs only that
   underlying's sub-book, restricted to the accounts that hold one of its columns: only its columns are
   repriced and only its accounts recomputed;
-- a **trade** changes one row of ``Q`` and re-runs that account for the traded instrument's underlying.
+- a **trade** changes one row of ``Q`` and re-runs that account for the traded instrument's underlying;
+- **replacing accounts** (a liquidation round) rebuilds ``Q`` once and re-runs those accounts only.
 
 The result equals ``model.requirement(book, market)`` on the whole book (up to summation order), which a
 property test checks after random sequences of ticks and trades.
@@ -19,6 +20,7 @@ property test checks after random sequences of ticks and trades.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +28,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from xmargin.core import InputError
-from xmargin.instruments import Instrument
+from xmargin.instruments import Instrument, Portfolio
 from xmargin.margin import MarginModel, MarginResult
 from xmargin.market import MarketSnapshot
 from xmargin.risk import Book, pin_entries
@@ -175,6 +177,62 @@ class BookEngine:
         rows = np.array([row], dtype=np.intp)
         self._evaluate(instrument.base, rows)
         return TickReport(instrument.base, 1, 0)
+
+    def replace_accounts(self, portfolios: Sequence[Portfolio]) -> None:
+        """Replace whole accounts (collateral, positions and entry prices) by ``portfolios`` and recompute
+        those accounts only. One sparse rebuild for the whole batch (a liquidation round, a waterfall)."""
+        if not portfolios:
+            return
+        book = self.book
+        rows = np.empty(len(portfolios), dtype=np.intp)
+        for k, pf in enumerate(portfolios):
+            r = self._row_of.get(pf.account)
+            if r is None:
+                raise InputError(
+                    where="replace_accounts", expected="an account of the book", found=pf.account
+                )
+            rows[k] = r
+        if np.unique(rows).size != rows.size:
+            raise InputError(
+                where="replace_accounts", expected="each account once", found="a repeated account"
+            )
+        new = Book.from_portfolios(portfolios)
+        instruments = list(book.instruments)
+        col_of = dict(self._col_of)
+        for inst in new.instruments:
+            if inst not in col_of:
+                col_of[inst] = len(instruments)
+                instruments.append(inst)
+        colmap = np.array([col_of[i] for i in new.instruments], dtype=np.intp)
+        shape = (book.n_accounts, len(instruments))
+        keep = np.ones(book.n_accounts)
+        keep[rows] = 0.0
+        drop_rows = sp.diags(keep)
+
+        def merged(old: sp.csr_matrix, repl: sp.csr_matrix) -> sp.csr_matrix:
+            old = sp.csr_matrix((old.data, old.indices, old.indptr), shape=shape)
+            coo = repl.tocoo()
+            placed = sp.csr_matrix((coo.data, (rows[coo.row], colmap[coo.col])), shape=shape)
+            out = (drop_rows @ old + placed).tocsr()
+            out.eliminate_zeros()
+            out.sort_indices()
+            return out
+
+        underlyings_before = list(self.underlyings)
+        self._set_book(
+            Book(
+                book.accounts,
+                tuple(instruments),
+                merged(book.q, new.q),
+                merged(book.q_entry, new.q_entry),
+                merged(book.q_at_entry, new.q_at_entry),
+            )
+        )
+        if self.underlyings != underlyings_before:
+            self.full()
+            return
+        for u in self.underlyings:
+            self._evaluate(u, rows)
 
     def pin_entries(self) -> None:
         """Enter every future and perpetual held without an entry price at the current mark (its unrealised

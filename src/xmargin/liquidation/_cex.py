@@ -28,7 +28,7 @@ from xmargin.core import InputError, check
 from xmargin.instruments import Kind, Portfolio, Position
 from xmargin.margin import MarginModel
 from xmargin.market import MarketSnapshot
-from xmargin.risk import Book
+from xmargin.risk import Book, resolve_instruments
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +85,45 @@ def _notional(p: Position, market: MarketSnapshot) -> float:
     return abs(p.size_coin) * market.index(p.instrument.base)
 
 
+def realize_entries(account: Portfolio, market: MarketSnapshot) -> Portfolio:
+    """The account with every future's unrealised P&L moved into its settlement asset and the entry price
+    dropped (a variation-margin settlement at mark): equity is unchanged, and ``liquidate`` accepts it.
+
+    Linear: ``size × (mark − entry)`` of the quote asset; inverse: ``size × (1 − entry / mark)`` coin
+    (the conventions of ``risk.equity_usd`` and the ledger).
+    """
+    collateral = dict(account.collateral)
+    positions = []
+    for p in account.positions:
+        if p.avg_price_usd is None or p.instrument.kind not in (Kind.FUTURE, Kind.PERPETUAL):
+            positions.append(p if p.avg_price_usd is None else Position(p.instrument, p.size_coin))
+            continue
+        inst = p.instrument
+        mark = market.mark(inst)
+        if inst.inverse:
+            pnl = p.size_coin * (1.0 - p.avg_price_usd / mark)
+        else:
+            pnl = p.size_coin * (mark - p.avg_price_usd)
+        asset = inst.settlement_asset()
+        collateral[asset] = collateral.get(asset, 0.0) + pnl
+        positions.append(Position(inst, p.size_coin))
+    return Portfolio(account.account, collateral, tuple(positions))
+
+
+def pin_at_mark(account: Portfolio, market: MarketSnapshot) -> Portfolio:
+    """The account with futures held without an entry price entered at today's mark (zero P&L now)."""
+    return Portfolio(
+        account.account,
+        dict(account.collateral),
+        tuple(
+            Position(p.instrument, p.size_coin, market.mark(p.instrument))
+            if p.avg_price_usd is None and p.instrument.kind in (Kind.FUTURE, Kind.PERPETUAL)
+            else p
+            for p in account.positions
+        ),
+    )
+
+
 def liquidate(
     model: MarginModel, account: Portfolio, market: MarketSnapshot, config: CexConfig = CexConfig()
 ) -> LiquidationResult:
@@ -106,16 +145,23 @@ def liquidate(
     fee_total = 0.0
     closed_per_underlying: dict[str, float] = {}
     steps = 0
-    balance, mm, _ = _value(model, pf, market)
+    balance, mm = _value(model, pf, market)[:2]
     while balance < (1.0 + config.buffer) * mm and pf.positions and steps < config.max_steps:
         steps += 1
-        # the riskiest position: the largest drop in MM per USD of notional when it is removed
+        # the riskiest position: the largest drop in MM per USD of notional when it is removed. Row 0 is
+        # the account itself, so the candidates share its column order (the model's prepared columns)
         positions = list(pf.positions)
-        candidates = [
+        candidates = [pf] + [
             Portfolio(pf.account, pf.collateral, tuple(q for q in positions if q is not p)) for p in positions
         ]
         r = model.requirement(Book.from_portfolios(candidates), market, detail=False)
-        relief = (mm - r.maintenance_margin) / np.maximum([_notional(p, market) for p in positions], 1e-12)
+        balance, mm = float(r.margin_balance[0]), float(r.maintenance_margin[0])
+        if not balance < (1.0 + config.buffer) * mm:
+            steps -= 1
+            break
+        relief = (mm - r.maintenance_margin[1:]) / np.maximum(
+            [_notional(p, market) for p in positions], 1e-12
+        )
         pos = positions[int(np.argmax(relief))]
         inst = pos.instrument
         notional = _notional(pos, market)
@@ -129,8 +175,7 @@ def liquidate(
         # value of the closed slice moves to USDC (options: their mark value; futures: marked, nothing)
         slice_value = 0.0
         if inst.kind is Kind.OPTION:
-            one = Portfolio("x", {}, (Position(inst, size),))
-            slice_value = _value(model, one, market)[2]
+            slice_value = size * float(resolve_instruments((inst,), market).value_usd[0])
         collateral = dict(pf.collateral)
         collateral["USDC"] = collateral.get("USDC", 0.0) + slice_value - penalty
         remaining = pos.size_coin - size
@@ -143,7 +188,8 @@ def liquidate(
         fee_total += penalty
         price = mark if mark is not None else slice_value / size if size else 0.0
         fills.append(Fill(inst.name, -size, float(price), close_usd, penalty, backstop))
-        balance, mm, _ = _value(model, pf, market)
+        if not pf.positions or steps >= config.max_steps:  # the loop ends here: value the account after
+            balance, mm = _value(model, pf, market)[:2]
     bad_debt = 0.0
     notes: list[str] = []
     if not pf.positions and balance < 0:

@@ -1,5 +1,5 @@
 """Oracle: index prices from several sources with staleness and outlier guards, mark prices with a clamped
-basis, and a Mango-style stable price for valuing collateral and borrowing."""
+basis, a Mango-style stable price and an on-chain push oracle (deviation / heartbeat) for valuing collateral and borrowing."""
 
 from xmargin.oracle._index import (
     FakeSource,
@@ -12,6 +12,7 @@ from xmargin.oracle._index import (
     compute_index,
 )
 from xmargin.oracle._mark import MarkConfig, MarkPrice
+from xmargin.oracle._push import PushOracle, PushOracleConfig
 from xmargin.oracle._stable import StablePrice, StablePriceConfig
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "MarkPrice",
     "OraclePrice",
     "PriceSource",
+    "PushOracle",
+    "PushOracleConfig",
     "Quote",
     "StablePrice",
     "StablePriceConfig",
