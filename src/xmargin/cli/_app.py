@@ -20,6 +20,10 @@ app.command()(compare)
 app.command()(price)
 app.command()(demo)
 
+from ._replay import replay  # noqa: E402
+
+app.command()(replay)
+
 from ._book import book_app  # noqa: E402
 
 app.add_typer(book_app, name="book")

@@ -1,0 +1,144 @@
+"""``xmargin replay --scenario NAME --venue cex|dex [--accounts N] [--seed S] [--json]`` (FORMATS.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from xmargin.core import InputError
+
+from ._common import console, err_console, fmt, handle_errors, print_json
+
+PUMP = "oracle-pump"
+
+
+def _summary_table(reports: list[Any]) -> Table:
+    t = Table(title=f"{reports[0].scenario}: {reports[0].title}")
+    t.add_column("")
+    for r in reports:
+        t.add_column(r.venue.upper(), justify="right")
+    rows = [
+        ("accounts", "accounts", 0),
+        ("liquidations (events)", "liquidations", 0),
+        ("accounts liquidated", "accounts_liquidated", 0),
+        ("volume liquidated, USD", "volume_liquidated_usd", 0),
+        ("bad debt, USD", "bad_debt_usd", 2),
+        ("  insurance fund used", "insurance_fund_used_usd", 2),
+        ("  ADL", "adl_usd", 2),
+        ("  socialized loss", "socialized_loss_usd", 2),
+        ("accounts bankrupt", "accounts_bankrupt", 0),
+        ("penalties to insurance, USD", "penalties_usd", 0),
+        ("insurance fund start, USD", "insurance_fund_start_usd", 0),
+        ("insurance fund end, USD", "insurance_fund_end_usd", 0),
+        ("backstop / buy-back, USD", "backstop_usd", 0),
+    ]
+    for label, key, digits in rows:
+        t.add_row(label, *(fmt(float(getattr(r, key)), digits) for r in reports))
+    t.add_row(
+        "max price impact", *(", ".join(f"{u} {x:+.1%}" for u, x in r.max_impact.items()) for r in reports)
+    )
+    t.add_row("wall time, s", *(f"{r.timing.get('wall_s', 0.0):.1f}" for r in reports))
+    return t
+
+
+def _pump(json_out: bool, chart: Path | None) -> None:
+    from xmargin.sim import oracle_pump, plot_pump
+
+    report = oracle_pump()
+    if chart is not None:
+        if chart.suffix.lower() != ".png" or not chart.parent.exists():
+            raise InputError(
+                where="--chart", expected="a .png path in an existing directory", found=str(chart)
+            )
+        plot_pump(report, chart)
+        err_console.print(f"wrote {chart}")
+    if json_out:
+        print_json({"scenario": PUMP, **report.as_dict()})
+        return
+    d = report.as_dict()
+    t = Table(title="Oracle manipulation: a thin collateral token pumped 13x in 30 minutes")
+    t.add_column("")
+    t.add_column("naive oracle", justify="right")
+    t.add_column("stable price", justify="right")
+    for label, naive, stable in (
+        (
+            "borrowable at the pump's top, USD",
+            "naive_borrowable_at_pump_end_usd",
+            "stable_borrowable_at_pump_end_usd",
+        ),
+        ("peak borrowable, USD", "naive_peak_borrowable_usd", "stable_peak_borrowable_usd"),
+        ("bad debt after the price reverts, USD", "naive_bad_debt_usd", "stable_bad_debt_usd"),
+    ):
+        t.add_row(label, fmt(d[naive], 0), fmt(d[stable], 0))
+    console.print(t)
+    console.print(
+        f"stable / naive at the top: {report.ratio_at_pump_end:.1%}; over the whole path: {report.ratio:.1%}"
+    )
+
+
+@handle_errors
+def replay(
+    scenario: Annotated[
+        str,
+        typer.Option(
+            "--scenario",
+            help="Crash window: 2020-03-12, 2021-05-19, 2022-05-luna, 2022-11-ftx, 2024-08-05, 2025-10-10; "
+            "or oracle-pump",
+        ),
+    ],
+    venue: Annotated[
+        str | None, typer.Option("--venue", help="cex, dex, or both (side by side; not with --json)")
+    ] = None,
+    accounts: Annotated[int, typer.Option("--accounts", help="Accounts in the generated book")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the book and of the keepers")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    chart: Annotated[
+        Path | None,
+        typer.Option("--chart", help="Write a chart of price, margin and liquidations (.png/.html)"),
+    ] = None,
+    model: Annotated[str, typer.Option("--model", help="Margin model of both venues")] = "pm",
+    waterfall: Annotated[str, typer.Option("--waterfall", help="CEX: adl or socialize")] = "adl",
+    adv_to_oi: Annotated[
+        float, typer.Option("--adv-to-oi", help="Market depth: daily volume as a multiple of open interest")
+    ] = 1.0,
+    timeline: Annotated[
+        bool, typer.Option("--timeline", help="With --json: include the time series")
+    ] = False,
+) -> None:
+    """Replay a real crash on a generated book under a CEX and/or a DEX; report liquidations and bad debt."""
+    from xmargin.sim import ImpactConfig, ReplayConfig, plot_replay
+    from xmargin.sim import replay as run_replay
+    from xmargin.sim import scenario as find_scenario
+
+    if accounts < 1:
+        raise InputError(where="--accounts", expected="an integer >= 1", found=accounts)
+    if scenario == PUMP:
+        _pump(json_out, chart)
+        return
+    find_scenario(scenario)
+    if venue is None:
+        raise InputError(where="--venue", expected="cex, dex or both", found="nothing")
+    venues = ("cex", "dex") if venue == "both" else (venue,)
+    if venue not in ("cex", "dex", "both"):
+        raise InputError(where="--venue", expected="cex, dex or both", found=venue)
+    if json_out and len(venues) > 1:
+        raise InputError(where="--venue", expected="cex or dex with --json (one report)", found=venue)
+    if chart is not None and (chart.suffix.lower() not in (".png", ".html") or not chart.parent.exists()):
+        raise InputError(
+            where="--chart", expected="a .png or .html path in an existing directory", found=str(chart)
+        )
+    config = ReplayConfig(model=model, waterfall=waterfall, impact=ImpactConfig(adv_to_oi=adv_to_oi))
+    reports = []
+    for v in venues:
+        with console.status(f"replaying {scenario} on {accounts:,} accounts, {v.upper()} ..."):
+            reports.append(run_replay(scenario, v, accounts=accounts, seed=seed, config=config))
+    if chart is not None:
+        plot_replay(reports, chart)
+        err_console.print(f"wrote {chart}")
+    if json_out:
+        print_json(reports[0].as_dict(timeline=timeline))
+        return
+    console.print(_summary_table(reports))

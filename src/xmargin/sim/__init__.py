@@ -1,0 +1,29 @@
+"""Simulations: crash replay of a whole book under a CEX and a DEX, oracle-manipulation scenarios."""
+
+from xmargin.sim._chart import plot_replay
+from xmargin.sim._impact import ImpactConfig, SqrtImpact
+from xmargin.sim._pump import SHAPES, PumpConfig, PumpReport, oracle_pump, plot_pump, pump_path
+from xmargin.sim._replay import VENUES, DexConfig, ReplayConfig, ReplayReport, replay
+from xmargin.sim._scenarios import SCENARIOS, PricePath, Scenario, load_path, scenario
+
+__all__ = [
+    "SCENARIOS",
+    "SHAPES",
+    "VENUES",
+    "DexConfig",
+    "ImpactConfig",
+    "PricePath",
+    "PumpConfig",
+    "PumpReport",
+    "ReplayConfig",
+    "ReplayReport",
+    "Scenario",
+    "SqrtImpact",
+    "load_path",
+    "oracle_pump",
+    "plot_pump",
+    "plot_replay",
+    "pump_path",
+    "replay",
+    "scenario",
+]

@@ -1,0 +1,160 @@
+"""Crash replay (xmargin.sim): accounting identities, determinism, cascades, the CLI contract and charts."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from xmargin.core import InputError
+from xmargin.sim import ImpactConfig, ReplayConfig, SqrtImpact, load_path, plot_replay, replay
+
+FAST = ReplayConfig(clock_s=120.0, cex_tick_move=0.004)
+"""A coarser clock for tests (every 10 blocks); the CLI runs the 12 s default."""
+SHORT = "2025-10-10"  # 8-hourly BTC bars: a short path
+
+
+def _same(a: dict, b: dict) -> None:
+    a, b = dict(a), dict(b)
+    a.pop("timing")
+    b.pop("timing")
+    assert a == b
+
+
+def _identity(d: dict) -> None:
+    total = d["insurance_fund_used_usd"] + d["adl_usd"] + d["socialized_loss_usd"]
+    assert math.isclose(d["bad_debt_usd"], total, rel_tol=1e-9, abs_tol=1e-6)
+
+
+@pytest.mark.parametrize("venue", ["cex", "dex"])
+def test_replay_accounts_for_every_unit_of_bad_debt_and_is_deterministic(venue: str) -> None:
+    a = replay(SHORT, venue, accounts=120, seed=3, config=FAST).as_dict(timeline=True)
+    b = replay(SHORT, venue, accounts=120, seed=3, config=FAST).as_dict(timeline=True)
+    _same(a, b)
+    _identity(a)
+    assert a["liquidations"] > 0
+    assert a["insurance_fund_end_usd"] >= 0
+    # the fund ends where its inflows and outflows put it
+    assert math.isclose(
+        a["insurance_fund_end_usd"],
+        a["insurance_fund_start_usd"] + a["penalties_usd"] - a["insurance_fund_used_usd"],
+        rel_tol=1e-9,
+    )
+    assert len(a["timeline"]["ts_s"]) == load_path(SHORT).ts_s.size
+
+
+def test_without_an_insurance_fund_the_waterfall_goes_to_adl_or_socialized_loss() -> None:
+    cfg = replace(FAST, insurance_fraction=0.0, impact=ImpactConfig(adv_to_oi=0.05))
+    adl = replay("2020-03-12", "cex", accounts=150, seed=1, config=cfg).as_dict()
+    _identity(adl)
+    assert adl["bad_debt_usd"] > 0
+    assert math.isclose(
+        adl["adl_usd"] + adl["socialized_loss_usd"], adl["bad_debt_usd"] - adl["insurance_fund_used_usd"]
+    )
+    social = replay(
+        "2020-03-12", "cex", accounts=150, seed=1, config=replace(cfg, waterfall="socialize")
+    ).as_dict()
+    _identity(social)
+    assert social["adl_usd"] == 0.0
+
+
+def test_a_thinner_market_pushes_the_price_further_and_liquidates_more() -> None:
+    thick = replay(
+        SHORT, "cex", accounts=150, seed=2, config=replace(FAST, impact=ImpactConfig(adv_to_oi=50.0))
+    )
+    thin = replay(
+        SHORT, "cex", accounts=150, seed=2, config=replace(FAST, impact=ImpactConfig(adv_to_oi=0.02))
+    )
+    assert abs(thin.max_impact["BTC"]) > abs(thick.max_impact["BTC"])
+    assert thin.volume_liquidated_usd >= thick.volume_liquidated_usd
+    assert thin.liquidations >= thick.liquidations
+
+
+def test_square_root_impact_closed_form() -> None:
+    """ΔlogP = −Y·σ·sqrt(Q/V) (Tóth et al. 2011): 4× the flow, 2× the impact; the flow halves per half-life."""
+    imp = SqrtImpact(ImpactConfig(y=1.0, half_life_s=600.0), {"BTC": 0.05}, {"BTC": 1e9})
+    imp.decay_to(0.0)
+    imp.add("BTC", -1e7)
+    one = imp.log_impact("BTC")
+    assert math.isclose(one, -0.05 * math.sqrt(0.01))
+    imp.add("BTC", -3e7)
+    assert math.isclose(imp.log_impact("BTC"), 2 * one)
+    imp.decay_to(600.0)
+    assert math.isclose(imp.flow_usd["BTC"], -2e7)
+    imp.add("BTC", 4e7)  # buying back more than is left pushes the price up
+    assert imp.log_impact("BTC") > 0
+
+
+def test_path_reaches_the_windows_recorded_low() -> None:
+    """The intra-bar path visits each bar's low: its minimum is the summary's min_low / first_open
+    (shared/data/crashes/crash_windows_summary.csv: BTC mark 3801.83057975 / 8034.37172626)."""
+    path = load_path("2020-03-12")
+    assert math.isclose(float(path.factors["BTC"].min()), 3801.83057975 / 8034.37172626, rel_tol=1e-12)
+    assert math.isclose(path.worst()["BTC"], -0.5348, abs_tol=5e-5)
+
+
+def test_bad_scenario_and_venue_are_input_errors() -> None:
+    with pytest.raises(InputError, match="--scenario"):
+        replay("2019-01-01", "cex", accounts=10)
+    with pytest.raises(InputError, match="--venue"):
+        replay(SHORT, "amm", accounts=10)
+    with pytest.raises(InputError, match="--accounts"):
+        replay(SHORT, "cex", accounts=0)
+
+
+def test_charts_render_png_and_html(tmp_path: Path) -> None:
+    reports = [replay(SHORT, v, accounts=60, seed=0, config=FAST) for v in ("cex", "dex")]
+    png = plot_replay(reports, tmp_path / "r.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = plot_replay(reports[:1], tmp_path / "r.html").read_text()
+    assert "data:image/png;base64," in page and "bad_debt_usd" in page
+    with pytest.raises(InputError, match="--chart"):
+        plot_replay(reports, tmp_path / "r.svg")
+    assert not list(tmp_path.glob("*.part"))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "xmargin", "replay", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_cli_replay_json_contract() -> None:
+    out = _cli("--scenario", SHORT, "--venue", "cex", "--accounts", "40", "--seed", "5", "--json")
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    for key in ("liquidations", "bad_debt_usd", "insurance_fund_used_usd", "adl_usd", "socialized_loss_usd"):
+        assert key in d
+    _identity(d)
+
+
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        (["--scenario", "nope", "--venue", "cex"], "--scenario"),
+        (["--scenario", SHORT, "--venue", "amm"], "--venue"),
+        (["--scenario", SHORT], "--venue"),
+        (["--scenario", SHORT, "--venue", "both", "--json"], "--venue"),
+        (["--scenario", SHORT, "--venue", "cex", "--accounts", "0"], "--accounts"),
+        (["--scenario", SHORT, "--venue", "cex", "--chart", "/no/such/dir/x.png"], "--chart"),
+    ],
+)
+def test_cli_replay_bad_input(args: list[str], where: str) -> None:
+    out = _cli(*args)
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"error: {where}")
+    assert "Traceback" not in out.stderr
+    assert out.stdout == ""
+
+
+def test_cli_oracle_pump() -> None:
+    out = _cli("--scenario", "oracle-pump", "--json")
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert d["scenario"] == "oracle-pump"
+    assert d["stable_borrowable_at_pump_end_usd"] < 0.12 * d["naive_borrowable_at_pump_end_usd"]
