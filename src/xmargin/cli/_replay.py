@@ -133,7 +133,7 @@ def replay(
     config = ReplayConfig(model=model, waterfall=waterfall, impact=ImpactConfig(adv_to_oi=adv_to_oi))
     reports = []
     for v in venues:
-        with console.status(f"replaying {scenario} on {accounts:,} accounts, {v.upper()} ..."):
+        with err_console.status(f"replaying {scenario} on {accounts:,} accounts, {v.upper()} ..."):
             reports.append(run_replay(scenario, v, accounts=accounts, seed=seed, config=config))
     if chart is not None:
         plot_replay(reports, chart)
