@@ -177,6 +177,13 @@ class _Static:
     """Expiry as epoch seconds (NaN: no expiry)."""
     forward_keys: tuple[tuple[str, ...], ...]
     """Per column, the ``forwards_usd`` key then the ``marks_usd`` keys that give its forward."""
+    assets: tuple[str, ...]
+    """Every underlying and settlement asset, once; ``base_pos`` / ``settle_pos`` index into it."""
+    base_pos: NDArray[np.intp]
+    settle_pos: NDArray[np.intp]
+    options: NDArray[np.intp]
+    plans: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[int, NDArray[np.intp], list[str]]]]
+    """Where each column's forward comes from, per set of market keys (see ``_forwards``)."""
 
 
 _STATIC: dict[int, _Static] = {}
@@ -195,17 +202,27 @@ def _static(insts: tuple[Instrument, ...]) -> _Static:
             keys.append((f"{i.base}-{e}", f"{i.base}_USDC-{e}", f"{i.base}_USDT-{e}"))
         else:
             keys.append(())
+    bases = [i.base for i in insts]
+    settles = [i.settlement_asset() for i in insts]
+    assets = tuple(sorted(set(bases) | set(settles)))
+    pos = {a: k for k, a in enumerate(assets)}
+    kind = np.array([KIND_CODE[i.kind] for i in insts], dtype=np.int8)
     st = _Static(
         insts,
         tuple(i.name for i in insts),
-        np.array([KIND_CODE[i.kind] for i in insts], dtype=np.int8),
-        np.array([i.base for i in insts], dtype=np.str_) if n else np.array([], dtype=np.str_),
-        np.array([i.settlement_asset() for i in insts], dtype=np.str_) if n else np.array([], dtype=np.str_),
+        kind,
+        np.array(bases, dtype=np.str_) if n else np.array([], dtype=np.str_),
+        np.array(settles, dtype=np.str_) if n else np.array([], dtype=np.str_),
         np.array([i.inverse for i in insts], dtype=np.bool_),
         np.array([bool(i.is_call) for i in insts], dtype=np.bool_),
         np.array([i.strike_usd or 0.0 for i in insts], dtype=np.float64),
         np.array([i.expiry.timestamp() if i.expiry is not None else np.nan for i in insts], dtype=np.float64),
         tuple(keys),
+        assets,
+        np.array([pos[a] for a in bases], dtype=np.intp),
+        np.array([pos[a] for a in settles], dtype=np.intp),
+        np.flatnonzero(kind == KIND_CODE[Kind.OPTION]),
+        {},
     )
     if len(_STATIC) >= 64:
         _STATIC.clear()
@@ -213,32 +230,57 @@ def _static(insts: tuple[Instrument, ...]) -> _Static:
     return st
 
 
-def _forwards(st: _Static, market: MarketSnapshot, t: FloatArray) -> FloatArray:
-    """Each column's forward (options) or mark (futures, perpetuals), or index (spot): ``MarketSnapshot.mark``
-    and ``.forward`` over a whole column tuple, by dictionary lookups."""
-    fwd_explicit, marks, index = market.forwards_usd, market.marks_usd, market.index_usd
-    out = np.empty(len(st.insts))
+_INDEX, _MARK, _EXPLICIT, _CARRY = 0, 1, 2, 3
+
+
+def _plan(st: _Static, market: MarketSnapshot) -> list[tuple[int, NDArray[np.intp], list[str]]]:
+    """Per column, where ``MarketSnapshot.mark`` / ``.forward`` would take its forward from: the index
+    (spot, a perpetual without a mark), a mark (a future's own, a perpetual's, or an expiry's future), an
+    explicit forward of the expiry, or the index carried at the rate. Depends on the market's keys only."""
+    fwd_explicit, marks = market.forwards_usd, market.marks_usd
+    src: list[tuple[int, str]] = []
+    spot, perp, fut = KIND_CODE[Kind.SPOT], KIND_CODE[Kind.PERPETUAL], KIND_CODE[Kind.FUTURE]
     for c, (name, keys) in enumerate(zip(st.names, st.forward_keys, strict=True)):
-        k = st.kind[c]
-        if k == KIND_CODE[Kind.SPOT]:
-            out[c] = index[st.underlying[c]]
-            continue
-        if k == KIND_CODE[Kind.PERPETUAL]:
-            m = marks.get(name)
-            out[c] = m if m is not None else index[st.underlying[c]]
-            continue
-        if k == KIND_CODE[Kind.FUTURE]:
-            m = marks.get(name)
-            if m is not None:
-                out[c] = m
-                continue
-        v = fwd_explicit.get(keys[0])
-        if v is None:
-            for key in keys:
-                v = marks.get(key)
-                if v is not None:
-                    break
-        out[c] = v if v is not None else index[st.underlying[c]] * np.exp(market.rate * max(t[c], 0.0))
+        k = int(st.kind[c])
+        if k == spot:
+            src.append((_INDEX, ""))
+        elif k == perp:
+            src.append((_MARK, name) if name in marks else (_INDEX, ""))
+        elif k == fut and name in marks:
+            src.append((_MARK, name))
+        elif keys[0] in fwd_explicit:
+            src.append((_EXPLICIT, keys[0]))
+        else:
+            found = next((key for key in keys if key in marks), None)
+            src.append((_MARK, found) if found is not None else (_CARRY, ""))
+    plan = []
+    for code in (_INDEX, _MARK, _EXPLICIT, _CARRY):
+        cols = np.array([c for c, (s, _) in enumerate(src) if s == code], dtype=np.intp)
+        if cols.size:
+            plan.append((code, cols, [src[c][1] for c in cols.tolist()]))
+    return plan
+
+
+def _forwards(st: _Static, market: MarketSnapshot, t: FloatArray, asset_px: FloatArray) -> FloatArray:
+    """Each column's forward (options) or mark (futures, perpetuals), or index (spot), as
+    ``MarketSnapshot.mark`` and ``.forward`` give them, by a plan cached per set of market keys."""
+    sig = (tuple(market.forwards_usd), tuple(market.marks_usd))
+    plan = st.plans.get(sig)
+    if plan is None:
+        if len(st.plans) >= 8:
+            st.plans.clear()
+        plan = st.plans[sig] = _plan(st, market)
+    out = np.empty(len(st.insts))
+    index_px = asset_px[st.base_pos]
+    for code, cols, keys in plan:
+        if code == _INDEX:
+            out[cols] = index_px[cols]
+        elif code == _MARK:
+            out[cols] = [market.marks_usd[k] for k in keys]
+        elif code == _EXPLICIT:
+            out[cols] = [market.forwards_usd[k] for k in keys]
+        else:
+            out[cols] = index_px[cols] * np.exp(market.rate * np.maximum(t[cols], 0.0))
     return out
 
 
@@ -249,7 +291,7 @@ def resolve_instruments(insts: tuple[Instrument, ...], market: MarketSnapshot) -
     t = (st.expiry_s - market.valuation_time.timestamp()) / SECONDS_PER_YEAR
     t = np.where(np.isnan(t), 0.0, t)
     expired = ~np.isnan(st.expiry_s) & (t <= 0)
-    missing = {str(a) for a in (*st.underlying, *st.settle) if not market.has_index(str(a))}
+    missing = {a for a in st.assets if not market.has_index(a)}
     if expired.any() or missing:
         errors: list[InputError] = []
         for c, inst in enumerate(insts):
@@ -274,16 +316,18 @@ def resolve_instruments(insts: tuple[Instrument, ...], market: MarketSnapshot) -
         raise InputErrors(unique)
     kind, underlying, settle = st.kind, st.underlying, st.settle
     inverse, is_call, strike = st.inverse, st.is_call, st.strike
-    fwd = _forwards(st, market, t)
+    asset_px = np.array([market.index_usd[a] for a in st.assets], dtype=np.float64)
+    fwd = _forwards(st, market, t, asset_px)
     opt = kind == KIND_CODE[Kind.OPTION]
     iv = market.option_iv
     vol = np.zeros(n)
-    for j in np.flatnonzero(opt).tolist():
-        v = iv.get(st.names[j])
-        vol[j] = v if v is not None else market.implied_vol(insts[j])
-    index = market.index_usd
-    index_usd = np.array([index[u] for u in underlying.tolist()], dtype=np.float64)
-    settle_usd = np.array([index[a] for a in settle.tolist()], dtype=np.float64)
+    vols = [iv.get(st.names[j]) for j in st.options.tolist()]
+    vol[st.options] = [
+        v if v is not None else market.implied_vol(insts[j])
+        for v, j in zip(vols, st.options.tolist(), strict=True)
+    ]
+    index_usd = asset_px[st.base_pos]
+    settle_usd = asset_px[st.settle_pos]
     value_usd = np.zeros(n)
     delta = np.where(opt, 0.0, np.where(kind == KIND_CODE[Kind.SPOT], 1.0, 1.0))
     gamma = np.zeros(n)
