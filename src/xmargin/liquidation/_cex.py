@@ -6,7 +6,8 @@ maintenance margin with a buffer (``target = (1 + buffer) · MM``):
 1. **Which position.** Every candidate "the account without position i" is margined at once (a book whose
    rows are those candidates: one model call, the same vectorised path as a whole book); the position whose
    removal lowers maintenance margin the most per USD of notional goes first (the riskiest).
-2. **How much.** A ``step`` fraction of it (at least ``min_close_usd``), closed at mark ∓ ``penalty``: the
+2. **How much.** A ``step`` fraction of the position as it was when the liquidation began (at least
+   ``min_close_usd``; so a position is gone in at most ``1 / step`` slices), closed at mark ∓ ``penalty``: the
    penalty (a fraction of the notional closed, e.g. Deribit's 0.75% BTC liquidation fee) is taken from the
    account's collateral and paid to the insurance fund.
 3. **What the market cannot absorb.** Closing more than ``depth_usd`` of one underlying in one liquidation
@@ -144,6 +145,7 @@ def liquidate(
     fills: list[Fill] = []
     fee_total = 0.0
     closed_per_underlying: dict[str, float] = {}
+    initial = {p.instrument: _notional(p, market) for p in account.positions}
     steps = 0
     balance, mm = _value(model, pf, market)[:2]
     while balance < (1.0 + config.buffer) * mm and pf.positions and steps < config.max_steps:
@@ -165,7 +167,7 @@ def liquidate(
         pos = positions[int(np.argmax(relief))]
         inst = pos.instrument
         notional = _notional(pos, market)
-        close_usd = min(max(config.step * notional, config.min_close_usd), notional)
+        close_usd = min(max(config.step * initial.get(inst, notional), config.min_close_usd), notional)
         size = pos.size_coin * close_usd / notional  # the part of the position closed (same sign as it)
         mark = market.mark(inst) if inst.kind is not Kind.OPTION else None
         u = inst.base
