@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from xmargin.core import InputError
 from xmargin.instruments import load_portfolio
 from xmargin.margin import account_report, check_portfolio, get_model
 from xmargin.market import (
@@ -19,15 +21,25 @@ from xmargin.market import (
 )
 from xmargin.pricing import fit_chain
 
-from ._common import console, fmt, handle_errors
+from ._common import console, err_console, fmt, handle_errors
 from ._margin import COMPARE_MODELS, compare_models
+from ._replay import summary_table
 
 
 @handle_errors
 def demo(
     snapshot: Annotated[str, typer.Option(help="Snapshot id or label of the shipped chains")] = DEMO_SNAPSHOT,
+    replay_accounts: Annotated[
+        int, typer.Option("--replay-accounts", help="Accounts in the closing crash replay (0: skip it)")
+    ] = 200,
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Where the replay chart is written")] = Path(
+        "xmargin-data"
+    ),
 ) -> None:
-    """Margin six example books four ways on a real Deribit chain, after checking the chain's marks."""
+    """Margin six example books four ways on a real Deribit chain, after checking the chain's marks; then
+    replay Black Thursday (2020-03-12) on a generated book under a CEX and a DEX."""
+    if replay_accounts < 0:
+        raise InputError(where="--replay-accounts", expected="an integer >= 0", found=replay_accounts)
     path = shipped_chain_path()
     chain = load_deribit_chain_full(path, snapshot)
     fit = fit_chain(chain)
@@ -66,6 +78,24 @@ def demo(
     )
 
     _demo_books(chain.market, chain.snapshot_id)
+    if replay_accounts:
+        _demo_replay(replay_accounts, out_dir)
+
+
+def _demo_replay(accounts: int, out_dir: Path) -> None:
+    from xmargin.sim import plot_replay, replay
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reports = []
+    for venue in ("cex", "dex"):
+        with err_console.status(f"replaying 2020-03-12 on {accounts} accounts, {venue.upper()} ..."):
+            reports.append(replay("2020-03-12", venue, accounts=accounts, seed=0))
+    console.print(summary_table(reports))
+    chart = plot_replay(reports, out_dir / "replay-2020-03-12.png")
+    console.print(
+        f"The same book, the same crash: the CEX liquidates partially as marks move, the DEX only when its "
+        f"oracle updates and by auction. Chart: {chart}. More: xmargin replay --help, docs/replay.md."
+    )
 
 
 def _demo_books(market: MarketSnapshot, snapshot_id: str) -> None:

@@ -15,7 +15,7 @@ from ._common import console, err_console, fmt, handle_errors, print_json
 PUMP = "oracle-pump"
 
 
-def _summary_table(reports: list[Any]) -> Table:
+def summary_table(reports: list[Any]) -> Table:
     t = Table(title=f"{reports[0].scenario}: {reports[0].title}")
     t.add_column("")
     for r in reports:
@@ -141,4 +141,4 @@ def replay(
     if json_out:
         print_json(reports[0].as_dict(timeline=timeline))
         return
-    console.print(_summary_table(reports))
+    console.print(summary_table(reports))
