@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from xmargin.core import InputError
+from xmargin.liquidation import CexConfig
 from xmargin.sim import ImpactConfig, ReplayConfig, SqrtImpact, load_path, plot_replay, replay
 
 FAST = ReplayConfig(clock_s=120.0, cex_tick_move=0.004)
@@ -49,18 +50,23 @@ def test_replay_accounts_for_every_unit_of_bad_debt_and_is_deterministic(venue: 
 
 
 def test_without_an_insurance_fund_the_waterfall_goes_to_adl_or_socialized_loss() -> None:
-    cfg = replace(FAST, insurance_fraction=0.0, impact=ImpactConfig(adv_to_oi=0.05))
+    """No fund and no penalties to refill it: every unit of bad debt goes to ADL (the profitable other side
+    pays and is deleveraged) or, configured so, is socialized."""
+    cfg = replace(
+        FAST, insurance_fraction=0.0, impact=ImpactConfig(adv_to_oi=0.05), cex=CexConfig(penalty=0.0)
+    )
     adl = replay("2020-03-12", "cex", accounts=150, seed=1, config=cfg).as_dict()
     _identity(adl)
     assert adl["bad_debt_usd"] > 0
-    assert math.isclose(
-        adl["adl_usd"] + adl["socialized_loss_usd"], adl["bad_debt_usd"] - adl["insurance_fund_used_usd"]
-    )
+    assert adl["insurance_fund_used_usd"] == 0.0
+    assert math.isclose(adl["adl_usd"], adl["bad_debt_usd"])
+    assert adl["venue_detail"]["adl_closed_usd"] > 0
     social = replay(
         "2020-03-12", "cex", accounts=150, seed=1, config=replace(cfg, waterfall="socialize")
     ).as_dict()
     _identity(social)
     assert social["adl_usd"] == 0.0
+    assert math.isclose(social["socialized_loss_usd"], social["bad_debt_usd"]) and social["bad_debt_usd"] > 0
 
 
 def test_a_thinner_market_pushes_the_price_further_and_liquidates_more() -> None:

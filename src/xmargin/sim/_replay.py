@@ -13,8 +13,9 @@ depth) until they are back above ``(1 + buffer) × MM``. Futures are settled at 
 (``realize_entries``) and what is left is re-entered at mark. The wall time of each account's liquidation
 decision is measured. An account left with a deficit and no positions is bad debt, covered by the
 bankruptcy waterfall (``liquidation.waterfall``): the insurance fund, then auto-deleveraging of profitable
-accounts on the other side (ranked by profit × leverage; booked as a transfer of profit, the ADL'd
-positions are not reduced in this simulation) or a socialized loss (pro rata over positive equity).
+accounts on the other side (ranked by profit × leverage; each pays its share out of its profit and its
+futures and perpetuals on that side are reduced at mark by the same share of the bankrupt account's closed
+notional) or a socialized loss (pro rata over positive equity).
 
 **DEX** (``venue="dex"``). Time runs in blocks (``block_s``, 12 s: Ethereum's slot time since the Merge).
 Each underlying has a push oracle (``oracle.PushOracle``: deviation / heartbeat, optional OSM-style
@@ -60,7 +61,7 @@ from numpy.typing import NDArray
 
 from xmargin.core import InputError, check
 from xmargin.engine import BookEngine, account_portfolio, generate_book
-from xmargin.instruments import Kind, Portfolio
+from xmargin.instruments import Kind, Portfolio, Position
 from xmargin.liquidation import (
     CexConfig,
     DutchAuction,
@@ -199,7 +200,7 @@ class _Venue:
             sigma[u] = float(np.std(lr) * math.sqrt(86_400.0 / bar)) if lr.size > 1 else 0.0
         self.impact = SqrtImpact(config.impact, sigma, self._open_interest(market))
         self.used = self.adl = self.social = self.bad_debt = 0.0
-        self.penalties = self.backstop = self.volume = 0.0
+        self.penalties = self.backstop = self.volume = self.adl_closed = 0.0
         self.liquidations = 0
         self.liquidated: set[str] = set()
         self.bankrupt: set[str] = set()
@@ -269,8 +270,13 @@ class _Venue:
         return np.flatnonzero((r.margin_balance < r.maintenance_margin) & (r.maintenance_margin > 0))
 
     # -- the bankruptcy waterfall -----------------------------------------------------------------------
-    def cover(self, debts: list[tuple[str, float, str, float]], mode: str) -> None:
-        """Cover each (account, bad debt USD, underlying, side) by the waterfall, then book the transfers."""
+    def cover(self, debts: list[tuple[str, float, str, float, float]], mode: str) -> None:
+        """Cover each (account, bad debt USD, underlying, side, notional closed USD) by the waterfall.
+
+        ADL: each chosen account pays its share of the debt out of its profit and has its delta-one
+        positions on the other side of ``underlying`` reduced (at mark) by the same share of the bankrupt
+        account's closed notional: the positions that took the other side of the loss are deleveraged.
+        Socialized loss: a debit pro rata to positive equity."""
         if not debts:
             return
         market = self.engine.market
@@ -279,7 +285,8 @@ class _Venue:
         deltas = portfolio_greeks(book, resolve(book, market)) if mode == "adl" else {}
         profit = r.equity - self.equity_start
         debit = np.zeros(book.n_accounts)
-        for _acc, amount, u, side in debts:
+        reduce: dict[int, list[tuple[str, float, float]]] = {}
+        for _acc, amount, u, side, notional in debts:
             self.bad_debt += amount
             profits: dict[str, float] = {}
             leverage: dict[str, float] = {}
@@ -296,15 +303,24 @@ class _Venue:
             self.adl += w.adl_usd
             self.social += w.socialized_usd
             for a, x in w.adl_by_account.items():
-                debit[self.engine._row_of[a]] += x
+                row = self.engine._row_of[a]
+                debit[row] += x
+                if w.adl_usd > 0 and notional > 0:
+                    reduce.setdefault(row, []).append((u, -side, notional * x / w.adl_usd))
             if w.socialized_usd > 0:
                 eq = np.maximum(r.equity - debit, 0.0)
                 if eq.sum() > 0:
                     debit += w.socialized_usd * eq / eq.sum()
-        rows = np.flatnonzero(debit > 0)
+        rows = np.union1d(np.flatnonzero(debit > 0), np.array(sorted(reduce), dtype=np.intp))
         pfs = []
         for i in rows:
             pf = account_portfolio(book, self.accounts[i])
+            if i in reduce:
+                pf = realize_entries(pf, market)
+                for u, sign, usd in reduce[int(i)]:
+                    pf, closed = _deleverage(pf, u, sign, usd, market)
+                    self.adl_closed += closed
+                pf = pin_at_mark(pf, market)
             c = dict(pf.collateral)
             c["USDC"] = c.get("USDC", 0.0) - float(debit[i])
             pfs.append(Portfolio(pf.account, c, pf.positions))
@@ -410,6 +426,7 @@ def _replay_cex(v: _Venue) -> ReplayReport:
         "engine_ticks": ticks,
         "tick_move": cfg.cex_tick_move,
         "max_cascade_rounds": rounds_max,
+        "adl_closed_usd": v.adl_closed,
         "penalty": cfg.cex.penalty,
         "buffer": cfg.cex.buffer,
     }
@@ -446,7 +463,11 @@ def _liquidate_cex(v: _Venue, rows: NDArray[np.intp]) -> list[float]:
             side -= f.size_coin
         if res.bad_debt_usd > 0:
             v.bankrupt.add(acc)
-            debts.append((acc, res.bad_debt_usd, _main_underlying(res), float(np.sign(side))))
+            u_main = _main_underlying(res)
+            closed = sum(
+                f.notional_usd for f in res.fills if f.instrument.split("-")[0].split("_")[0] == u_main
+            )
+            debts.append((acc, res.bad_debt_usd, u_main, float(np.sign(side)), closed))
         replaced.append(pin_at_mark(res.account, market))
     v.engine.replace_accounts(replaced)
     v.cover(debts, cfg.waterfall)
@@ -455,6 +476,30 @@ def _liquidate_cex(v: _Venue, rows: NDArray[np.intp]) -> list[float]:
 
 def _is_option(name: str) -> bool:
     return name.count("-") >= 3
+
+
+def _deleverage(
+    pf: Portfolio, u: str, sign: float, usd: float, market: MarketSnapshot
+) -> tuple[Portfolio, float]:
+    """Reduce ``pf``'s futures and perpetuals on ``u`` held with ``sign`` by ``usd`` of notional in total
+    (pro rata, at mark; entries already realised). Returns the account and the notional closed."""
+    held = [
+        p
+        for p in pf.positions
+        if p.instrument.base == u
+        and p.instrument.kind in (Kind.FUTURE, Kind.PERPETUAL)
+        and np.sign(p.size_coin) == sign
+    ]
+    total = sum(abs(p.size_coin) for p in held) * market.index(u)
+    if total <= 0 or usd <= 0:
+        return pf, 0.0
+    keep = 1.0 - min(usd / total, 1.0)
+    positions = tuple(
+        Position(p.instrument, p.size_coin * keep) if p in held else p
+        for p in pf.positions
+        if not (p in held and keep == 0.0)
+    )
+    return Portfolio(pf.account, pf.collateral, positions), total * (1.0 - keep)
 
 
 def _main_underlying(res: Any) -> str:
@@ -538,7 +583,7 @@ def _replay_dex(v: _Venue) -> ReplayReport:
             v.penalties += net
         else:
             v.bankrupt.add(sale.account)
-            v.cover([(sale.account, -net, sale.underlying, 1.0)], "socialize")
+            v.cover([(sale.account, -net, sale.underlying, 1.0, 0.0)], "socialize")
 
     for b in range(n_blocks):
         t = float(t_blocks[b])
@@ -657,7 +702,7 @@ def _kick(
     r = v.engine.result()
     sales: list[_Sale] = []
     emptied: list[Portfolio] = []
-    debts: list[tuple[str, float, str, float]] = []
+    debts: list[tuple[str, float, str, float, float]] = []
     for i in rows:
         acc = v.accounts[i]
         pf = account_portfolio(v.engine.book, acc)
@@ -690,7 +735,7 @@ def _kick(
             # nothing to auction, or no debt: the account is flattened into its lots and cash
             if equity < 0 and not lots:
                 v.bankrupt.add(acc)
-                debts.append((acc, -equity, next(iter(oracles)), 1.0))
+                debts.append((acc, -equity, next(iter(oracles)), 1.0, 0.0))
                 emptied.append(Portfolio(acc, {}, ()))
             else:
                 emptied.append(Portfolio(acc, {**lots, "USDC": -debt} if lots else {"USDC": equity}, ()))
