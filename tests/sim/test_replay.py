@@ -164,3 +164,21 @@ def test_cli_oracle_pump() -> None:
     d = json.loads(out.stdout)
     assert d["scenario"] == "oracle-pump"
     assert d["stable_borrowable_at_pump_end_usd"] < 0.12 * d["naive_borrowable_at_pump_end_usd"]
+
+
+def test_vol_beta_moves_implied_vols_with_the_crash() -> None:
+    """IV × (S/S0)^−β, capped: a 30% fall with β = 1.5 lifts every BTC option's IV by 0.7^−1.5 = 1.707…;
+    a 60% fall hits the cap (3); ETH options are left alone by a BTC tick."""
+    from xmargin.sim._replay import _Venue
+
+    v = _Venue(load_path(SHORT), 20, 0, replace(FAST, vol_beta=1.5, vol_cap=3.0))
+    iv0 = dict(v.engine.market.option_iv)
+    v.move_engine({"BTC": v.base["BTC"] * 0.7})
+    iv = v.engine.market.option_iv
+    btc = [k for k in iv0 if k.startswith(("BTC-", "BTC_"))]
+    eth = [k for k in iv0 if k.startswith(("ETH-", "ETH_"))]
+    assert btc and eth
+    assert all(math.isclose(iv[k], iv0[k] * 0.7**-1.5, rel_tol=1e-12) for k in btc)
+    assert all(iv[k] == iv0[k] for k in eth)
+    v.move_engine({"BTC": v.base["BTC"] * 0.4})
+    assert all(math.isclose(v.engine.market.option_iv[k], iv0[k] * 3.0, rel_tol=1e-12) for k in btc)

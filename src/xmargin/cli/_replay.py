@@ -104,6 +104,12 @@ def replay(
     adv_to_oi: Annotated[
         float, typer.Option("--adv-to-oi", help="Market depth: daily volume as a multiple of open interest")
     ] = 1.0,
+    vol_beta: Annotated[
+        float,
+        typer.Option(
+            "--vol-beta", help="Implied vols x (S/S0)^-beta during the crash (0: held; BTC 2026-02: 2.25)"
+        ),
+    ] = 0.0,
     timeline: Annotated[
         bool, typer.Option("--timeline", help="With --json: include the time series")
     ] = False,
@@ -130,7 +136,9 @@ def replay(
         raise InputError(
             where="--chart", expected="a .png or .html path in an existing directory", found=str(chart)
         )
-    config = ReplayConfig(model=model, waterfall=waterfall, impact=ImpactConfig(adv_to_oi=adv_to_oi))
+    config = ReplayConfig(
+        model=model, waterfall=waterfall, impact=ImpactConfig(adv_to_oi=adv_to_oi), vol_beta=vol_beta
+    )
     reports = []
     for v in venues:
         with err_console.status(f"replaying {scenario} on {accounts:,} accounts, {v.upper()} ..."):

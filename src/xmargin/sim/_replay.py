@@ -124,12 +124,21 @@ class ReplayConfig:
     max_rounds: int = 6
     clock_s: float = 12.0
     """The simulation clock: one DEX block (Ethereum's 12 s slot); the CEX samples the market as often."""
+    vol_beta: float = 0.0
+    """Implied vols × (S / S0)^−β as the crash moves (0: vols held, sticky strike). The 2026-02 sell-off in
+    the shipped Deribit snapshots (shared/data/crashes/2026-02-05_selloff_deribit_snapshots.csv: 30-day ATM
+    IV against the index, 38 snapshots, log-levels regression) gives β ≈ 2.25 for BTC and 1.41 for ETH."""
+    vol_cap: float = 3.0
+    """The vol factor is kept within [1/cap, cap] (ASSUMED: BTC 30-day IV roughly tripled at most in the
+    crashes replayed here)."""
     cex_tick_move: float = 0.002
     """The CEX engine recomputes the book whenever a mark has moved this much since its last tick (a real
     engine recomputes on every mark update; 0.2%, below the DEX oracle's 0.5% band, keeps a week-long replay to a few thousand ticks)."""
 
     def __post_init__(self) -> None:
         check.positive(self.clock_s, where="ReplayConfig.clock_s")
+        check.in_range(self.vol_beta, 0.0, 10.0, where="--vol-beta")
+        check.in_range(self.vol_cap, 1.0, 100.0, where="ReplayConfig.vol_cap")
         check.in_range(self.cex_tick_move, 0.0, 0.05, where="ReplayConfig.cex_tick_move")
         check.in_range(self.insurance_fraction, 0.0, 1.0, where="ReplayConfig.insurance_fraction")
         if self.waterfall not in ("adl", "socialize"):
@@ -182,6 +191,10 @@ class _Venue:
         self.path, self.config, self.seed = path, config, seed
         market = load_deribit_chain(shipped_chain_path(), DEMO_SNAPSHOT)
         self.base = {u: market.index(u) for u in path.underlyings}
+        self.iv0, self.vol0 = dict(market.option_iv), dict(market.vol)
+        self.iv_names = {
+            u: [k for k in self.iv0 if k.startswith((f"{u}-", f"{u}_"))] for u in path.underlyings
+        }
         self.model = get_model(config.model)
         book = generate_book(market, accounts, seed)
         self.engine = BookEngine(book, market, self.model)
@@ -258,12 +271,26 @@ class _Venue:
         return t, {u: np.interp(t, ts, np.log(f)) for u, f in self.path.factors.items()}
 
     def move_engine(self, prices: Mapping[str, float]) -> None:
-        """Tick the engine to these index prices (only the underlyings that moved)."""
+        """Tick the engine to these index prices (only the underlyings that moved); with ``vol_beta`` the
+        underlying's implied vols move too: × clip((S / S0)^−β, 1/cap, cap) from the start's vols."""
+        beta = self.config.vol_beta
         for u, p in prices.items():
             m = self.engine.market
             cur = m.index(u)
-            if p != cur:
-                self.engine.tick(m.shifted(u, p / cur), u)
+            if p == cur:
+                continue
+            moved = m.shifted(u, p / cur)
+            if beta:
+                cap = self.config.vol_cap
+                f = min(max((p / self.base[u]) ** (-beta), 1.0 / cap), cap)
+                iv = dict(moved.option_iv)
+                for k in self.iv_names.get(u, ()):
+                    iv[k] = self.iv0[k] * f
+                vol = dict(moved.vol)
+                if u in self.vol0:
+                    vol[u] = self.vol0[u] * f
+                moved = moved.replace(option_iv=iv, vol=vol)
+            self.engine.tick(moved, u)
 
     def liquidatable(self) -> NDArray[np.intp]:
         r = self.engine.result()
