@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xmargin.core import InputError
 from xmargin.engine import BookEngine
 from xmargin.instruments import Portfolio, Position, parse_name
 from xmargin.liquidation import RiskLoop, Tick, ticks_from_bars
@@ -81,3 +82,29 @@ def test_real_crash_window_replays(tmp_path: Path) -> None:
     assert any(a.account == "long-lev" and a.status == "liquidation" for a in alerts)  # BTC fell ~50%
     assert all(a.account != "safe" for a in alerts)
     assert min(t.price_usd for t in ticks) < 0.6 * start
+
+
+def test_statuses_worsen_at_once_and_improve_only_past_the_hysteresis_band() -> None:
+    """The levered long hovering at its maintenance line: with no band it flaps on every crossing, with
+    a 2% band it is flagged once and returns only when its balance clears 1.02 × MM."""
+    engine = BookEngine(book().select(np.array([0])), MARKET, get_model("pm"))
+    probe = RiskLoop(BookEngine(book().select(np.array([0])), MARKET, get_model("pm")), hysteresis=0.0)
+    # find the price where the account's margin balance meets its maintenance margin
+    lo, hi = 60_000.0, 95_000.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        probe.apply(Tick(0.0, "BTC", mid))
+        r = probe.engine.result()
+        lo, hi = (mid, hi) if r.margin_balance[0] < r.maintenance_margin[0] else (lo, mid)
+    line = hi
+    wiggle = [line * f for f in (0.999, 1.001, 0.999, 1.001, 0.999, 1.001)]
+    flappy = RiskLoop(BookEngine(book().select(np.array([0])), MARKET, get_model("pm")), hysteresis=0.0)
+    calm = RiskLoop(engine, hysteresis=0.02)
+    n_flappy = [a.status for a in flappy.run(Tick(float(i), "BTC", p) for i, p in enumerate(wiggle))]
+    n_calm = [a.status for a in calm.run(Tick(float(i), "BTC", p) for i, p in enumerate(wiggle))]
+    assert n_flappy.count("liquidation") == 3
+    assert n_calm.count("liquidation") == 1 and "recovered" not in n_calm
+    back = list(calm.run([Tick(10.0, "BTC", 95_000.0)]))
+    assert [a.status for a in back] == ["recovered"]
+    with pytest.raises(InputError, match="hysteresis"):
+        RiskLoop(engine, hysteresis=-0.1)

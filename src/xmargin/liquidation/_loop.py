@@ -5,7 +5,9 @@ Each tick moves one underlying's index (and, optionally, scales its vols); ``Boo
 that underlying's columns and recomputes only its holders. Every account then has a status: ``ok``,
 ``margin_call`` (margin balance below initial margin) or ``liquidation`` (below maintenance). An alert is
 emitted when an account's status gets worse, and a ``recovered`` alert when it returns to ``ok``, so a
-long stress does not repeat the same alert on every tick. Everything is a function of the tick stream:
+long stress does not repeat the same alert on every tick. Statuses worsen at once but improve only with a
+margin (``hysteresis``, 2% by default): back from ``liquidation`` when the margin balance is at least
+``(1 + h) × MM``, back to ``ok`` at ``(1 + h) × IM``, so an account hovering at a threshold does not flap. Everything is a function of the tick stream:
 replaying the same ticks gives the same alerts (no clock is read; timestamps come from the ticks).
 """
 
@@ -55,12 +57,28 @@ def _status(
     return np.where(balance < mm, 2, np.where(balance < im, 1, 0)).astype(np.int8)
 
 
+def _status_with_hysteresis(
+    prev: NDArray[np.int8],
+    balance: NDArray[np.float64],
+    im: NDArray[np.float64],
+    mm: NDArray[np.float64],
+    h: float,
+) -> NDArray[np.int8]:
+    """Worse at once; better only once the balance clears the threshold by ``h``."""
+    plain = _status(balance, im, mm)
+    cleared = _status(balance, im * (1.0 + h), mm * (1.0 + h))
+    return np.where(plain >= prev, plain, np.maximum(cleared, plain)).astype(np.int8)
+
+
 class RiskLoop:
     """Runs ticks through a ``BookEngine`` and yields status-change alerts."""
 
-    def __init__(self, engine: BookEngine) -> None:
+    def __init__(self, engine: BookEngine, *, hysteresis: float = 0.02) -> None:
         """Futures and perpetuals the book holds without an entry price are entered at the engine's current
         marks, so that later ticks show up as unrealised P&L."""
+        if not (math.isfinite(hysteresis) and 0.0 <= hysteresis <= 1.0):
+            raise InputError(where="RiskLoop.hysteresis", expected="a number in [0, 1]", found=hysteresis)
+        self.hysteresis = hysteresis
         self.engine = engine
         engine.pin_entries()
         r = engine.result()
@@ -89,7 +107,9 @@ class RiskLoop:
         self.engine.tick(moved, tick.underlying)
         self.ticks += 1
         r = self.engine.result()
-        new = _status(r.margin_balance, r.initial_margin, r.maintenance_margin)
+        new = _status_with_hysteresis(
+            self.status, r.margin_balance, r.initial_margin, r.maintenance_margin, self.hysteresis
+        )
         changed = np.flatnonzero((new > self.status) | ((new == 0) & (self.status > 0)))
         self.status = new
         accounts = self.engine.book.accounts
