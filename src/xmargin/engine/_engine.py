@@ -31,7 +31,7 @@ from xmargin.core import InputError
 from xmargin.instruments import Instrument, Portfolio
 from xmargin.margin import MarginModel, MarginResult
 from xmargin.market import MarketSnapshot
-from xmargin.risk import Book, pin_entries
+from xmargin.risk import Book, pin_entries, row_sum
 
 FloatArray = NDArray[np.float64]
 
@@ -47,7 +47,7 @@ def combine_parts(model: MarginModel, parts: FloatArray) -> FloatArray:
     combine = getattr(model, "combine", None)
     if combine is not None:
         return np.asarray(combine(parts), dtype=np.float64)
-    return np.asarray(parts.sum(axis=1), dtype=np.float64)
+    return row_sum(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +249,6 @@ class BookEngine:
             self.book.accounts,
             combine_parts(self.model, self._im),
             combine_parts(self.model, self._mm),
-            self._eq.sum(axis=1),
-            self._bal.sum(axis=1),
+            row_sum(self._eq),
+            row_sum(self._bal),
         )

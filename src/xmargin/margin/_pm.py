@@ -45,6 +45,8 @@ from xmargin.risk import (
     equity_usd,
     group_scan,
     resolve_instruments,
+    row_max,
+    row_sum,
     scenario_pnl,
 )
 
@@ -393,10 +395,10 @@ class PortfolioMargin:
     def combine(self, parts: FloatArray) -> FloatArray:
         """Per-account requirement from per-underlying parts ``(accounts, underlyings)``: the sum, less
         ``correlation_offset`` × (sum − largest part)."""
-        total = parts.sum(axis=1)
+        total = row_sum(parts)
         off = self.preset.combine.correlation_offset
         if off > 0 and parts.shape[1] > 1:
-            total = total - off * (total - parts.max(axis=1))
+            total = total - off * (total - row_max(parts))
         return np.asarray(total, dtype=np.float64)
 
     def _charge(

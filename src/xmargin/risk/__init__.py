@@ -10,7 +10,7 @@ from xmargin.risk._book import (
     resolve,
     resolve_instruments,
 )
-from xmargin.risk._kernels import group_scan
+from xmargin.risk._kernels import group_scan, row_max, row_sum
 from xmargin.risk._scenarios import VIEWS, ScenarioSet, scenario_pnl
 
 __all__ = [
@@ -25,5 +25,7 @@ __all__ = [
     "portfolio_greeks",
     "resolve",
     "resolve_instruments",
+    "row_max",
+    "row_sum",
     "scenario_pnl",
 ]
