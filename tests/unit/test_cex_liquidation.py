@@ -60,8 +60,40 @@ def test_underwater_account_ends_with_bad_debt_not_a_negative_balance() -> None:
     assert mb < 0
     res = liquidate(MODEL, pf, MARKET, CexConfig(step=1.0))
     assert not res.account.positions
-    assert res.bad_debt_usd == pytest.approx(-mb + res.insurance_fee_usd, rel=1e-9)
+    # no fee out of margin that is not there: the whole deficit is bad debt, nothing went to the fund
+    assert res.insurance_fee_usd == 0.0
+    assert res.bad_debt_usd == pytest.approx(-mb, rel=1e-9)
     assert margin(res.account)[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_flat_underwater_account_sells_its_collateral_before_declaring_bad_debt() -> None:
+    """ETH held against a USDC loan, no positions, worth less than the loan: the ETH is sold at index and
+    only the rest is bad debt; the account keeps no price exposure (a review finding: it used to)."""
+    eth = MARKET.index("ETH")
+    pf = Portfolio("flat", {"ETH": 10.0, "USDC": -12.0 * eth}, ())
+    res = liquidate(MODEL, pf, MARKET)
+    assert res.fills == ()
+    assert res.bad_debt_usd == pytest.approx(2.0 * eth, rel=1e-12)
+    assert res.account.collateral == {"USDC": 0.0}
+
+
+def test_when_no_single_close_lowers_the_requirement_every_position_is_cut_together() -> None:
+    """A long future against two short calls (one risk group, BTC-settled): removing either leg alone
+    raises MM, so the liquidator cuts both by a slice in the same step instead of unhedging the account."""
+    pf = Portfolio(
+        "hedged",
+        {"BTC": 0.05},
+        (Position(parse_name("BTC-27DEC26"), 1.0), Position(parse_name("BTC-27DEC26-90000-C"), -2.0)),
+    )
+    mb, mm = margin(pf)
+    assert mb < mm
+    alone = [
+        margin(Portfolio("h", pf.collateral, tuple(q for q in pf.positions if q is not p)))[1]
+        for p in pf.positions
+    ]
+    assert all(m > mm for m in alone)
+    res = liquidate(MODEL, pf, MARKET, CexConfig(step=0.25))
+    assert {f.instrument for f in res.fills[:2]} == {"BTC-27DEC26", "BTC-27DEC26-90000-C"}
 
 
 @given(

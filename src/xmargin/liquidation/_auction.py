@@ -443,6 +443,19 @@ class DutchAuction:
             self._running = False
         return Take(coin_bought=slice_, usd_paid=owe)
 
+    def close_out(self, coin_sold: float) -> None:
+        """End a running sale outside the auction: ``coin_sold`` of the lot was sold elsewhere (e.g. at the
+        market when a simulation window closes); the debt is settled off-auction and what is left of the lot
+        returns to the owner. Not a Maker function."""
+        sold = check.non_negative(coin_sold, where="DutchAuction.close_out.coin_sold")
+        if not self._running:
+            raise AuctionError(
+                "Clipper/not-running-auction", "nothing to close out: not kicked or already done"
+            )
+        self._lot = max(self._lot - sold, 0.0)
+        self._tab = 0.0
+        self._running = False
+
     # --- helpers ---------------------------------------------------------------------------------------
     def price_at(self, now: float) -> float:
         """Curve price at ``now``, USD per coin, whatever the status (for models such as keepers)."""

@@ -125,14 +125,25 @@ def pin_at_mark(account: Portfolio, market: MarketSnapshot) -> Portfolio:
     )
 
 
+def _flatten_collateral(pf: Portfolio, market: MarketSnapshot) -> Portfolio:
+    """An account without positions: every collateral asset sold at its index into USDC (a coin held
+    against a USDC loan is price exposure a flat account must not keep)."""
+    usd = sum(v * market.index(a) for a, v in pf.collateral.items())
+    return Portfolio(pf.account, {"USDC": usd / market.index("USDC")}, ())
+
+
 def liquidate(
     model: MarginModel, account: Portfolio, market: MarketSnapshot, config: CexConfig = CexConfig()
 ) -> LiquidationResult:
     """Partially liquidate ``account`` until margin balance ≥ (1 + buffer) · MM, or nothing is left.
 
     Positions are marked to market (futures at their mark, options at their mark value) and closing one moves
-    its mark value into USDC collateral, less the penalty. Returns the account after, the fills, the fee
-    paid to the insurance fund and any bad debt (a negative balance left with no positions).
+    its mark value into USDC collateral, less the penalty. The penalty is taken only from margin that is
+    left (a venue does not charge a fee that its insurance fund would pay back as bad debt). When no
+    position's removal lowers MM (hedges), every position is closed by a slice at once. An account left
+    without positions and with a negative balance has its collateral sold at index into USDC; what is
+    still negative then is bad debt.
+    Returns the account after, the fills, the fee paid to the insurance fund and any bad debt.
     """
     for p in account.positions:
         if p.avg_price_usd is not None:
@@ -164,44 +175,49 @@ def liquidate(
         relief = (mm - r.maintenance_margin[1:]) / np.maximum(
             [_notional(p, market) for p in positions], 1e-12
         )
-        pos = positions[int(np.argmax(relief))]
-        inst = pos.instrument
-        notional = _notional(pos, market)
-        close_usd = min(max(config.step * initial.get(inst, notional), config.min_close_usd), notional)
-        size = pos.size_coin * close_usd / notional  # the part of the position closed (same sign as it)
-        mark = market.mark(inst) if inst.kind is not Kind.OPTION else None
-        u = inst.base
-        backstop = closed_per_underlying.get(u, 0.0) + close_usd > config.depth_usd
-        penalty = 0.0 if backstop else config.penalty * close_usd
-        closed_per_underlying[u] = closed_per_underlying.get(u, 0.0) + close_usd
-        # value of the closed slice moves to USDC (options: their mark value; futures: marked, nothing)
-        slice_value = 0.0
-        if inst.kind is Kind.OPTION:
-            slice_value = size * float(resolve_instruments((inst,), market).value_usd[0])
+        targets = [positions[int(np.argmax(relief))]] if relief.max() > 0 else positions
         collateral = dict(pf.collateral)
-        collateral["USDC"] = collateral.get("USDC", 0.0) + slice_value - penalty
-        remaining = pos.size_coin - size
-        new_positions = tuple(
-            q if q is not pos else Position(inst, remaining)
-            for q in positions
-            if not (q is pos and abs(remaining) <= 1e-12 * max(1.0, abs(pos.size_coin)))
-        )
-        pf = Portfolio(pf.account, collateral, new_positions)
-        fee_total += penalty
-        price = mark if mark is not None else slice_value / size if size else 0.0
-        fills.append(Fill(inst.name, -size, float(price), close_usd, penalty, backstop))
+        closing: dict[int, float] = {}
+        step_fees = 0.0
+        for pos in targets:
+            inst = pos.instrument
+            notional = _notional(pos, market)
+            close_usd = min(max(config.step * initial.get(inst, notional), config.min_close_usd), notional)
+            size = pos.size_coin * close_usd / notional  # the part of the position closed (same sign)
+            u = inst.base
+            backstop = closed_per_underlying.get(u, 0.0) + close_usd > config.depth_usd
+            penalty = 0.0 if backstop else min(config.penalty * close_usd, max(balance - step_fees, 0.0))
+            closed_per_underlying[u] = closed_per_underlying.get(u, 0.0) + close_usd
+            # the slice's value moves to USDC (options: their mark value; futures: marked, nothing)
+            slice_value = 0.0
+            if inst.kind is Kind.OPTION:
+                slice_value = size * float(resolve_instruments((inst,), market).value_usd[0])
+            collateral["USDC"] = collateral.get("USDC", 0.0) + slice_value - penalty
+            closing[id(pos)] = size
+            fee_total += penalty
+            step_fees += penalty
+            price = market.mark(inst) if inst.kind is not Kind.OPTION else slice_value / size if size else 0.0
+            fills.append(Fill(inst.name, -size, float(price), close_usd, penalty, backstop))
+        new_positions = []
+        for q in positions:
+            if id(q) in closing:
+                remaining = q.size_coin - closing[id(q)]
+                if abs(remaining) > 1e-12 * max(1.0, abs(q.size_coin)):
+                    new_positions.append(Position(q.instrument, remaining))
+            else:
+                new_positions.append(q)
+        pf = Portfolio(pf.account, collateral, tuple(new_positions))
         if not pf.positions or steps >= config.max_steps:  # the loop ends here: value the account after
             balance, mm = _value(model, pf, market)[:2]
     bad_debt = 0.0
     notes: list[str] = []
     if not pf.positions and balance < 0:
-        bad_debt = -balance
-        collateral = dict(pf.collateral)
-        collateral["USDC"] = (
-            collateral.get("USDC", 0.0) + bad_debt
-        )  # the deficit is taken over by the waterfall
-        pf = Portfolio(pf.account, collateral, ())
-        notes.append(f"bad debt {bad_debt:,.2f} USD passed to the waterfall")
+        pf = _flatten_collateral(pf, market)
+        balance, mm = _value(model, pf, market)[:2]
+        if balance < 0:
+            bad_debt = -balance
+            pf = Portfolio(pf.account, {"USDC": 0.0}, ())  # the deficit is taken over by the waterfall
+            notes.append(f"bad debt {bad_debt:,.2f} USD passed to the waterfall")
     restored = balance >= (1.0 + config.buffer) * mm or not pf.positions
     return LiquidationResult(pf, tuple(fills), fee_total, bad_debt, restored, steps, tuple(notes))
 

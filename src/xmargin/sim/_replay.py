@@ -61,8 +61,9 @@ from numpy.typing import NDArray
 
 from xmargin.core import InputError, check
 from xmargin.engine import BookEngine, account_portfolio, generate_book
-from xmargin.instruments import Kind, Portfolio, Position
+from xmargin.instruments import Kind, Portfolio, Position, parse_name
 from xmargin.liquidation import (
+    AuctionError,
     CexConfig,
     DutchAuction,
     StairstepExponentialDecrease,
@@ -75,12 +76,14 @@ from xmargin.liquidation import (
 from xmargin.margin import get_model
 from xmargin.market import DEMO_SNAPSHOT, MarketSnapshot, load_deribit_chain, shipped_chain_path
 from xmargin.oracle import PushOracle, PushOracleConfig
-from xmargin.risk import Book, portfolio_greeks, resolve
+from xmargin.risk import Book, portfolio_greeks, resolve, resolve_instruments
 from xmargin.sim._impact import ImpactConfig, SqrtImpact
 from xmargin.sim._scenarios import PricePath, load_path
 
 FloatArray = NDArray[np.float64]
 VENUES = ("cex", "dex")
+ETH_BLOCK_S = 12.0
+"""Ethereum's slot time since the Merge: keeper latencies are counted in these blocks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,8 @@ class ReplayReport:
     penalties_usd: float
     backstop_usd: float
     accounts_bankrupt: int
+    negative_balance_end_usd: float
+    """Σ of negative margin balances left at the end (0 unless an account went under after the last tick)."""
     topped_up_accounts: int
     max_drawdown: dict[str, float]
     max_impact: dict[str, float]
@@ -214,6 +219,7 @@ class _Venue:
         self.impact = SqrtImpact(config.impact, sigma, self._open_interest(market))
         self.used = self.adl = self.social = self.bad_debt = 0.0
         self.penalties = self.backstop = self.volume = self.adl_closed = 0.0
+        self.unallocated = self.incentives = self.incentive_paid = 0.0
         self.liquidations = 0
         self.liquidated: set[str] = set()
         self.bankrupt: set[str] = set()
@@ -294,7 +300,8 @@ class _Venue:
 
     def liquidatable(self) -> NDArray[np.intp]:
         r = self.engine.result()
-        return np.flatnonzero((r.margin_balance < r.maintenance_margin) & (r.maintenance_margin > 0))
+        below = (r.margin_balance < r.maintenance_margin) & (r.maintenance_margin > 0)
+        return np.flatnonzero(below | (r.margin_balance < -1e-6))
 
     # -- the bankruptcy waterfall -----------------------------------------------------------------------
     def cover(self, debts: list[tuple[str, float, str, float, float]], mode: str) -> None:
@@ -338,6 +345,8 @@ class _Venue:
                 eq = np.maximum(r.equity - debit, 0.0)
                 if eq.sum() > 0:
                     debit += w.socialized_usd * eq / eq.sum()
+                else:  # nobody left with equity: the venue itself carries it
+                    self.unallocated += w.socialized_usd
         rows = np.union1d(np.flatnonzero(debit > 0), np.array(sorted(reduce), dtype=np.intp))
         pfs = []
         for i in rows:
@@ -352,6 +361,18 @@ class _Venue:
             c["USDC"] = c.get("USDC", 0.0) - float(debit[i])
             pfs.append(Portfolio(pf.account, c, pf.positions))
         self.engine.replace_accounts(pfs)
+
+    def pay_incentive(self, usd: float, u: str) -> None:
+        """Keeper incentives (kick, redo) are paid by the surplus buffer; what it cannot pay is system debt,
+        socialized (Maker mints DAI for them, the ``vow`` carries it)."""
+        if usd <= 0:
+            return
+        self.incentives += usd
+        paid = min(usd, max(self.insurance, 0.0))
+        self.insurance -= paid
+        self.incentive_paid += paid
+        if usd - paid > 0:
+            self.cover([("~protocol", usd - paid, u, 1.0, 0.0)], "socialize")
 
     # -- recording --------------------------------------------------------------------------------------
     def record(self, ts: float, k: int, prices: Mapping[str, float]) -> None:
@@ -392,6 +413,7 @@ class _Venue:
             penalties_usd=self.penalties,
             backstop_usd=self.backstop,
             accounts_bankrupt=len(self.bankrupt),
+            negative_balance_end_usd=float(np.maximum(-self.engine.result().margin_balance, 0.0).sum()),
             topped_up_accounts=self.topped_up,
             max_drawdown=self.path.worst(),
             max_impact={u: math.expm1(self.impact.peak.get(u, 0.0)) for u in self.path.underlyings},
@@ -478,27 +500,35 @@ def _liquidate_cex(v: _Venue, rows: NDArray[np.intp]) -> list[float]:
         v.liquidated.add(acc)
         v.penalties += res.insurance_fee_usd
         v.insurance += res.insurance_fee_usd
-        side = 0.0
         for f in res.fills:
             v.volume += f.notional_usd
             v._step_volume += f.notional_usd
-            u = f.instrument.split("-")[0].split("_")[0]
+            u = _base(f.instrument)
             if f.backstop:
                 v.backstop += f.notional_usd
-            elif not _is_option(f.instrument):
-                v.impact.add(u, f.size_coin * market.index(u))
-            side -= f.size_coin
+            else:  # the market takes the slice's delta (options: size × Black delta)
+                delta = _delta(f.instrument, market) if _is_option(f.instrument) else 1.0
+                v.impact.add(u, f.size_coin * delta * market.index(u))
         if res.bad_debt_usd > 0:
             v.bankrupt.add(acc)
             u_main = _main_underlying(res)
-            closed = sum(
-                f.notional_usd for f in res.fills if f.instrument.split("-")[0].split("_")[0] == u_main
-            )
-            debts.append((acc, res.bad_debt_usd, u_main, float(np.sign(side)), closed))
+            closed = sum(f.notional_usd for f in res.fills if _base(f.instrument) == u_main)
+            one = Book.from_portfolio(pf)
+            before = portfolio_greeks(one, resolve(one, market)).get(u_main)
+            side = float(np.sign(before["delta_coin"][0])) if before is not None else 0.0
+            debts.append((acc, res.bad_debt_usd, u_main, side, closed))
         replaced.append(pin_at_mark(res.account, market))
     v.engine.replace_accounts(replaced)
     v.cover(debts, cfg.waterfall)
     return latencies
+
+
+def _base(name: str) -> str:
+    return name.split("-")[0].split("_")[0]
+
+
+def _delta(name: str, market: MarketSnapshot) -> float:
+    return float(resolve_instruments((parse_name(name),), market).delta[0])
 
 
 def _is_option(name: str) -> bool:
@@ -532,7 +562,7 @@ def _deleverage(
 def _main_underlying(res: Any) -> str:
     notional: dict[str, float] = {}
     for f in res.fills:
-        u = f.instrument.split("-")[0].split("_")[0]
+        u = _base(f.instrument)
         notional[u] = notional.get(u, 0.0) + f.notional_usd
     return max(notional, key=lambda u: notional[u]) if notional else "BTC"
 
@@ -559,8 +589,20 @@ class _Sale:
     underlying: str
     auction: DutchAuction
     debt_usd: float
-    cost_usd: float
     proceeds_usd: float = 0.0
+
+
+def _take_size(a: DutchAuction, price: float, capital_usd: float) -> float:
+    """What a keeper with ``capital_usd`` can take at ``price`` under Maker's dust rule: a partial take may
+    not leave ``tab`` below ``chost`` (then it buys less, leaving exactly ``chost``, or nothing)."""
+    if price <= 0:
+        return a.lot_coin
+    amount = min(a.lot_coin, capital_usd / price)
+    owe = amount * price
+    tab, chost = a.tab_usd, a.params.chost
+    if owe < tab and amount < a.lot_coin and tab - owe < chost:
+        return (tab - chost) / price if tab > chost else 0.0
+    return amount
 
 
 @dataclass(slots=True)
@@ -577,9 +619,7 @@ def _replay_dex(v: _Venue) -> ReplayReport:
     rng = np.random.default_rng(v.seed + 1)
     lo, hi = cfg.keeper_latency_blocks
     keepers = [
-        _Keeper(
-            cfg.keeper_gas_usd, float(rng.integers(lo, hi + 1)) * v.config.clock_s, cfg.keeper_capital_usd
-        )
+        _Keeper(cfg.keeper_gas_usd, float(rng.integers(lo, hi + 1)) * ETH_BLOCK_S, cfg.keeper_capital_usd)
         for _ in range(cfg.keepers)
     ]
     oracles = {u: PushOracle(cfg.oracle) for u in v.path.underlyings}
@@ -589,28 +629,48 @@ def _replay_dex(v: _Venue) -> ReplayReport:
     n_blocks = t_blocks.size
     sales: list[_Sale] = []
     pending: list[_PendingTake] = []
-    stats = {"auctions": 0, "redos": 0, "takes": 0, "reverted_takes": 0, "incentives_usd": 0.0}
+    stats = {"auctions": 0, "dust_closeouts": 0, "redos": 0, "takes": 0, "reverted_takes": 0}
     stats_f = {"auction_discount_sum": 0.0, "auction_coin_sum": 0.0, "closed_out_at_end": 0}
     kicks_lat: list[float] = []
     next_point = 0
     t0 = time.perf_counter()
     market_px: dict[str, float] = {}
 
-    def settle(sale: _Sale, leftover_coin: float) -> None:
-        """A sale is over: the unsold lot returns to the owner; proceeds beyond the debt and the keeper
-        incentives go to the surplus buffer, a shortfall is bad debt."""
-        if leftover_coin > 0:
+    by_account: dict[str, list[_Sale]] = {}
+
+    def settle(sale: _Sale) -> None:
+        """A sale is over. Once all of its account's sales are over they are netted: proceeds beyond the
+        debts (the penalty) go to the surplus buffer; a shortfall is paid first out of the lots that came
+        back unsold (sold at the market), and only what is still missing is bad debt."""
+        group = by_account[sale.account]
+        if not all(x.auction.done for x in group):
+            return
+        surplus = sum(x.proceeds_usd - x.debt_usd for x in group)
+        back = {x.underlying: 0.0 for x in group}
+        for x in group:
+            back[x.underlying] += x.auction.lot_coin
+        if surplus < 0:
+            for u in sorted(back):
+                if surplus >= 0 or back[u] <= 0:
+                    continue
+                px = market_px[u]
+                sold = min(back[u], -surplus / px)
+                back[u] -= sold
+                surplus += sold * px
+                v.impact.add(u, -sold * px)
+        if any(c > 0 for c in back.values()):
             pf = account_portfolio(v.engine.book, sale.account)
             c = dict(pf.collateral)
-            c[sale.underlying] = c.get(sale.underlying, 0.0) + leftover_coin
+            for u, coin in back.items():
+                if coin > 0:
+                    c[u] = c.get(u, 0.0) + coin
             v.engine.replace_accounts([Portfolio(pf.account, c, pf.positions)])
-        net = sale.proceeds_usd - sale.debt_usd - sale.cost_usd
-        if net >= 0:
-            v.insurance += net
-            v.penalties += net
+        if surplus >= -1e-9:
+            v.insurance += max(surplus, 0.0)
+            v.penalties += max(surplus, 0.0)
         else:
             v.bankrupt.add(sale.account)
-            v.cover([(sale.account, -net, sale.underlying, 1.0, 0.0)], "socialize")
+            v.cover([(sale.account, -surplus, sale.underlying, 1.0, 0.0)], "socialize")
 
     for b in range(n_blocks):
         t = float(t_blocks[b])
@@ -623,7 +683,9 @@ def _replay_dex(v: _Venue) -> ReplayReport:
             rows = v.liquidatable()
             if rows.size:
                 s = time.perf_counter()
-                sales.extend(_kick(v, rows, t, oracles, market_px, curve, stats))
+                for sale in _kick(v, rows, t, oracles, market_px, curve, stats):
+                    sales.append(sale)
+                    by_account.setdefault(sale.account, []).append(sale)
                 kicks_lat.append((time.perf_counter() - s) / rows.size)
         # keepers: redo what needs it, then bid
         for sale in sales:
@@ -632,17 +694,15 @@ def _replay_dex(v: _Venue) -> ReplayReport:
                 continue
             st = a.status(t)
             if st.needs_redo:
-                inc = a.redo(oracles[sale.underlying].price, t)
-                sale.cost_usd += inc
+                v.pay_incentive(a.redo(oracles[sale.underlying].price, t), sale.underlying)
                 stats["redos"] += 1
-                stats["incentives_usd"] += inc
             for j in rng.permutation(len(keepers)):  # who sees the sale first: seeded, fair
                 kp = keepers[j]
                 if kp.busy_until > t:
                     continue
                 if keeper_bids(a, market_px[sale.underlying], kp.gas_usd, kp.latency_s, t):
                     price = a.price_at(t + kp.latency_s)
-                    amount = min(a.lot_coin, kp.capital_usd / max(price, 1e-12))
+                    amount = _take_size(a, price, kp.capital_usd)
                     if amount > 0:
                         pending.append(_PendingTake(t + kp.latency_s, kp, sale, amount, price))
                         kp.busy_until = t + kp.latency_s
@@ -658,7 +718,13 @@ def _replay_dex(v: _Venue) -> ReplayReport:
                     p.keeper.profit_usd -= p.keeper.gas_usd
                     stats["reverted_takes"] += 1
                     continue
-                take = a.take(p.amount_coin, p.max_price, t)
+                try:
+                    take = a.take(p.amount_coin, p.max_price, t)
+                except AuctionError:  # e.g. a partial take that would leave dust: reverted, gas lost
+                    p.keeper.reverts += 1
+                    p.keeper.profit_usd -= p.keeper.gas_usd
+                    stats["reverted_takes"] += 1
+                    continue
                 p.sale.proceeds_usd += take.usd_paid
                 p.keeper.takes += 1
                 stats["takes"] += 1
@@ -667,7 +733,7 @@ def _replay_dex(v: _Venue) -> ReplayReport:
                 stats_f["auction_coin_sum"] += take.coin_bought * market_px[u]
                 v.impact.add(u, -take.coin_bought * market_px[u])  # the keeper resells at once
                 if a.done:
-                    settle(p.sale, a.lot_coin)
+                    settle(p.sale)
         while next_point < ts_path.size and ts_path[next_point] <= t:
             v.record(float(ts_path[next_point]), next_point, dict(market_px))
             next_point += 1
@@ -681,13 +747,20 @@ def _replay_dex(v: _Venue) -> ReplayReport:
         sale.proceeds_usd += coins * px_u
         stats_f["closed_out_at_end"] += 1
         v.impact.add(sale.underlying, -coins * px_u)
-        settle(sale, a.lot_coin - coins)
+        a.close_out(coins)
+    for sale in sales:
+        settle(sale)
+    if v.timeline["ts_s"]:  # the close-outs happen after the last point: it shows the final fund and debt
+        v.timeline["insurance_fund_usd"][-1] = v.insurance
+        v.timeline["bad_debt_usd"][-1] = v.bad_debt
     wall = time.perf_counter() - t0
     detail: dict[str, Any] = {
         "blocks": n_blocks,
         "block_s": v.config.clock_s,
         "oracle_updates": {u: o.updates for u, o in oracles.items()},
         **stats,
+        "keeper_incentives_usd": v.incentives,
+        "keeper_incentives_paid_by_fund_usd": v.incentive_paid,
         "closed_out_at_end": stats_f["closed_out_at_end"],
         "keeper_discount_pct": (
             100.0 * stats_f["auction_discount_sum"] / stats_f["auction_coin_sum"]
@@ -751,13 +824,28 @@ def _kick(
         v.liquidations += 1
         v._step_liq += 1
         v.liquidated.add(acc)
-        v.volume += value + sum(
+        bought_back = sum(
             -float(g["delta_coin"][0]) * market_px[u]
             for u, g in greeks.items()
             if u in oracles and float(g["delta_coin"][0]) < 0
         )
-        v._step_volume += value
+        v.volume += value + bought_back
+        v._step_volume += value + bought_back
         debt = value - equity
+        if lots and 0 < debt < cfg.dust_usd:
+            # below Maker's dust no vault can exist: the lots are sold at the market at once
+            proceeds = 0.0
+            for u, d in lots.items():
+                proceeds += d * market_px[u]
+                v.impact.add(u, -d * market_px[u])
+            stats["dust_closeouts"] += 1
+            if proceeds >= debt:
+                emptied.append(Portfolio(acc, {"USDC": proceeds - debt}, ()))
+            else:
+                v.bankrupt.add(acc)
+                debts.append((acc, debt - proceeds, next(iter(lots)), 1.0, 0.0))
+                emptied.append(Portfolio(acc, {}, ()))
+            continue
         if not lots or debt <= 0:
             # nothing to auction, or no debt: the account is flattened into its lots and cash
             if equity < 0 and not lots:
@@ -780,10 +868,9 @@ def _kick(
                 curve=curve,
             )
             tab = debt * share * cfg.chop
-            inc = a.kick(tab, d, oracles[u].price, t)
+            v.pay_incentive(a.kick(tab, d, oracles[u].price, t), u)
             stats["auctions"] += 1
-            stats["incentives_usd"] += inc
-            sales.append(_Sale(acc, u, a, debt * share, inc))
+            sales.append(_Sale(acc, u, a, debt * share))
     v.engine.replace_accounts(emptied)
     v.cover(debts, "socialize")
     return sales
