@@ -27,12 +27,14 @@ debt ``D = Σ lot × oracle − equity``. Net short delta is bought back at once
 Each lot is sold by a Clipper Dutch auction (``liquidation.DutchAuction``) for ``tab = D × chop``, starting
 at ``oracle × buf`` and falling on the Stairstep curve, reset on ``tail`` or ``cusp``; keepers (a seeded
 set, each with a gas cost, a latency in blocks and limited capital: partial fills) take when profitable
-after gas at the market price and resell what they buy into the market (impact). A sale that ends with
-``tab`` covered returns the rest of the lot to the account and the penalty (proceeds − D) to the surplus
-buffer (the insurance fund here); one that runs out of lot leaves bad debt. Keeper incentives (``tip +
-chip × tab`` on kick and redo) are paid by the protocol. Bad debt is covered by the surplus buffer, then
-socialized (Maker's answer is to mint MKR in a debt auction: a loss spread over others). Auctions still
-running at the end of the window are closed out at the market.
+after gas at the market price and resell what they buy into the market (impact); a take is sized so that it
+never leaves less than ``chost``. An account's sales are netted when all are over: proceeds beyond the
+debts (the penalty) go to the surplus buffer (the insurance fund here); a shortfall is paid first from the
+lots that came back unsold, the rest is bad debt, covered by the buffer and then socialized (Maker's answer
+is to mint MKR in a debt auction: a loss spread over others). Keeper incentives (``tip + chip × tab`` on
+kick and redo) are paid by the buffer apart from bad debt. A debt below ``dust`` cannot be a vault: its
+lots are sold at the market at once. Auctions still running at the end of the window are closed out at the
+market.
 
 Default auction parameters: MakerDAO's WBTC-C vault type (forum "Proposed Risk Parameters for WBTC-C Vault
 Type", Risk Core Unit, 2021-11): StairstepExponentialDecrease ``cut`` 0.99 per ``step`` 90 s, ``buf`` 1.2,

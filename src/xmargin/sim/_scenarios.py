@@ -17,7 +17,7 @@ import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -104,7 +104,7 @@ class PricePath:
         return tuple(self.factors)
 
     def start_iso(self) -> str:
-        return datetime.fromtimestamp(float(self.ts_s[0]), tz=None).isoformat()
+        return datetime.fromtimestamp(float(self.ts_s[0]), tz=UTC).isoformat()
 
     def worst(self) -> dict[str, float]:
         """Per underlying, the deepest fall of the path from its running high (a fraction, e.g. -0.53)."""
