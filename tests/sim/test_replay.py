@@ -154,6 +154,9 @@ def test_cli_replay_json_contract() -> None:
         (["--scenario", SHORT, "--venue", "both", "--json"], "--venue"),
         (["--scenario", SHORT, "--venue", "cex", "--accounts", "0"], "--accounts"),
         (["--scenario", SHORT, "--venue", "cex", "--chart", "/no/such/dir/x.png"], "--chart"),
+        (["--scenario", SHORT, "--venue", "cex", "--adv-to-oi", "0"], "--adv-to-oi"),
+        (["--scenario", SHORT, "--venue", "cex", "--vol-beta", "-1"], "--vol-beta"),
+        (["--scenario", SHORT, "--venue", "cex", "--waterfall", "none"], "--waterfall"),
     ],
 )
 def test_cli_replay_bad_input(args: list[str], where: str) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from xmargin.core import InputError
+from xmargin.core import InputError, check
 
 from ._common import console, err_console, fmt, handle_errors, print_json
 
@@ -136,6 +136,7 @@ def replay(
         raise InputError(
             where="--chart", expected="a .png or .html path in an existing directory", found=str(chart)
         )
+    check.positive(adv_to_oi, where="--adv-to-oi")
     config = ReplayConfig(
         model=model, waterfall=waterfall, impact=ImpactConfig(adv_to_oi=adv_to_oi), vol_beta=vol_beta
     )
