@@ -51,6 +51,10 @@ def test_replay_accounts_for_every_unit_of_bad_debt_and_is_deterministic(venue: 
         rel_tol=1e-9,
     )
     assert len(a["timeline"]["ts_s"]) == load_path(SHORT).ts_s.size
+    if (
+        venue == "dex"
+    ):  # every kicked account's sales are settled once, netted (a double settlement was found)
+        assert a["venue_detail"]["settled_groups"] == a["venue_detail"]["auction_groups"]
 
 
 def test_without_an_insurance_fund_the_waterfall_goes_to_adl_or_socialized_loss() -> None:
@@ -199,5 +203,6 @@ def test_dex_with_small_keepers_fills_partially_and_never_breaks_the_dust_rule()
     cfg = replace(FAST, dex=DexConfig(keeper_capital_usd=5_000.0))
     d = replay("2020-03-12", "dex", accounts=120, seed=0, config=cfg).as_dict()
     _identity(d)
+    assert d["venue_detail"]["settled_groups"] == d["venue_detail"]["auction_groups"] > 0
     assert d["venue_detail"]["takes"] > d["venue_detail"]["auctions"]  # partial fills
     assert d["negative_balance_end_usd"] < 1e-6

@@ -592,6 +592,7 @@ class _Sale:
     auction: DutchAuction
     debt_usd: float
     proceeds_usd: float = 0.0
+    group: tuple[str, int] = ("", 0)
 
 
 def _take_size(a: DutchAuction, price: float, capital_usd: float) -> float:
@@ -631,22 +632,34 @@ def _replay_dex(v: _Venue) -> ReplayReport:
     n_blocks = t_blocks.size
     sales: list[_Sale] = []
     pending: list[_PendingTake] = []
-    stats = {"auctions": 0, "dust_closeouts": 0, "redos": 0, "takes": 0, "reverted_takes": 0}
+    stats = {
+        "auctions": 0,
+        "auction_groups": 0,
+        "settled_groups": 0,
+        "dust_closeouts": 0,
+        "redos": 0,
+        "takes": 0,
+        "reverted_takes": 0,
+    }
+    kicks = 0
     stats_f = {"auction_discount_sum": 0.0, "auction_coin_sum": 0.0, "closed_out_at_end": 0}
     kicks_lat: list[float] = []
     next_point = 0
     t0 = time.perf_counter()
     market_px: dict[str, float] = {}
 
-    by_account: dict[str, list[_Sale]] = {}
+    groups: dict[tuple[str, int], list[_Sale]] = {}  # the sales of one account's kick
+    settled: set[tuple[str, int]] = set()
 
     def settle(sale: _Sale) -> None:
         """A sale is over. Once all of its account's sales are over they are netted: proceeds beyond the
         debts (the penalty) go to the surplus buffer; a shortfall is paid first out of the lots that came
         back unsold (sold at the market), and only what is still missing is bad debt."""
-        group = by_account[sale.account]
-        if not all(x.auction.done for x in group):
+        group = groups[sale.group]
+        if sale.group in settled or not all(x.auction.done for x in group):
             return
+        settled.add(sale.group)
+        stats["settled_groups"] += 1
         surplus = sum(x.proceeds_usd - x.debt_usd for x in group)
         back = {x.underlying: 0.0 for x in group}
         for x in group:
@@ -685,9 +698,13 @@ def _replay_dex(v: _Venue) -> ReplayReport:
             rows = v.liquidatable()
             if rows.size:
                 s = time.perf_counter()
+                kicks += 1
                 for sale in _kick(v, rows, t, oracles, market_px, curve, stats):
+                    sale.group = (sale.account, kicks)
                     sales.append(sale)
-                    by_account.setdefault(sale.account, []).append(sale)
+                    if sale.group not in groups:
+                        stats["auction_groups"] += 1
+                    groups.setdefault(sale.group, []).append(sale)
                 kicks_lat.append((time.perf_counter() - s) / rows.size)
         # keepers: redo what needs it, then bid
         for sale in sales:
