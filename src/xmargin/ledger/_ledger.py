@@ -154,18 +154,25 @@ def withdrawal_request(asset: object, amount: object) -> Request:
     return data, {"asset": asset, "amount": to_text(requested)}
 
 
-def trade_request(name: object, size: object, price: object, fee: object) -> Request:
+def _fill_request(
+    name: object, size: object, price: object, charge: object, charge_key: str, where: str
+) -> Request:
+    """A fill of ``size`` at ``price`` with a charge (fee or penalty, settlement asset, rounded up)."""
     inst = check_instrument(name)
     s = parse_decimal(size, where="SIZE", nonzero=True, max_abs=MAX_SIZE, max_places=SIZE_PLACES)
     p = parse_decimal(price, where="PRICE", positive=True, max_abs=MAX_PRICE, max_places=PRICE_PLACES)
-    f = parse_decimal(fee, where="--fee", non_negative=True)
+    f = parse_decimal(charge, where=where, non_negative=True)
     data = {
         "instrument": inst.name,
         "size": to_text(s),
         "price": to_text(p),
-        "fee": to_text(debit_amount(inst.settlement_asset(), f)),
+        charge_key: to_text(debit_amount(inst.settlement_asset(), f)),
     }
-    return data, {"instrument": inst.name, "size": to_text(s), "price": to_text(p), "fee": to_text(f)}
+    return data, {"instrument": inst.name, "size": to_text(s), "price": to_text(p), charge_key: to_text(f)}
+
+
+def trade_request(name: object, size: object, price: object, fee: object) -> Request:
+    return _fill_request(name, size, price, fee, "fee", "--fee")
 
 
 def funding_request(name: object, rate: object, mark_price: object) -> Request:
@@ -188,17 +195,7 @@ def settlement_request(name: object, price: object) -> Request:
 
 
 def liquidation_fill_request(name: object, size: object, price: object, penalty: object) -> Request:
-    inst = check_instrument(name)
-    s = parse_decimal(size, where="SIZE", nonzero=True, max_abs=MAX_SIZE, max_places=SIZE_PLACES)
-    p = parse_decimal(price, where="PRICE", positive=True, max_abs=MAX_PRICE, max_places=PRICE_PLACES)
-    f = parse_decimal(penalty, where="PENALTY", non_negative=True)
-    data = {
-        "instrument": inst.name,
-        "size": to_text(s),
-        "price": to_text(p),
-        "penalty": to_text(debit_amount(inst.settlement_asset(), f)),
-    }
-    return data, {"instrument": inst.name, "size": to_text(s), "price": to_text(p), "penalty": to_text(f)}
+    return _fill_request(name, size, price, penalty, "penalty", "PENALTY")
 
 
 def _linked_key(key: str) -> str:
