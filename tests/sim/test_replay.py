@@ -161,6 +161,9 @@ def test_cli_replay_json_contract() -> None:
         (["--scenario", SHORT, "--venue", "cex", "--adv-to-oi", "0"], "--adv-to-oi"),
         (["--scenario", SHORT, "--venue", "cex", "--vol-beta", "-1"], "--vol-beta"),
         (["--scenario", SHORT, "--venue", "cex", "--waterfall", "none"], "--waterfall"),
+        (["--scenario", SHORT, "--venue", "cex", "--seeds", "0"], "--seeds"),
+        (["--scenario", SHORT, "--venue", "cex", "--scheduler", "local"], "--scheduler"),
+        (["--scenario", SHORT, "--venue", "both", "--seeds", "3"], "--seeds"),
     ],
 )
 def test_cli_replay_bad_input(args: list[str], where: str) -> None:
@@ -206,3 +209,28 @@ def test_dex_with_small_keepers_fills_partially_and_never_breaks_the_dust_rule()
     assert d["venue_detail"]["settled_groups"] == d["venue_detail"]["auction_groups"] > 0
     assert d["venue_detail"]["takes"] > d["venue_detail"]["auctions"]  # partial fills
     assert d["negative_balance_end_usd"] < 1e-6
+
+
+def test_a_sweep_is_the_replays_of_its_seeds_in_process_and_on_dask() -> None:
+    """``sweep`` = one ``replay`` per seed, in seed order, wherever it runs (a LocalCluster of two worker
+    processes gives the same reports as this process); the summary is their mean/p50/p95/max."""
+    from xmargin.engine import connect
+    from xmargin.sim import summarize, sweep
+
+    seeds = [4, 5]
+    here = sweep(SHORT, "cex", seeds, accounts=40, config=FAST)
+    one = replay(SHORT, "cex", accounts=40, seed=5, config=FAST)
+    _same(here[1].as_dict(), one.as_dict())
+    client = connect("local")
+    try:
+        there = sweep(SHORT, "cex", seeds, accounts=40, config=FAST, client=client)
+    finally:
+        client.close()
+    for a, b in zip(here, there, strict=True):
+        _same(a.as_dict(timeline=True), b.as_dict(timeline=True))
+    s = summarize(here)
+    vols = [r.volume_liquidated_usd for r in here]
+    assert math.isclose(s["volume_liquidated_usd"]["mean"], sum(vols) / 2)
+    assert s["volume_liquidated_usd"]["max"] == max(vols)
+    with pytest.raises(InputError, match="--seeds"):
+        sweep(SHORT, "cex", [1, 1], accounts=10)

@@ -79,6 +79,64 @@ def _pump(json_out: bool, chart: Path | None) -> None:
     )
 
 
+def _sweep(
+    scenario: str,
+    venue: str,
+    accounts: int,
+    seeds: list[int],
+    config: Any,
+    scheduler: str | None,
+    json_out: bool,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from xmargin.engine import connect
+    from xmargin.sim import summarize, sweep
+
+    client = connect(scheduler) if scheduler is not None else None
+    try:
+        with Progress(
+            TextColumn(f"{scenario} {venue.upper()} x {len(seeds)} books"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+        ) as bar:
+            task = bar.add_task("runs", total=len(seeds))
+            reports = sweep(
+                scenario,
+                venue,
+                seeds,
+                accounts=accounts,
+                config=config,
+                client=client,
+                on_done=lambda _r: bar.advance(task),
+            )
+    finally:
+        if client is not None:
+            client.close()
+    summary = summarize(reports)
+    if json_out:
+        print_json(
+            {
+                "scenario": reports[0].scenario,
+                "venue": venue,
+                "accounts": accounts,
+                "seeds": seeds,
+                "summary": summary,
+                "runs": [r.as_dict() for r in reports],
+            }
+        )
+        return
+    t = Table(title=f"{reports[0].scenario} {venue.upper()}: {len(seeds)} books of {accounts:,} accounts")
+    t.add_column("")
+    for col in ("mean", "p50", "p95", "max"):
+        t.add_column(col, justify="right")
+    for key, row in summary.items():
+        t.add_row(key, *(fmt(row[c], 0) for c in ("mean", "p50", "p95", "max")))
+    console.print(t)
+
+
 @handle_errors
 def replay(
     scenario: Annotated[
@@ -110,6 +168,15 @@ def replay(
             "--vol-beta", help="Implied vols x (S/S0)^-beta during the crash (0: held; BTC 2026-02: 2.25)"
         ),
     ] = 0.0,
+    seeds: Annotated[
+        int, typer.Option("--seeds", help="Sweep: replay N books (seeds S, S+1, ...) and summarise")
+    ] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", help="With --seeds: Dask scheduler address, or 'local' for a LocalCluster"
+        ),
+    ] = None,
     timeline: Annotated[
         bool, typer.Option("--timeline", help="With --json: include the time series")
     ] = False,
@@ -140,6 +207,19 @@ def replay(
     config = ReplayConfig(
         model=model, waterfall=waterfall, impact=ImpactConfig(adv_to_oi=adv_to_oi), vol_beta=vol_beta
     )
+    if seeds < 1:
+        raise InputError(where="--seeds", expected="an integer >= 1", found=seeds)
+    if scheduler is not None and seeds == 1:
+        raise InputError(
+            where="--scheduler", expected="--seeds N (N > 1) to run on a cluster", found=scheduler
+        )
+    if seeds > 1:
+        if len(venues) > 1 or chart is not None or timeline:
+            raise InputError(
+                where="--seeds", expected="one --venue, without --chart or --timeline", found=seeds
+            )
+        _sweep(scenario, venues[0], accounts, list(range(seed, seed + seeds)), config, scheduler, json_out)
+        return
     reports = []
     for v in venues:
         with err_console.status(f"replaying {scenario} on {accounts:,} accounts, {v.upper()} ..."):

@@ -1,14 +1,17 @@
-"""Simulations: crash replay of a whole book under a CEX and a DEX, oracle-manipulation scenarios."""
+"""Simulations: crash replay of a whole book under a CEX and a DEX, sweeps over seeded books (in process or on
+Dask), oracle-manipulation scenarios."""
 
 from xmargin.sim._chart import plot_replay
 from xmargin.sim._impact import ImpactConfig, SqrtImpact
 from xmargin.sim._pump import SHAPES, PumpConfig, PumpReport, oracle_pump, plot_pump, pump_path
 from xmargin.sim._replay import VENUES, DexConfig, ReplayConfig, ReplayReport, replay
 from xmargin.sim._scenarios import SCENARIOS, PricePath, Scenario, load_path, scenario
+from xmargin.sim._sweep import SUMMARY_FIELDS, summarize, sweep
 
 __all__ = [
     "SCENARIOS",
     "SHAPES",
+    "SUMMARY_FIELDS",
     "VENUES",
     "DexConfig",
     "ImpactConfig",
@@ -26,4 +29,6 @@ __all__ = [
     "pump_path",
     "replay",
     "scenario",
+    "summarize",
+    "sweep",
 ]
