@@ -147,3 +147,16 @@ def test_replacing_accounts_equals_a_full_recompute(model_name: str, seed: int, 
     for pf in new:
         row = engine.book.accounts.index(pf.account)
         assert engine.book.q[row].nnz == len(pf.positions) + 1
+    # a second round on columns the book already has (the no-rebuild path): half of each position closed
+    columns = len(engine.book.instruments)
+    halved = [
+        Portfolio(
+            pf.account,
+            {"USDC": pf.collateral["USDC"] * 0.9},
+            tuple(Position(p.instrument, p.size_coin / 2, p.avg_price_usd) for p in pf.positions[1:]),
+        )
+        for pf in new
+    ]
+    engine.replace_accounts(halved)
+    assert len(engine.book.instruments) == columns
+    assert_matches(engine)

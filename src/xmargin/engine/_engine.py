@@ -204,30 +204,54 @@ class BookEngine:
                 col_of[inst] = len(instruments)
                 instruments.append(inst)
         colmap = np.array([col_of[i] for i in new.instruments], dtype=np.intp)
-        shape = (book.n_accounts, len(instruments))
         keep = np.ones(book.n_accounts)
         keep[rows] = 0.0
         drop_rows = sp.diags(keep)
 
-        def merged(old: sp.csr_matrix, repl: sp.csr_matrix) -> sp.csr_matrix:
+        def merged(
+            old: sp.csr_matrix, repl: sp.csr_matrix, cmap: NDArray[np.intp], ncols: int
+        ) -> sp.csr_matrix:
+            shape = (book.n_accounts, ncols)
             old = sp.csr_matrix((old.data, old.indices, old.indptr), shape=shape)
             coo = repl.tocoo()
-            placed = sp.csr_matrix((coo.data, (rows[coo.row], colmap[coo.col])), shape=shape)
+            keep_entries = cmap[coo.col] >= 0
+            placed = sp.csr_matrix(
+                (coo.data[keep_entries], (rows[coo.row[keep_entries]], cmap[coo.col[keep_entries]])),
+                shape=shape,
+            )
             out = (drop_rows @ old + placed).tocsr()
             out.eliminate_zeros()
             out.sort_indices()
             return out
 
-        underlyings_before = list(self.underlyings)
-        self._set_book(
-            Book(
-                book.accounts,
-                tuple(instruments),
-                merged(book.q, new.q),
-                merged(book.q_entry, new.q_entry),
-                merged(book.q_at_entry, new.q_at_entry),
-            )
+        whole = (book.q, book.q_entry, book.q_at_entry)
+        parts = (new.q, new.q_entry, new.q_at_entry)
+        merged_book = Book(
+            book.accounts,
+            tuple(instruments),
+            *(merged(o, r, colmap, len(instruments)) for o, r in zip(whole, parts, strict=True)),
         )
+        if len(instruments) == len(book.instruments):
+            # no new column: the per-underlying sub-books take the same row replacement (no re-slicing)
+            self.book = merged_book
+            for u, cols in self._cols.items():
+                local = np.full(len(instruments), -1, dtype=np.intp)
+                local[cols] = np.arange(cols.size)
+                sub = self._sub[u]
+                cmap = local[colmap]
+                self._sub[u] = Book(
+                    sub.accounts,
+                    sub.instruments,
+                    *(
+                        merged(o, r, cmap, cols.size)
+                        for o, r in zip((sub.q, sub.q_entry, sub.q_at_entry), parts, strict=True)
+                    ),
+                )
+            for u in self.underlyings:
+                self._evaluate(u, rows)
+            return
+        underlyings_before = list(self.underlyings)
+        self._set_book(merged_book)
         if self.underlyings != underlyings_before:
             self.full()
             return

@@ -187,12 +187,22 @@ class _Static:
 
 
 _STATIC: dict[int, _Static] = {}
+_STATIC_EQ: dict[tuple[Instrument, ...], _Static] = {}
 
 
 def _static(insts: tuple[Instrument, ...]) -> _Static:
     hit = _STATIC.get(id(insts))
     if hit is not None and hit.insts is insts:
         return hit
+    # an equal tuple built elsewhere (a candidate book of a liquidation): instruments hash from a cache
+    same = _STATIC_EQ.get(insts)
+    if same is not None:
+        if len(_STATIC) >= 64:
+            _STATIC.clear()
+        st_same = _Static(*(getattr(same, f) for f in _Static.__dataclass_fields__))
+        object.__setattr__(st_same, "insts", insts)
+        _STATIC[id(insts)] = st_same
+        return st_same
     n = len(insts)
     keys: list[tuple[str, ...]] = []
     for i in insts:
@@ -227,6 +237,9 @@ def _static(insts: tuple[Instrument, ...]) -> _Static:
     if len(_STATIC) >= 64:
         _STATIC.clear()
     _STATIC[id(insts)] = st
+    if len(_STATIC_EQ) >= 256:
+        _STATIC_EQ.pop(next(iter(_STATIC_EQ)))
+    _STATIC_EQ[insts] = st
     return st
 
 
