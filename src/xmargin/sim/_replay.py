@@ -419,7 +419,7 @@ class _Venue:
             topped_up_accounts=self.topped_up,
             max_drawdown=self.path.worst(),
             max_impact={u: math.expm1(self.impact.peak.get(u, 0.0)) for u in self.path.underlyings},
-            venue_detail=detail,
+            venue_detail={**detail, "socialized_unallocated_usd": self.unallocated},
             timeline=self.timeline,
             timing=timing,
         )
