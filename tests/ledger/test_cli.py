@@ -113,6 +113,16 @@ def test_same_key_applied_once(db_url: str) -> None:
     assert r.stderr.startswith("error: --key: expected")
 
 
+def test_the_insurance_fund_is_seeded_and_shown_but_cannot_withdraw_or_trade(db_url: str) -> None:
+    run(["deposit", "~insurance", "USDC", "250000", "--db", db_url, "--key", "seed-1"])
+    assert run_json(["show", "~insurance", "--db", db_url])["collateral"] == {"USDC": 250000.0}
+    assert run_json(["replay", "~insurance", "--db", db_url])["collateral"] == {"USDC": 250000.0}
+    out = run(["withdraw", "~insurance", "USDC", "1", "--db", db_url], code=2)
+    assert out.stderr.startswith("error: ACCOUNT")
+    run(["trade", "~insurance", PERP, "1", "95000", "--db", db_url, "--market", MARKET], code=2)
+    assert count(db_url) == 1
+
+
 def test_default_db_is_a_file_in_a_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("XMARGIN_LEDGER_DB", raising=False)

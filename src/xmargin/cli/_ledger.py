@@ -171,8 +171,8 @@ def _report(r: Receipt, json_out: bool) -> None:
         )
 
 
-def _pre(account: str, key: str | None) -> None:
-    check_account(account)
+def _pre(account: str, key: str | None, *, reserved_ok: bool = False) -> None:
+    check_account(account, reserved_ok=reserved_ok)
     if key is not None:
         check_key(key)
 
@@ -188,8 +188,8 @@ def deposit(
     key: KeyOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Credit collateral to an account (never refused)."""
-    _pre(account, key)
+    """Credit collateral to an account (never refused); ``~insurance`` seeds the insurance fund."""
+    _pre(account, key, reserved_ok=True)
     deposit_request(asset, amount)
     _market(market)  # accepted for symmetry; a deposit needs no check
     ledger = _open(db)
@@ -291,7 +291,7 @@ def _show(
     *,
     replaying: bool,
 ) -> None:
-    check_account(account)
+    check_account(account, reserved_ok=True)
     _model_name(model)
     if upto is not None and upto < 1:
         raise InputError(where="--upto", expected="a sequence number >= 1", found=upto)
