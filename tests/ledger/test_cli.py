@@ -123,6 +123,14 @@ def test_the_insurance_fund_is_seeded_and_shown_but_cannot_withdraw_or_trade(db_
     assert count(db_url) == 1
 
 
+def test_a_non_string_account_is_bad_input_even_where_venue_accounts_are_allowed() -> None:
+    from xmargin.core import InputError
+    from xmargin.ledger._ledger import check_account
+
+    with pytest.raises(InputError, match="ACCOUNT"):
+        check_account(["x"], reserved_ok=True)
+
+
 def test_default_db_is_a_file_in_a_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("XMARGIN_LEDGER_DB", raising=False)

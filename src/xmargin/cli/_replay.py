@@ -189,6 +189,12 @@ def replay(
     if accounts < 1:
         raise InputError(where="--accounts", expected="an integer >= 1", found=accounts)
     if scenario == PUMP:
+        if seeds != 1 or scheduler is not None or venue not in (None, "dex"):
+            raise InputError(
+                where="--scenario oracle-pump",
+                expected="no --seeds, --scheduler or CEX venue",
+                found=scenario,
+            )
         _pump(json_out, chart)
         return
     find_scenario(scenario)

@@ -228,7 +228,7 @@ class BookEngine:
         parts = (new.q, new.q_entry, new.q_at_entry)
         merged_book = Book(
             book.accounts,
-            tuple(instruments),
+            book.instruments if len(instruments) == len(book.instruments) else tuple(instruments),
             *(merged(o, r, colmap, len(instruments)) for o, r in zip(whole, parts, strict=True)),
         )
         if len(instruments) == len(book.instruments):

@@ -83,7 +83,7 @@ class Receipt:
 
 def check_account(account: object, *, reserved_ok: bool = False) -> str:
     """A client account name; with ``reserved_ok`` also a venue account (``~insurance``)."""
-    if reserved_ok and account in RESERVED_ACCOUNTS:
+    if reserved_ok and isinstance(account, str) and account in RESERVED_ACCOUNTS:
         assert isinstance(account, str)
         return account
     if not isinstance(account, str) or not ACCOUNT_RE.fullmatch(account):

@@ -125,6 +125,10 @@ def pin_at_mark(account: Portfolio, market: MarketSnapshot) -> Portfolio:
     )
 
 
+DUST_USD = 1e-6
+"""A balance within this of zero is rounding, not bad debt (a penalty capped at the margin left ends there)."""
+
+
 def _flatten_collateral(pf: Portfolio, market: MarketSnapshot) -> Portfolio:
     """An account without positions: every collateral asset sold at its index into USDC (a coin held
     against a USDC loan is price exposure a flat account must not keep)."""
@@ -211,10 +215,10 @@ def liquidate(
             balance, mm = _value(model, pf, market)[:2]
     bad_debt = 0.0
     notes: list[str] = []
-    if not pf.positions and balance < 0:
+    if not pf.positions and balance < -DUST_USD:
         pf = _flatten_collateral(pf, market)
         balance, mm = _value(model, pf, market)[:2]
-        if balance < 0:
+        if balance < -DUST_USD:
             bad_debt = -balance
             pf = Portfolio(pf.account, {"USDC": 0.0}, ())  # the deficit is taken over by the waterfall
             notes.append(f"bad debt {bad_debt:,.2f} USD passed to the waterfall")

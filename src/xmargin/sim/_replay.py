@@ -221,7 +221,7 @@ class _Venue:
         self.impact = SqrtImpact(config.impact, sigma, self._open_interest(market))
         self.used = self.adl = self.social = self.bad_debt = 0.0
         self.penalties = self.backstop = self.volume = self.adl_closed = 0.0
-        self.unallocated = self.incentives = self.incentive_paid = 0.0
+        self.unallocated = self.incentives = self.incentive_paid = self.system_socialized = 0.0
         self.liquidations = 0
         self.liquidated: set[str] = set()
         self.bankrupt: set[str] = set()
@@ -306,38 +306,68 @@ class _Venue:
         return np.flatnonzero(below | (r.margin_balance < -1e-6))
 
     # -- the bankruptcy waterfall -----------------------------------------------------------------------
-    def cover(self, debts: list[tuple[str, float, str, float, float]], mode: str) -> None:
+    def cover(
+        self, debts: list[tuple[str, float, str, float, float]], mode: str, *, system_debt: bool = False
+    ) -> None:
         """Cover each (account, bad debt USD, underlying, side, notional closed USD) by the waterfall.
 
         ADL: each chosen account pays its share of the debt out of its profit and has its delta-one
         positions on the other side of ``underlying`` reduced (at mark) by the same share of the bankrupt
         account's closed notional: the positions that took the other side of the loss are deleveraged.
-        Socialized loss: a debit pro rata to positive equity."""
+        Socialized loss: a debit pro rata to positive equity, never more than that equity (the rest is
+        carried by the venue: ``socialized_unallocated_usd``). ``system_debt``: a protocol cost (unpaid
+        keeper incentives), socialized the same way but not an account's bad debt."""
         if not debts:
             return
         market = self.engine.market
         r = self.engine.result()
         book = self.engine.book
-        deltas = portfolio_greeks(book, resolve(book, market)) if mode == "adl" else {}
+        # ADL candidates hold futures or perpetuals on the other side (what the bankrupt's closes traded with)
+        delta_one = (
+            {
+                u: np.asarray(
+                    book.q[
+                        :,
+                        [
+                            c
+                            for c, i in enumerate(book.instruments)
+                            if i.base == u and i.kind in (Kind.FUTURE, Kind.PERPETUAL)
+                        ],
+                    ].sum(axis=1)
+                ).reshape(-1)
+                for u in {d[2] for d in debts}
+            }
+            if mode == "adl"
+            else {}
+        )
         profit = r.equity - self.equity_start
         debit = np.zeros(book.n_accounts)
         reduce: dict[int, list[tuple[str, float, float]]] = {}
         for _acc, amount, u, side, notional in debts:
-            self.bad_debt += amount
             profits: dict[str, float] = {}
             leverage: dict[str, float] = {}
-            if mode == "adl" and u in deltas:
-                d = deltas[u]["delta_coin"]
+            if mode == "adl" and u in delta_one:
+                d = delta_one[u]
                 free = profit - debit
                 cand = np.flatnonzero((free > 0) & (np.sign(d) == -side) & (d != 0))
                 for i in cand:
                     profits[self.accounts[i]] = float(free[i])
                     leverage[self.accounts[i]] = float(r.initial_margin[i] / max(r.margin_balance[i], 1e-9))
-            w = waterfall(amount, self.insurance, mode=mode, profits_usd=profits, leverage=leverage)
-            self.insurance = w.insurance_left_usd
-            self.used += w.insurance_used_usd
-            self.adl += w.adl_usd
-            self.social += w.socialized_usd
+            w = waterfall(
+                amount,
+                0.0 if system_debt else self.insurance,
+                mode=mode,
+                profits_usd=profits,
+                leverage=leverage,
+            )
+            if system_debt:
+                self.system_socialized += w.socialized_usd
+            else:
+                self.bad_debt += amount
+                self.insurance = w.insurance_left_usd
+                self.used += w.insurance_used_usd
+                self.adl += w.adl_usd
+                self.social += w.socialized_usd
             for a, x in w.adl_by_account.items():
                 row = self.engine._row_of[a]
                 debit[row] += x
@@ -345,10 +375,10 @@ class _Venue:
                     reduce.setdefault(row, []).append((u, -side, notional * x / w.adl_usd))
             if w.socialized_usd > 0:
                 eq = np.maximum(r.equity - debit, 0.0)
-                if eq.sum() > 0:
-                    debit += w.socialized_usd * eq / eq.sum()
-                else:  # nobody left with equity: the venue itself carries it
-                    self.unallocated += w.socialized_usd
+                charged = min(w.socialized_usd, float(eq.sum()))
+                if charged > 0:
+                    debit += charged * eq / eq.sum()
+                self.unallocated += w.socialized_usd - charged  # more than all equity: the venue carries it
         rows = np.union1d(np.flatnonzero(debit > 0), np.array(sorted(reduce), dtype=np.intp))
         pfs = []
         for i in rows:
@@ -374,7 +404,7 @@ class _Venue:
         self.insurance -= paid
         self.incentive_paid += paid
         if usd - paid > 0:
-            self.cover([("~protocol", usd - paid, u, 1.0, 0.0)], "socialize")
+            self.cover([("~protocol", usd - paid, u, 1.0, 0.0)], "socialize", system_debt=True)
 
     # -- recording --------------------------------------------------------------------------------------
     def record(self, ts: float, k: int, prices: Mapping[str, float]) -> None:
@@ -514,11 +544,14 @@ def _liquidate_cex(v: _Venue, rows: NDArray[np.intp]) -> list[float]:
         if res.bad_debt_usd > 0:
             v.bankrupt.add(acc)
             u_main = _main_underlying(res)
-            closed = sum(f.notional_usd for f in res.fills if _base(f.instrument) == u_main)
-            one = Book.from_portfolio(pf)
-            before = portfolio_greeks(one, resolve(one, market)).get(u_main)
-            side = float(np.sign(before["delta_coin"][0])) if before is not None else 0.0
-            debts.append((acc, res.bad_debt_usd, u_main, side, closed))
+            fills_u = [f for f in res.fills if _base(f.instrument) == u_main]
+            closed = sum(f.notional_usd for f in fills_u)
+            # the side of the derivatives closed (a fill trades against the position: -size is its sign)
+            held = sum(
+                -f.size_coin * (_delta(f.instrument, market) if _is_option(f.instrument) else 1.0)
+                for f in fills_u
+            )
+            debts.append((acc, res.bad_debt_usd, u_main, float(np.sign(held)), closed))
         replaced.append(pin_at_mark(res.account, market))
     v.engine.replace_accounts(replaced)
     v.cover(debts, cfg.waterfall)
@@ -780,6 +813,7 @@ def _replay_dex(v: _Venue) -> ReplayReport:
         **stats,
         "keeper_incentives_usd": v.incentives,
         "keeper_incentives_paid_by_fund_usd": v.incentive_paid,
+        "keeper_incentives_socialized_usd": v.system_socialized,
         "closed_out_at_end": stats_f["closed_out_at_end"],
         "keeper_discount_pct": (
             100.0 * stats_f["auction_discount_sum"] / stats_f["auction_coin_sum"]
@@ -822,6 +856,7 @@ def _kick(
     sales: list[_Sale] = []
     emptied: list[Portfolio] = []
     debts: list[tuple[str, float, str, float, float]] = []
+    incentives: list[tuple[float, str]] = []
     for i in rows:
         acc = v.accounts[i]
         pf = account_portfolio(v.engine.book, acc)
@@ -887,11 +922,13 @@ def _kick(
                 curve=curve,
             )
             tab = debt * share * cfg.chop
-            v.pay_incentive(a.kick(tab, d, oracles[u].price, t), u)
+            incentives.append((a.kick(tab, d, oracles[u].price, t), u))
             stats["auctions"] += 1
             sales.append(_Sale(acc, u, a, debt * share))
     v.engine.replace_accounts(emptied)
     v.cover(debts, "socialize")
+    for usd, u in incentives:  # after the batch is emptied: a shortfall is never charged to a seized account
+        v.pay_incentive(usd, u)
     return sales
 
 
