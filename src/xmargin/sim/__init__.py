@@ -4,14 +4,14 @@ Dask), oracle-manipulation scenarios."""
 from xmargin.sim._chart import plot_replay
 from xmargin.sim._impact import ImpactConfig, SqrtImpact
 from xmargin.sim._pump import SHAPES, PumpConfig, PumpReport, oracle_pump, plot_pump, pump_path
-from xmargin.sim._replay import VENUES, DexConfig, ReplayConfig, ReplayReport, replay
+from xmargin.sim._replay import OUTCOME_FIELDS, VENUES, DexConfig, ReplayConfig, ReplayReport, replay
 from xmargin.sim._scenarios import SCENARIOS, PricePath, Scenario, load_path, scenario
-from xmargin.sim._sweep import SUMMARY_FIELDS, summarize, sweep
+from xmargin.sim._sweep import summarize, sweep
 
 __all__ = [
+    "OUTCOME_FIELDS",
     "SCENARIOS",
     "SHAPES",
-    "SUMMARY_FIELDS",
     "VENUES",
     "DexConfig",
     "ImpactConfig",

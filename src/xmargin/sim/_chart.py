@@ -16,18 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from xmargin.core import InputError
-from xmargin.sim._replay import ReplayReport
-
-SUMMARY_KEYS = (
-    "liquidations",
-    "accounts_liquidated",
-    "volume_liquidated_usd",
-    "bad_debt_usd",
-    "insurance_fund_used_usd",
-    "adl_usd",
-    "socialized_loss_usd",
-    "penalties_usd",
-)
+from xmargin.sim._replay import OUTCOME_FIELDS, ReplayReport
 
 
 def _figure(reports: Sequence[ReplayReport]) -> Any:
@@ -95,7 +84,7 @@ def plot_replay(reports: Sequence[ReplayReport], path: str | Path) -> Path:
             f"<tr><th>{html.escape(k)}</th>"
             + "".join(f"<td>{getattr(r, k):,.2f}</td>" for r in reports)
             + "</tr>"
-            for k in SUMMARY_KEYS
+            for k in OUTCOME_FIELDS
         )
         head = "".join(f"<th>{html.escape(r.venue.upper())}</th>" for r in reports)
         title = html.escape(f"xmargin replay {reports[0].scenario}: {reports[0].title}")

@@ -150,6 +150,19 @@ class ReplayConfig:
             raise InputError(where="--waterfall", expected="adl or socialize", found=self.waterfall)
 
 
+OUTCOME_FIELDS = (
+    "liquidations",
+    "accounts_liquidated",
+    "volume_liquidated_usd",
+    "bad_debt_usd",
+    "insurance_fund_used_usd",
+    "adl_usd",
+    "socialized_loss_usd",
+    "penalties_usd",
+)
+"""The report's outcome figures (summaries, charts, sweeps)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReplayReport:
     """The outcome of one replay. ``timeline`` has one row per path point (dict of equal-length lists)."""
@@ -267,8 +280,9 @@ class _Venue:
         return out
 
     # -- prices ---------------------------------------------------------------------------------------
-    def market_price(self, u: str, factor: float) -> float:
-        return self.base[u] * factor * math.exp(self.impact.log_impact(u))
+    def price(self, u: str, log_factor: float) -> float:
+        """The market price of ``u``: its start index moved by the path's log factor and the impact."""
+        return self.base[u] * math.exp(log_factor + self.impact.log_impact(u))
 
     def grid(self) -> tuple[FloatArray, dict[str, FloatArray]]:
         """The simulation clock (every ``clock_s`` from the window's start) and each underlying's log price
@@ -474,7 +488,7 @@ def _replay_cex(v: _Venue) -> ReplayReport:
     for b in range(t_blocks.size):
         t = float(t_blocks[b])
         v.impact.decay_to(t)
-        px = {u: v.base[u] * math.exp(float(logf[u][b]) + v.impact.log_impact(u)) for u in us}
+        px = {u: v.price(u, float(logf[u][b])) for u in us}
         moved = {u: p for u, p in px.items() if abs(p / seen[u] - 1.0) >= cfg.cex_tick_move}
         if moved:
             ticks += 1
@@ -487,7 +501,7 @@ def _replay_cex(v: _Venue) -> ReplayReport:
                     break
                 rounds += 1
                 latencies.extend(_liquidate_cex(v, rows))
-                px = {u: v.base[u] * math.exp(float(logf[u][b]) + v.impact.log_impact(u)) for u in us}
+                px = {u: v.price(u, float(logf[u][b])) for u in us}
                 v.move_engine(px)
                 seen.update(px)
             rounds_max = max(rounds_max, rounds)
@@ -535,22 +549,18 @@ def _liquidate_cex(v: _Venue, rows: NDArray[np.intp]) -> list[float]:
         for f in res.fills:
             v.volume += f.notional_usd
             v._step_volume += f.notional_usd
-            u = _base(f.instrument)
             if f.backstop:
                 v.backstop += f.notional_usd
             else:  # the market takes the slice's delta (options: size × Black delta)
-                delta = _delta(f.instrument, market) if _is_option(f.instrument) else 1.0
-                v.impact.add(u, f.size_coin * delta * market.index(u))
+                u = parse_name(f.instrument).base
+                v.impact.add(u, f.size_coin * _delta(f.instrument, market) * market.index(u))
         if res.bad_debt_usd > 0:
             v.bankrupt.add(acc)
             u_main = _main_underlying(res)
-            fills_u = [f for f in res.fills if _base(f.instrument) == u_main]
+            fills_u = [f for f in res.fills if parse_name(f.instrument).base == u_main]
             closed = sum(f.notional_usd for f in fills_u)
             # the side of the derivatives closed (a fill trades against the position: -size is its sign)
-            held = sum(
-                -f.size_coin * (_delta(f.instrument, market) if _is_option(f.instrument) else 1.0)
-                for f in fills_u
-            )
+            held = sum(-f.size_coin * _delta(f.instrument, market) for f in fills_u)
             debts.append((acc, res.bad_debt_usd, u_main, float(np.sign(held)), closed))
         replaced.append(pin_at_mark(res.account, market))
     v.engine.replace_accounts(replaced)
@@ -558,16 +568,12 @@ def _liquidate_cex(v: _Venue, rows: NDArray[np.intp]) -> list[float]:
     return latencies
 
 
-def _base(name: str) -> str:
-    return name.split("-")[0].split("_")[0]
-
-
 def _delta(name: str, market: MarketSnapshot) -> float:
-    return float(resolve_instruments((parse_name(name),), market).delta[0])
-
-
-def _is_option(name: str) -> bool:
-    return name.count("-") >= 3
+    """Delta per coin of a filled instrument: 1 for futures and perpetuals, Black delta for an option."""
+    inst = parse_name(name)
+    if inst.kind is not Kind.OPTION:
+        return 1.0
+    return float(resolve_instruments((inst,), market).delta[0])
 
 
 def _deleverage(
@@ -597,7 +603,7 @@ def _deleverage(
 def _main_underlying(res: Any) -> str:
     notional: dict[str, float] = {}
     for f in res.fills:
-        u = _base(f.instrument)
+        u = parse_name(f.instrument).base
         notional[u] = notional.get(u, 0.0) + f.notional_usd
     return max(notional, key=lambda u: notional[u]) if notional else "BTC"
 
@@ -724,7 +730,7 @@ def _replay_dex(v: _Venue) -> ReplayReport:
         t = float(t_blocks[b])
         v.impact.decay_to(t)
         for u in v.path.underlyings:
-            market_px[u] = v.base[u] * math.exp(float(logf[u][b]) + v.impact.log_impact(u))
+            market_px[u] = v.price(u, float(logf[u][b]))
         moved = {u: oracles[u].price for u in v.path.underlyings if oracles[u].observe(t, market_px[u])}
         if moved:
             v.move_engine(moved)
@@ -864,6 +870,7 @@ def _kick(
         greeks = portfolio_greeks(one, resolve(one, market))
         equity = float(r.equity[i])
         lots: dict[str, float] = {}
+        bought_back = 0.0
         for u, g in greeks.items():
             d = float(g["delta_coin"][0])
             if u not in oracles or d == 0.0:
@@ -873,16 +880,12 @@ def _kick(
             else:  # short delta: bought back at once at the market, with impact
                 equity -= -d * (market_px[u] - oracles[u].price)
                 v.impact.add(u, -d * market_px[u])
-                v.backstop += -d * market_px[u]
+                bought_back += -d * market_px[u]
+        v.backstop += bought_back
         value = sum(d * oracles[u].price for u, d in lots.items())
         v.liquidations += 1
         v._step_liq += 1
         v.liquidated.add(acc)
-        bought_back = sum(
-            -float(g["delta_coin"][0]) * market_px[u]
-            for u, g in greeks.items()
-            if u in oracles and float(g["delta_coin"][0]) < 0
-        )
         v.volume += value + bought_back
         v._step_volume += value + bought_back
         debt = value - equity

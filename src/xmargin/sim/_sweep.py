@@ -14,18 +14,7 @@ from typing import Any
 import numpy as np
 
 from xmargin.core import InputError
-from xmargin.sim._replay import ReplayConfig, ReplayReport, replay
-
-SUMMARY_FIELDS = (
-    "liquidations",
-    "accounts_liquidated",
-    "volume_liquidated_usd",
-    "bad_debt_usd",
-    "insurance_fund_used_usd",
-    "adl_usd",
-    "socialized_loss_usd",
-    "penalties_usd",
-)
+from xmargin.sim._replay import OUTCOME_FIELDS, ReplayConfig, ReplayReport, replay
 
 
 def sweep(
@@ -70,7 +59,7 @@ def sweep(
 def summarize(reports: Sequence[ReplayReport]) -> dict[str, dict[str, float]]:
     """Per outcome field: mean, p50, p95 and max over the runs."""
     out: dict[str, dict[str, float]] = {}
-    for f in SUMMARY_FIELDS:
+    for f in OUTCOME_FIELDS:
         x = np.array([float(getattr(r, f)) for r in reports])
         out[f] = {
             "mean": float(x.mean()),
