@@ -226,35 +226,33 @@ class BookEngine:
 
         whole = (book.q, book.q_entry, book.q_at_entry)
         parts = (new.q, new.q_entry, new.q_at_entry)
+        added = len(instruments) != len(book.instruments)
         merged_book = Book(
             book.accounts,
-            book.instruments if len(instruments) == len(book.instruments) else tuple(instruments),
+            tuple(instruments) if added else book.instruments,
             *(merged(o, r, colmap, len(instruments)) for o, r in zip(whole, parts, strict=True)),
         )
-        if len(instruments) == len(book.instruments):
+        if added:
+            underlyings_before = list(self.underlyings)
+            self._set_book(merged_book)
+            if self.underlyings != underlyings_before:  # a new underlying: the parts were reset
+                self.full()
+                return
+        else:
             # no new column: the per-underlying sub-books take the same row replacement (no re-slicing)
             self.book = merged_book
             for u, cols in self._cols.items():
                 local = np.full(len(instruments), -1, dtype=np.intp)
                 local[cols] = np.arange(cols.size)
                 sub = self._sub[u]
-                cmap = local[colmap]
                 self._sub[u] = Book(
                     sub.accounts,
                     sub.instruments,
                     *(
-                        merged(o, r, cmap, cols.size)
+                        merged(o, r, local[colmap], cols.size)
                         for o, r in zip((sub.q, sub.q_entry, sub.q_at_entry), parts, strict=True)
                     ),
                 )
-            for u in self.underlyings:
-                self._evaluate(u, rows)
-            return
-        underlyings_before = list(self.underlyings)
-        self._set_book(merged_book)
-        if self.underlyings != underlyings_before:
-            self.full()
-            return
         for u in self.underlyings:
             self._evaluate(u, rows)
 

@@ -11,6 +11,7 @@ underlying, expiry, strike, forward, vol, value and Greeks per coin) that scenar
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -199,8 +200,7 @@ def _static(insts: tuple[Instrument, ...]) -> _Static:
     if same is not None:
         if len(_STATIC) >= 64:
             _STATIC.clear()
-        st_same = _Static(*(getattr(same, f) for f in _Static.__dataclass_fields__))
-        object.__setattr__(st_same, "insts", insts)
+        st_same = dataclasses.replace(same, insts=insts)
         _STATIC[id(insts)] = st_same
         return st_same
     n = len(insts)
