@@ -16,33 +16,33 @@ from datetime import UTC, datetime
 import pytest
 
 from xmargin.instruments import Portfolio, Position, parse_name
-from xmargin.margin import get_model
+from xmargin.margin import PmBreakdown, get_model
 from xmargin.market import MarketSnapshot
 from xmargin.risk import Book
 
 TOL_COIN = 1e-9
 
 
-def _run(positions: dict[str, float], index: dict[str, float], at: datetime) -> tuple[float, float, dict]:
+def _run(
+    positions: dict[str, float], index: dict[str, float], at: datetime
+) -> tuple[float, float, PmBreakdown]:
     pf = Portfolio("golden", {}, tuple(Position(parse_name(n), q) for n, q in positions.items()))
     market = MarketSnapshot(valuation_time=at, index_usd=index)
     r = get_model("pm").requirement(Book.from_portfolio(pf), market)
     coin = next(iter(index))
-    return (
-        float(r.initial_margin[0]) / index[coin],
-        float(r.maintenance_margin[0]) / index[coin],
-        r.breakdown[0],
-    )
+    bd = r.breakdown[0]
+    assert isinstance(bd, PmBreakdown)
+    return float(r.initial_margin[0]) / index[coin], float(r.maintenance_margin[0]) / index[coin], bd
 
 
 def test_g1_eth_short_perpetual() -> None:
     im, mm, bd = _run(
         {"ETH-PERPETUAL": -0.999487053}, {"ETH": 1949.34}, datetime(2026, 2, 15, 12, tzinfo=UTC)
     )
-    [group] = bd["groups"]
-    assert group["worst_loss_usd"] / 1949.34 == pytest.approx(0.15246412672881357, abs=TOL_COIN)
-    assert group["worst_scenario"]["price_move"] > 0
-    assert group["roll_shock_usd"] / 1949.34 == pytest.approx(0.004997435265, abs=TOL_COIN)
+    [group] = bd.groups
+    assert group.worst_loss_usd / 1949.34 == pytest.approx(0.15246412672881357, abs=TOL_COIN)
+    assert group.worst_scenario.price_move > 0
+    assert group.roll_shock_usd / 1949.34 == pytest.approx(0.004997435265, abs=TOL_COIN)
     assert im == pytest.approx(0.157461562265, abs=TOL_COIN)
     assert mm == pytest.approx(0.125969249812, abs=TOL_COIN)
 
@@ -50,10 +50,10 @@ def test_g1_eth_short_perpetual() -> None:
 def test_g2_btc_perpetual_and_future() -> None:
     at = datetime(2024, 6, 17, 10, 22, 20, 501000, tzinfo=UTC)
     im, mm, bd = _run({"BTC-PERPETUAL": 0.314538364, "BTC-28JUN24": -0.001187534}, {"BTC": 65666.19}, at)
-    [group] = bd["groups"]
-    assert group["worst_loss_usd"] / 65666.19 == pytest.approx(0.05968587238095239, abs=TOL_COIN)
-    assert group["worst_scenario"]["price_move"] < 0  # −16%, or an extended move scaled to the same loss
-    assert group["roll_shock_usd"] / 65666.19 == pytest.approx(0.00315725898, abs=TOL_COIN)
+    [group] = bd.groups
+    assert group.worst_loss_usd / 65666.19 == pytest.approx(0.05968587238095239, abs=TOL_COIN)
+    assert group.worst_scenario.price_move < 0  # −16%, or an extended move scaled to the same loss
+    assert group.roll_shock_usd / 65666.19 == pytest.approx(0.00315725898, abs=TOL_COIN)
     assert im == pytest.approx(0.06284313098, abs=TOL_COIN)
     assert mm == pytest.approx(0.8 * 0.06284313098, abs=TOL_COIN)
 

@@ -91,4 +91,4 @@ def test_delta_shock_is_size_dependent() -> None:
     big = small.scaled(100.0)
     assert _im(model, big) > 100.0 * _im(model, small)
     bd = model.requirement(Book.from_portfolio(big), MARKET).breakdown[0]
-    assert bd["groups"][0]["delta_shock_usd"] > 0
+    assert bd.groups[0].delta_shock_usd > 0

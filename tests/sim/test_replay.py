@@ -115,11 +115,11 @@ def test_path_reaches_the_windows_recorded_low() -> None:
 
 
 def test_bad_scenario_and_venue_are_input_errors() -> None:
-    with pytest.raises(InputError, match="--scenario"):
+    with pytest.raises(InputError, match="scenario"):
         replay("2019-01-01", "cex", accounts=10)
-    with pytest.raises(InputError, match="--venue"):
+    with pytest.raises(InputError, match="venue"):
         replay(SHORT, "amm", accounts=10)
-    with pytest.raises(InputError, match="--accounts"):
+    with pytest.raises(InputError, match="accounts"):
         replay(SHORT, "cex", accounts=0)
 
 
@@ -129,7 +129,7 @@ def test_charts_render_png_and_html(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = plot_replay(reports[:1], tmp_path / "r.html").read_text()
     assert "data:image/png;base64," in page and "bad_debt_usd" in page
-    with pytest.raises(InputError, match="--chart"):
+    with pytest.raises(InputError, match="chart"):
         plot_replay(reports, tmp_path / "r.svg")
     assert not list(tmp_path.glob("*.part"))
 
@@ -233,7 +233,7 @@ def test_a_sweep_is_the_replays_of_its_seeds_in_process_and_on_dask() -> None:
     vols = [r.volume_liquidated_usd for r in here]
     assert math.isclose(s["volume_liquidated_usd"]["mean"], sum(vols) / 2)
     assert s["volume_liquidated_usd"]["max"] == max(vols)
-    with pytest.raises(InputError, match="--seeds"):
+    with pytest.raises(InputError, match="seeds"):
         sweep(SHORT, "cex", [1, 1], accounts=10)
 
 

@@ -35,7 +35,7 @@ def test_partial_liquidation_restores_margin_and_keeps_the_rest() -> None:
     assert res.restored and mb2 >= 1.1 * mm2
     assert res.account.positions  # partial: something is left
     # the riskiest first: most MM relief per USD of notional; ETH moves ±18% in pm-deribit, BTC ±16%
-    assert res.fills[0].instrument == "ETH_USDC-PERPETUAL"
+    assert res.fills[0].instrument.name == "ETH_USDC-PERPETUAL"
     assert res.insurance_fee_usd == pytest.approx(sum(f.penalty_usd for f in res.fills))
     assert res.account.collateral["USDC"] == pytest.approx(30_000.0 - res.insurance_fee_usd)
     assert res.bad_debt_usd == 0.0
@@ -93,7 +93,7 @@ def test_when_no_single_close_lowers_the_requirement_every_position_is_cut_toget
     ]
     assert all(m > mm for m in alone)
     res = liquidate(MODEL, pf, MARKET, CexConfig(step=0.25))
-    assert {f.instrument for f in res.fills[:2]} == {"BTC-27DEC26", "BTC-27DEC26-90000-C"}
+    assert {f.instrument.name for f in res.fills[:2]} == {"BTC-27DEC26", "BTC-27DEC26-90000-C"}
 
 
 @given(

@@ -41,14 +41,24 @@ def call_delta() -> float:
 @pytest.mark.parametrize("preset", ["pm-deribit", "pm-span"])
 @pytest.mark.parametrize("view", ["settlement", "usd"])
 def test_hedge_needs_less_than_either_leg(preset: str, view: str) -> None:
-    model = PortfolioMargin(preset, view=view)
+    """The hedged risk is smaller than either leg's: the risk charge (maintenance) always; the initial margin
+    too where long options' value backs it (``long_options_paid_in_full: false``, Deribit's PM). Paid in
+    full (the shipped default), the hedged call's initial margin is the call's own: its premium."""
     d = call_delta()
-    call_only = im(model, pf({CALL.name: 10.0}))
-    fut_only = im(model, pf({FUT.name: -10.0 * d}))
-    hedged = im(model, pf({CALL.name: 10.0, FUT.name: -10.0 * d}))
-    assert hedged < call_only
-    assert hedged < fut_only
-    assert hedged <= call_only + fut_only
+    legs = (pf({CALL.name: 10.0}), pf({FUT.name: -10.0 * d}), pf({CALL.name: 10.0, FUT.name: -10.0 * d}))
+    doc = load_pm_preset(preset).model_dump()
+    for paid in (True, False):
+        model = PortfolioMargin(doc | {"long_options_paid_in_full": paid}, view=view)
+        (call_im, fut_im, hedged_im), (call_mm, fut_mm, hedged_mm) = (
+            [float(getattr(model.requirement(Book.from_portfolio(p), MARKET), f)[0]) for p in legs]
+            for f in ("initial_margin", "maintenance_margin")
+        )
+        assert hedged_mm < call_mm and hedged_mm < fut_mm
+        assert hedged_im <= call_im + fut_im
+        if paid:
+            assert hedged_im == pytest.approx(call_im, rel=1e-12)
+        else:
+            assert hedged_im < call_im and hedged_im < fut_im
 
 
 @pytest.mark.parametrize("preset", ["pm-deribit", "pm-span"])

@@ -72,8 +72,8 @@ def test_btcusdt_mm_b1_example() -> None:
     assert float(res.maintenance_margin[0]) == pytest.approx(71_200.81, abs=0.005)
     assert float(res.maintenance_margin[0]) == pytest.approx(3_500_032.458 * 0.025 - 16_300, rel=1e-12)
     assert float(res.initial_margin[0]) == pytest.approx(3_500_032.458 / 20, rel=1e-12)  # B2: 20x in tier 4
-    line = res.breakdown[0]["instruments"]["BTC_USDC-PERPETUAL"]
-    assert line["tier"] == 4 and line["notional_usd"] == pytest.approx(3_500_032.458)
+    line = res.breakdown[0].instruments["BTC_USDC-PERPETUAL"]
+    assert line.tier == 4 and line.notional_usd == pytest.approx(3_500_032.458)
 
 
 def test_ethusdt_mm_b1_example() -> None:
@@ -124,15 +124,16 @@ def test_cross_fixed_ratios() -> None:
 
 
 # -- isolated vs cross -----------------------------------------------------------------------------------
-def test_long_option_locks_its_premium_only_in_isolated() -> None:
+def test_long_option_locks_its_premium_in_both() -> None:
+    """A long option is paid in full and backs nothing else, pooled or not (``_ratio``): IM = MM = its value,
+    so only the cash is available."""
     p = pf({"BTC-27DEC26-110000-C": 2.0}, {"USDC": 5_000.0})
     table = resolve(Book.from_portfolio(p), market())
     value = 2.0 * float(table.value_usd[table.is_option][0])
-    iso, cross = run(IsolatedMargin(), p), run(CrossMargin(), p)
-    assert float(iso.initial_margin[0]) == pytest.approx(value) == float(iso.maintenance_margin[0])
-    assert float(cross.initial_margin[0]) == 0.0
-    assert float(iso.equity[0]) == pytest.approx(5_000.0 + value) == float(cross.equity[0])
-    assert float(iso.available[0]) == pytest.approx(5_000.0)
+    for res in (run(IsolatedMargin(), p), run(CrossMargin(), p)):
+        assert float(res.initial_margin[0]) == pytest.approx(value) == float(res.maintenance_margin[0])
+        assert float(res.equity[0]) == pytest.approx(5_000.0 + value)
+        assert float(res.available[0]) == pytest.approx(5_000.0)
 
 
 def test_short_options_use_the_standard_formula() -> None:
@@ -158,7 +159,7 @@ def test_isolated_profits_do_not_back_other_positions() -> None:
     assert float(cross.equity[0]) == pytest.approx(50_000 + 10_000 + 10_000 - 1_000)
     assert float(cross.margin_balance[0]) == pytest.approx(float(cross.equity[0]))
     assert float(iso.margin_balance[0]) == pytest.approx(50_000 - 1_000)
-    assert iso.breakdown[0]["unrealised_profit_excluded_usd"] == pytest.approx(20_000.0)
+    assert iso.breakdown[0].unrealised_profit_excluded_usd == pytest.approx(20_000.0)
     np.testing.assert_allclose(iso.initial_margin, cross.initial_margin)  # no long options: same requirement
 
 

@@ -22,10 +22,10 @@ import yaml
 import xmargin.margin._standard as standard
 from xmargin.core import InputError
 from xmargin.instruments import Portfolio, Position, parse_name
-from xmargin.margin import CollateralPolicy, get_model
-from xmargin.margin._standard import ShortOptionRates, StandardMargin, short_option_fractions
+from xmargin.margin import CollateralPolicy, ShortOptions, StandardMargin, get_model
+from xmargin.margin._ratio import short_option_fractions
 from xmargin.market import MarketSnapshot
-from xmargin.risk import Book, resolve
+from xmargin.risk import Book, equity_usd, resolve
 
 TOL_USD = 1e-6  # absolute, on USD amounts computed from exact decimal inputs
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -62,7 +62,7 @@ def test_futures_golden_s2(name: str, size: float, im_usd: float, mm_usd: float,
     im, mm, bd = margin({name: size})
     assert im == pytest.approx(im_usd, abs=TOL_USD)
     assert mm == pytest.approx(mm_usd, abs=TOL_USD)
-    assert bd["instruments"][name]["im_rate"] == pytest.approx(im_rate, rel=1e-12)
+    assert bd.instruments[name].im_rate == pytest.approx(im_rate, rel=1e-12)
 
 
 def test_btc_25_coin_in_coin() -> None:
@@ -107,7 +107,7 @@ def test_short_option_formula_derived_examples(
         otm_fraction=np.array([otm / u]),
         mark_fraction=np.array([mark]),
         is_call=np.array([is_call]),
-        rates=ShortOptionRates(),
+        rates=ShortOptions(im_base=0.15, im_floor=0.10, mm_base=0.075),
     )
     assert float(got_im[0]) == pytest.approx(im, abs=1e-15)
     assert float(got_mm[0]) == pytest.approx(mm, abs=1e-15)
@@ -119,7 +119,7 @@ def test_short_put_mm_uses_the_verbatim_mark_term() -> None:
         otm_fraction=np.array([0.0]),
         mark_fraction=np.array([2.0]),
         is_call=np.array([False]),
-        rates=ShortOptionRates(),
+        rates=ShortOptions(im_base=0.15, im_floor=0.10, mm_base=0.075),
     )
     assert float(mm[0]) == pytest.approx(0.075 * 2.0 + 2.0)
 
@@ -151,13 +151,21 @@ def test_short_option_in_usd_matches_deribit_coin_form(name: str) -> None:
     assert im == pytest.approx(2.0 * im_frac * unit, rel=1e-12)
     assert mm == pytest.approx(2.0 * mm_frac * unit, rel=1e-12)
     assert im >= mm
-    assert bd["instruments"][name]["size"] == -2.0
+    assert bd.instruments[name].size == -2.0
 
 
-def test_long_options_need_no_margin() -> None:
-    """Long options: IM = MM = 0; their premium is already paid and counted in equity (S4)."""
-    im, mm, _ = margin({"BTC-27DEC26-110000-C": 3.0, "ETH_USDC-27DEC26-1800-P": 5.0})
-    assert (im, mm) == (0.0, 0.0)
+def test_long_options_are_paid_in_full() -> None:
+    """Long options back nothing else in standard margin ("margin sharing does not apply to long option
+    positions unless portfolio margin is enabled", Deribit KB "Isolated margin availability"): their mark
+    value is charged as IM and MM, so buying one at mark lowers ``available`` by its premium (FORMATS.md)."""
+    sizes = {"BTC-27DEC26-110000-C": 3.0, "ETH_USDC-27DEC26-1800-P": 5.0}
+    im, mm, _ = margin(sizes)
+    book = Book.from_portfolio(
+        Portfolio("a", {}, tuple(Position(parse_name(n), q) for n, q in sizes.items()))
+    )
+    value = float(equity_usd(book, resolve(book, market()))[0])
+    assert value > 0
+    assert im == pytest.approx(value, rel=1e-12) and mm == pytest.approx(value, rel=1e-12)
 
 
 # -- equity, collateral, the result's shape ------------------------------------------------------------------
@@ -169,7 +177,7 @@ def test_equity_and_haircuts() -> None:
     assert float(plain.equity[0]) == pytest.approx(101_000.0)
     assert float(plain.margin_balance[0]) == pytest.approx(101_000.0)
     assert float(cut.margin_balance[0]) == pytest.approx(101_000.0 - 10_000.0)
-    assert cut.breakdown[0]["haircut_usd"] == pytest.approx(10_000.0)
+    assert cut.breakdown[0].haircut_usd == pytest.approx(10_000.0)
 
 
 def test_many_accounts_at_once_and_detail_off() -> None:
@@ -180,7 +188,7 @@ def test_many_accounts_at_once_and_detail_off() -> None:
     np.testing.assert_allclose(res.initial_margin, want, rtol=1e-12)
     quiet = StandardMargin().requirement(book, market(), detail=False)
     np.testing.assert_array_equal(quiet.initial_margin, res.initial_margin)
-    assert res.breakdown[0]["instruments"] == {}
+    assert res.breakdown[0].instruments == {}
 
 
 def test_registered_by_name() -> None:
@@ -259,7 +267,7 @@ def test_preset_from_path_name_and_mapping(tmp_path: Path) -> None:
     im, _, _ = margin({"BTC-PERPETUAL": 1.0}, preset=path)
     assert im == pytest.approx((0.05 + 0.00005) * 100_000.0)
     assert StandardMargin(str(path)).preset_name == "mine"
-    assert StandardMargin("standard-deribit").futures == StandardMargin(_doc()).futures
+    assert StandardMargin("standard-deribit").preset.futures == StandardMargin(_doc()).preset.futures
     with pytest.raises(InputError, match="preset"):
         StandardMargin("no-such-preset")
 

@@ -80,7 +80,7 @@ def bench_book(
     model = PortfolioMargin()
     model.requirement(book, market, detail=False)  # compile and warm up
     seconds = _best(lambda: model.requirement(book, market.replace(), detail=False), repeats)
-    prep = model.prepare(book.instruments, market)
+    prep = model.prepare(book.columns, market)
     pnl = np.zeros((len(book.instruments), len(prep.scenarios)))
     for g in prep.groups:
         pnl[np.ix_(g.ci, g.si)] = g.pnl_usd
@@ -88,7 +88,7 @@ def bench_book(
     engine = BookEngine(book, market, model)
     ticks = iter(np.linspace(1.001, 1.05, 100))
     tick = _best(lambda: engine.tick(engine.market.shifted("BTC", float(next(ticks))), "BTC"), repeats)
-    matrices = (book.q, book.q_entry, book.q_at_entry)
+    matrices = book.matrices
     book_bytes = sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in matrices)
     state_bytes = engine._im.nbytes * 4
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click (pinned)
@@ -9,19 +10,30 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendo
 from ._app import app
 
 
+def _quiet_broken_pipe() -> None:
+    """The reader went away (``xmargin ... | head -1``): stop quietly, as ``cat`` does, with exit 0 rather
+    than a traceback or exit 1; standard output is pointed at /dev/null so the interpreter's final flush
+    does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
+
+
 def main() -> None:
     """Console-script entry point. A usage error (unknown flag, missing or malformed argument) is one
     ``error: WHERE: expected X, found Y`` line on standard error and exit 2, like every other bad input."""
     try:
         code = app(standalone_mode=False)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_broken_pipe()
     except NoArgsIsHelpError as exc:
         sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx is not None else "")
         sys.exit(2)
     except UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "xmargin"
-        sys.stderr.write(
-            f"error: {where}: expected valid arguments (see --help), found {exc.format_message()}\n"
-        )
+        message = " ".join(exc.format_message().split())
+        sys.stderr.write(f"error: {where}: expected valid arguments (see --help), found {message}\n")
         sys.exit(2)
     except (KeyboardInterrupt, EOFError):
         sys.stderr.write("error: aborted\n")

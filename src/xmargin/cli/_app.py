@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from xmargin import __version__
 
 from ._demo import demo
 from ._margin import compare, margin
+from ._models import models, schema
 from ._price import price
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 app = typer.Typer(
     name="xmargin",
@@ -14,10 +21,31 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings=CONTEXT,
+    rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"xmargin {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit")
+    ] = False,
+) -> None:
+    """Cross-margin and portfolio-margin risk engine for crypto derivatives."""
+
+
 app.command()(margin)
 app.command()(compare)
 app.command()(price)
+app.command()(models)
+app.command()(schema)
 app.command()(demo)
 
 from ._replay import replay  # noqa: E402
@@ -33,7 +61,10 @@ from ._ledger import ledger_app  # noqa: E402
 app.add_typer(ledger_app, name="ledger")
 
 bench_app = typer.Typer(
-    help="Benchmarks that print ratios against a reference measured in the same run.", no_args_is_help=True
+    help="Benchmarks that print ratios against a reference measured in the same run.",
+    no_args_is_help=True,
+    context_settings=CONTEXT,
+    rich_markup_mode=None,
 )
 app.add_typer(bench_app, name="bench")
 

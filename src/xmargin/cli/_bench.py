@@ -13,7 +13,7 @@ from ._common import console, handle_errors, print_json
 def _show(result: dict[str, object], title: str, json_out: bool) -> None:
     """The benchmark's dict as JSON, or as a two-column table."""
     if json_out:
-        print_json(result)
+        print_json(result, schema="bench")
         return
     table = Table(title=title)
     table.add_column("measure")

@@ -1,19 +1,25 @@
-"""What every command shares: error handling, JSON output, rich console."""
+"""What every command shares: error handling, JSON output, rich consoles, flag names in errors.
+
+Library errors name the library's parameters (``model``, ``ReplayConfig.vol_beta``); :func:`flags` maps
+them onto the command's own flags (``--model``, ``--vol-beta``) where the CLI passes a flag straight through,
+so that the one ``error:`` line names what the user typed.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
-from xmargin.core import InputError, InputErrors, XmarginError
+from xmargin.core import InputError, InputErrors, XmarginError, to_data
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -22,9 +28,22 @@ EXIT_OK = 0
 EXIT_FAULT = 1
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
+VALIDATE_ENV = "XMARGIN_VALIDATE_JSON"
+"""When set (the test suite sets it), every ``--json`` document is validated against its shipped schema
+before it is printed; a mismatch is a fault (exit 1)."""
+WIDE = 240
+"""Columns of a console that is not a terminal (a pipe, a file): wide enough that no number is truncated."""
 
-console = Console()
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    tty = stream.isatty()
+    width = None if tty or os.environ.get("COLUMNS") else WIDE
+    return Console(stderr=stderr, width=width, highlight=False, soft_wrap=stderr)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 def _clean(obj: Any) -> Any:
@@ -39,15 +58,52 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def print_json(doc: Any) -> None:
-    """Print one JSON document on standard output and nothing else (NaN/inf become null)."""
-    sys.stdout.write(json.dumps(_clean(doc), indent=2, sort_keys=False) + "\n")
+def json_data(doc: Any) -> Any:
+    """A typed result (a dataclass) through the one serializer, or a plain document cleaned of NaN."""
+    if hasattr(doc, "__dataclass_fields__"):
+        return to_data(doc)
+    if hasattr(doc, "model_dump"):
+        return _clean(doc.model_dump(mode="json"))
+    return _clean(doc)
+
+
+def print_json(doc: Any, *, schema: str) -> None:
+    """Print one JSON document on standard output and nothing else (NaN/inf become null). ``schema``: the
+    shipped JSON Schema it follows (``xmargin schema NAME``); validated when ``$XMARGIN_VALIDATE_JSON``."""
+    data = json_data(doc)
+    if os.environ.get(VALIDATE_ENV):
+        from xmargin.cli._schemas import validate
+
+        validate(data, schema)
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
     sys.stdout.flush()
 
 
 def _error_lines(exc: InputError) -> list[str]:
     errors = exc.errors if isinstance(exc, InputErrors) else (exc,)
     return [f"error: {e}".replace("\n", " ") for e in errors]
+
+
+@contextlib.contextmanager
+def flags(mapping: Mapping[str, str]) -> Iterator[None]:
+    """Rename library parameter names in the ``where`` of bad input to the command's flags: a ``where``
+    equal to a key, or starting with ``key:`` / ``key.``, is reported under the flag instead."""
+    try:
+        yield
+    except InputError as exc:
+        errors = exc.errors if isinstance(exc, InputErrors) else (exc,)
+        renamed = []
+        for e in errors:
+            where = e.where
+            for name, flag in mapping.items():
+                if where == name:
+                    where = flag
+                    break
+                if where.startswith((f"{name}:", f"{name}.")):
+                    where = flag + where[len(name) :]
+                    break
+            renamed.append(InputError(where=where, expected=e.expected, found=e.found))
+        raise (InputErrors(renamed) if len(renamed) > 1 else renamed[0]) from None
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -64,7 +120,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except XmarginError as exc:
             err_console.print(f"error: {exc}", markup=False)
             raise typer.Exit(EXIT_FAULT) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, BrokenPipeError):
             raise
         except Exception as exc:
             if os.environ.get("XMARGIN_DEBUG"):
@@ -78,6 +134,12 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def warn(lines: tuple[str, ...] | list[str]) -> None:
+    """The warnings of a result, one ``warning:`` line each on standard error (the tables' output)."""
+    for w in lines:
+        err_console.print(f"warning: {w}", markup=False)
+
+
 def fmt(x: float | None, digits: int = 2) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "-"
@@ -88,3 +150,7 @@ def fmt_sig(x: float | None, sig: int = 6) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "-"
     return f"{x:.{sig}g}"
+
+
+def money_digits(currency: str) -> int:
+    return 2 if currency in ("USD", "USDC", "USDT") else 6

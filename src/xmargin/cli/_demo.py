@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from xmargin.core import InputError
+from xmargin.core import InputError, atomic_write, check_output
 from xmargin.instruments import load_portfolio
-from xmargin.margin import account_report, check_portfolio, get_model
+from xmargin.margin import account_report, check_portfolio, compare_report, resolve_model
 from xmargin.market import (
     DEMO_SNAPSHOT,
     MarketSnapshot,
@@ -21,8 +21,8 @@ from xmargin.market import (
 )
 from xmargin.pricing import fit_chain
 
-from ._common import console, err_console, fmt, handle_errors
-from ._margin import COMPARE_MODELS, compare_models
+from ._common import console, err_console, fmt, handle_errors, warn
+from ._margin import COMPARE_MODELS
 from ._replay import summary_table
 
 
@@ -86,12 +86,17 @@ def _demo_replay(accounts: int, out_dir: Path) -> None:
     from xmargin.sim import plot_replay, replay
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    chart_path = check_output(
+        out_dir / "replay-2020-03-12.png", force=True, where="--out-dir"
+    )  # the demo's own file
     reports = []
     for venue in ("cex", "dex"):
         with err_console.status(f"replaying 2020-03-12 on {accounts} accounts, {venue.upper()} ..."):
             reports.append(replay("2020-03-12", venue, accounts=accounts, seed=0))
     console.print(summary_table(reports))
-    chart = plot_replay(reports, out_dir / "replay-2020-03-12.png")
+    with atomic_write(chart_path) as tmp:
+        plot_replay(reports, tmp)
+    chart = chart_path
     console.print(
         f"The same book, the same crash: the CEX liquidates partially as marks move, the DEX only when its "
         f"oracle updates and by auction. Chart: {chart}. More: xmargin replay --help, docs/replay.md."
@@ -99,7 +104,9 @@ def _demo_replay(accounts: int, out_dir: Path) -> None:
 
 
 def _demo_books(market: MarketSnapshot, snapshot_id: str) -> None:
-    cross_collateral = get_model("pm", preset="pm-cross-collateral")
+    cross_collateral = resolve_model("pm-cross-collateral")
+    models = [resolve_model(n) for n in COMPARE_MODELS]
+    warnings: list[str] = []
     table = Table(title=f"Initial margin (USD) of six books on Deribit snapshot {snapshot_id}")
     table.add_column("book")
     for name in COMPARE_MODELS:
@@ -109,13 +116,16 @@ def _demo_books(market: MarketSnapshot, snapshot_id: str) -> None:
     for path in shipped_demo_books():
         pf = load_portfolio(path)
         check_portfolio(pf, market)
-        models = compare_models(pf, market, "USD")
-        iso = models["isolated"]["initial_margin"]
-        saved = 1.0 - models["pm"]["initial_margin"] / iso if iso > 0 else 0.0
-        usd = account_report(cross_collateral, pf, market, with_liquidation=False)["initial_margin"]
+        report = compare_report(models, pf, market, with_liquidation=False)
+        cmp = report.models
+        iso = cmp["isolated"].initial_margin
+        saved = 1.0 - cmp["pm"].initial_margin / iso if iso > 0 else 0.0
+        usd_report = account_report(cross_collateral, pf, market, with_liquidation=False)
+        usd = usd_report.initial_margin
+        warnings.extend(w for w in (*report.warnings, *usd_report.warnings) if w not in warnings)
         table.add_row(
             pf.account,
-            *(fmt(models[n]["initial_margin"], 0) for n in COMPARE_MODELS),
+            *(fmt(cmp[n].initial_margin, 0) for n in COMPARE_MODELS),
             f"{saved:.1%}",
             fmt(usd, 0),
         )
@@ -129,3 +139,4 @@ def _demo_books(market: MarketSnapshot, snapshot_id: str) -> None:
         "the covered call is charged for its net long delta. "
         "Next: xmargin margin BOOK --market CHAIN#ID shows the scenario grid, Greeks and liquidation price."
     )
+    warn(warnings)

@@ -152,7 +152,7 @@ def _receipt_doc(r: Receipt) -> dict[str, Any]:
 
 def _report(r: Receipt, json_out: bool) -> None:
     if json_out:
-        print_json(_receipt_doc(r))
+        print_json(_receipt_doc(r), schema="ledger-receipt")
         return
     data = {k: v for k, v in r.event.data.items() if k != "request"}
     what = ", ".join(f"{k} {v}" for k, v in data.items())
@@ -318,7 +318,7 @@ def _show(
             available=m.available,
         )
     if json_out:
-        print_json(doc)
+        print_json(doc, schema="ledger-show")
         return
     table = Table(title=f"Account {account} after {state.version} events")
     table.add_column("")

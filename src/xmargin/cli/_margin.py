@@ -2,194 +2,308 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from xmargin.core import InputError, InputErrors, check
-from xmargin.instruments import Instrument, Kind, Portfolio, load_portfolio, parse_name
-from xmargin.margin import account_report, check_portfolio, get_model
+from xmargin.core import InputError, InputErrors
+from xmargin.instruments import MAX_PRICE_USD, MAX_SIZE_COIN, Kind, Portfolio, load_portfolio, parse_name
+from xmargin.margin import (
+    CompareReport,
+    MarginModel,
+    MarginReport,
+    PmBreakdown,
+    account_report,
+    check_portfolio,
+    compare_report,
+    resolve_model,
+    whatif_report,
+)
 from xmargin.market import MarketSnapshot, load_market
+from xmargin.risk import Trade
 
-from ._common import console, fmt, handle_errors, print_json
+from ._common import console, flags, fmt, handle_errors, money_digits, print_json, warn
 
 COMPARE_MODELS = ("isolated", "cross", "standard", "pm")
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+"""An ASCII decimal number (no other digits, no inf or nan)."""
+MODEL_FLAGS = {"model": "--model", "preset": "--preset", "currency": "--currency"}
+
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        help="A model (isolated, cross, standard, pm), a preset name (xmargin models) or a preset file",
+    ),
+]
+PresetOpt = Annotated[
+    str | None,
+    typer.Option("--preset", help="A preset for the model: a shipped name (xmargin models) or a YAML file"),
+]
+MarketOpt = Annotated[
+    Path, typer.Option("--market", help="Market file (- for standard input), or a Deribit chain CSV#SNAPSHOT")
+]
+CurrencyOpt = Annotated[str, typer.Option("--currency", help="USD or an asset with an index (BTC)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine output (FORMATS.md)")]
 
 
-def parse_adds(adds: list[str]) -> dict[Instrument, float]:
-    """``INSTRUMENT=SIZE`` flags into signed sizes (all problems reported)."""
-    trades: dict[Instrument, float] = {}
+def _number(text: str, *, where: str, lo: float, hi: float) -> float:
+    if not NUMBER.fullmatch(text.strip()):
+        raise InputError(where=where, expected="a number written with ASCII digits", found=text)
+    x = float(text)
+    if not lo <= x <= hi:
+        raise InputError(where=where, expected=f"a number in [{lo:g}, {hi:g}]", found=text)
+    return x
+
+
+def parse_adds(adds: list[str]) -> list[Trade]:
+    """``INSTRUMENT=SIZE[@PRICE]`` flags into trades (every problem reported)."""
+    trades: list[Trade] = []
     errors: list[InputError] = []
     for text in adds:
-        name, sep, size = text.partition("=")
+        where = f"--add {text!r}"
+        name, sep, rest = text.partition("=")
         try:
             if not sep:
-                raise InputError(where=f"--add {text!r}", expected="INSTRUMENT=SIZE", found=text)
+                raise InputError(where=where, expected="INSTRUMENT=SIZE or INSTRUMENT=SIZE@PRICE", found=text)
             inst = parse_name(name.strip())
             if inst.kind is Kind.SPOT:
-                raise InputError(where=f"--add {text!r}", expected="a derivative", found=name)
-            try:
-                value = float(size)
-            except ValueError:
-                raise InputError(
-                    where=f"--add {text!r}", expected="a signed size in coin", found=size
-                ) from None
-            trades[inst] = trades.get(inst, 0.0) + check.finite(value, where=f"--add {text!r}")
+                raise InputError(where=where, expected="a derivative", found=name)
+            size_text, at, price_text = rest.partition("@")
+            size = _number(size_text, where=where, lo=-MAX_SIZE_COIN, hi=MAX_SIZE_COIN)
+            if size == 0:
+                raise InputError(where=where, expected="a non-zero size in coin", found=size_text)
+            price = _number(price_text, where=where, lo=0.0, hi=MAX_PRICE_USD) if at else None
+            if price is not None and price <= 0 and inst.kind is not Kind.OPTION:
+                raise InputError(where=where, expected="a price > 0", found=price_text)
+            trades.append(Trade(inst, size, price))
         except InputError as exc:
-            errors.append(exc)
+            errors.append(
+                exc
+                if exc.where.startswith("--add")
+                else InputError(where=where, expected=exc.expected, found=exc.found)
+            )
     if errors:
         raise InputErrors(errors)
     return trades
 
 
-def _model(name: str, preset: str | None) -> Any:
-    if preset is not None and name != "pm":
-        raise InputError(where="--preset", expected="only with --model pm", found=f"--model {name}")
-    return get_model(name, preset=preset) if preset is not None else get_model(name)
-
-
-def _load(portfolio: Path, market: Path) -> tuple[Portfolio, MarketSnapshot]:
+def load_inputs(portfolio: Path, market: Path) -> tuple[Portfolio, MarketSnapshot]:
+    """The portfolio and the market (at most one of them from standard input), checked against each other."""
+    if str(portfolio) == "-" and str(market) == "-":
+        raise InputError(where="--market", expected="a file when the portfolio is read from -", found="-")
     pf = load_portfolio(portfolio)
     mkt = load_market(market)
-    try:
-        check_portfolio(pf, mkt)
-    except InputError as exc:
-        errors = exc.errors if isinstance(exc, InputErrors) else (exc,)
-        raise InputErrors(
-            [InputError(where=f"{portfolio}: {e.where}", expected=e.expected, found=e.found) for e in errors]
-        ) from None
+    check_portfolio(pf, mkt, where="standard input" if str(portfolio) == "-" else str(portfolio))
     return pf, mkt
+
+
+def model_of(model: str, preset: str | None) -> MarginModel:
+    with flags(MODEL_FLAGS):
+        return resolve_model(model, preset)
 
 
 @handle_errors
 def margin(
-    portfolio: Annotated[Path, typer.Argument(help="Portfolio file (YAML/JSON)")],
-    market: Annotated[Path, typer.Option("--market", help="Market file, or a Deribit chain CSV#SNAPSHOT")],
-    model: Annotated[str, typer.Option("--model", help="isolated, cross, standard or pm")] = "pm",
-    preset: Annotated[
-        str | None,
-        typer.Option("--preset", help="pm preset: pm-deribit, pm-span, pm-cross-collateral or a YAML file"),
-    ] = None,
-    currency: Annotated[str, typer.Option("--currency", help="USD or an asset with an index (BTC)")] = "USD",
+    portfolio: Annotated[Path, typer.Argument(help="Portfolio file (YAML/JSON; - for standard input)")],
+    market: MarketOpt,
+    model: ModelOpt = "pm",
+    preset: PresetOpt = None,
+    currency: CurrencyOpt = "USD",
     add: Annotated[
-        list[str] | None, typer.Option("--add", help="What-if trade INSTRUMENT=SIZE (repeatable)")
+        list[str] | None,
+        typer.Option(
+            "--add", help="What-if trade INSTRUMENT=SIZE[@PRICE], at mark without a price (repeatable)"
+        ),
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Machine output (FORMATS.md)")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Margin of one account under one model; with --add, before and after a proposed trade."""
-    pf, mkt = _load(portfolio, market)
-    m = _model(model, preset)
+    pf, mkt = load_inputs(portfolio, market)
+    m = model_of(model, preset)
     trades = parse_adds(add or [])
-    doc = account_report(m, pf, mkt, currency=currency)
-    if trades:
-        after_pf = pf.with_trades(trades)
-        check_portfolio(after_pf, mkt)
-        after = account_report(m, after_pf, mkt, currency=currency)
-        after["before"] = doc
-        doc = after
+    with flags(MODEL_FLAGS):
+        if trades:
+            doc = whatif_report(m, pf, trades, mkt, currency=currency)
+        else:
+            doc = account_report(m, pf, mkt, currency=currency)
     if json_out:
-        print_json(doc)
+        print_json(doc, schema="margin")
         return
-    _print_margin(doc, model)
+    print_margin(doc)
 
 
-def _print_margin(doc: dict[str, Any], model: str) -> None:
-    ccy = doc["currency"]
-    digits = 2 if ccy in ("USD", "USDC", "USDT") else 6
-    before = doc.get("before")
-    table = Table(title=f"Account {doc['account']}: model {model}, amounts in {ccy}")
+def _vol(label: str) -> str:
+    return {"up": "vol up", "flat": "vol flat", "down": "vol down"}.get(label, label)
+
+
+def print_margin(doc: MarginReport) -> None:
+    """The margin document as tables (a person's view of ``--json``)."""
+    ccy = doc.currency
+    digits = money_digits(ccy)
+    before = doc.before
+    table = Table(title=f"Account {doc.account}: model {doc.model} ({doc.preset}), amounts in {ccy}")
     table.add_column("")
-    if before:
+    if before is not None:
         table.add_column("before", justify="right")
-    table.add_column("after trade" if before else "value", justify="right")
-    rows = [
+    table.add_column("after trade" if before is not None else "value", justify="right")
+    for label, key in (
         ("equity", "equity"),
         ("margin balance", "margin_balance"),
         ("initial margin", "initial_margin"),
         ("maintenance margin", "maintenance_margin"),
         ("available", "available"),
-    ]
-    for label, key in rows:
-        cells = [fmt(before[key], digits)] if before else []
-        table.add_row(label, *cells, fmt(doc[key], digits))
-    for u, price in doc["breakdown"].get("liquidation_price", {}).items():
-        old = before["breakdown"]["liquidation_price"].get(u) if before else None
-        cells = [fmt(old) if old is not None else "none"] if before else []
-        table.add_row(f"liquidation price {u} (USD)", *cells, fmt(price) if price is not None else "none")
+    ):
+        cells = [fmt(getattr(before, key), digits)] if before is not None else []
+        table.add_row(label, *cells, fmt(getattr(doc, key), digits))
+    table.add_row("status", *([before.status] if before is not None else []), doc.status)
     console.print(table)
-    greeks = doc["breakdown"].get("greeks", {})
+    _print_liquidation(doc)
+    _print_positions(doc)
+    greeks = doc.breakdown.greeks
     if greeks:
         gt = Table(title="Portfolio Greeks per underlying (USD value; delta includes coin balances)")
         for col in ("underlying", "delta coin", "delta USD", "gamma", "vega /vol pt", "theta /day"):
             gt.add_column(col, justify="left" if col == "underlying" else "right")
         for u, g in greeks.items():
             gt.add_row(
-                u,
-                f"{g['delta_coin']:,.4f}",
-                fmt(g["delta_usd"]),
-                f"{g['gamma']:.4g}",
-                fmt(g["vega"]),
-                fmt(g["theta"]),
+                u, f"{g.delta_coin:,.4f}", fmt(g.delta_usd), f"{g.gamma:.4g}", fmt(g.vega), fmt(g.theta)
             )
         console.print(gt)
-    for grp in doc["breakdown"].get("groups", []):
-        ws = grp["worst_scenario"]
-        console.print(
-            f"[bold]{grp['underlying']}[/bold] (P&L in {grp['settlement']}): requirement "
-            f"{fmt(grp['requirement_usd'])} USD = worst loss {fmt(grp['worst_loss_usd'])} "
-            f"(move {ws['price_move']:+.1%}, vol {['down', 'flat', 'up'][ws['vol_shock'] + 1]}, "
-            f"{ws['kind']}) + roll {fmt(grp['roll_shock_usd'])} + delta shock "
-            f"{fmt(grp['delta_shock_usd'])} + short-option min {fmt(grp['short_option_minimum_usd'])}"
+    if isinstance(doc.breakdown, PmBreakdown):
+        _print_groups(doc.breakdown, ccy)
+    warn(doc.warnings)
+
+
+def _print_liquidation(doc: MarginReport) -> None:
+    prices = doc.breakdown.liquidation_prices
+    if not prices:
+        return
+    before = doc.before.breakdown.liquidation_prices if doc.before is not None else None
+    t = Table(
+        title="Liquidation index prices (USD): nearest below and above today's (none: never, within 0.1%-50x)"
+    )
+    t.add_column("underlying")
+    for side in ("below", "above"):
+        if before is not None:
+            t.add_column(f"{side}, before", justify="right")
+        t.add_column(side if before is None else f"{side}, after", justify="right")
+    for u, lp in prices.items():
+        cells: list[str] = []
+        for side in ("below", "above"):
+            if before is not None:
+                old = getattr(before.get(u), side, None) if before.get(u) is not None else None
+                cells.append(fmt(old) if old is not None else "none")
+            new = getattr(lp, side)
+            cells.append(fmt(new) if new is not None else "none")
+        t.add_row(u, *cells)
+    console.print(t)
+
+
+def _print_positions(doc: MarginReport) -> None:
+    positions = doc.breakdown.positions
+    if not positions:
+        return
+    t = Table(title="Isolated positions: each on its own margin (USD)")
+    for col in (
+        "position",
+        "margin",
+        "allocation",
+        "initial",
+        "maintenance",
+        "unrealised P&L",
+        "liquidation",
+        "status",
+    ):
+        t.add_column(col, justify="left" if col in ("position", "allocation", "status") else "right")
+    for name, p in positions.items():
+        how = p.allocation if p.leverage is None else f"{p.allocation} {p.leverage:g}x"
+        t.add_row(
+            name,
+            fmt(p.margin),
+            how,
+            fmt(p.initial_margin),
+            fmt(p.maintenance_margin),
+            fmt(p.unrealised_pnl_usd),
+            fmt(p.liquidation_price) if p.liquidation_price is not None else "none",
+            p.status,
         )
-        grid = grp["pnl_grid"]
-        pt = Table(title=f"{grp['underlying']} scenario P&L (USD): price move × vol shock")
-        pt.add_column("vol \\ move")
-        for mv in grid["price_moves"]:
-            pt.add_column(f"{mv:+.0%}", justify="right")
-        for v, row in zip(grid["vol_shocks"], grid["pnl_usd"], strict=True):
-            pt.add_row(["down", "flat", "up"][v + 1], *(_compact(x) for x in row))
-        console.print(pt)
+    console.print(t)
 
 
 def _compact(x: float) -> str:
-    """A P&L cell that fits a 9-column grid in 80 characters: -57k, -9.3k, 245."""
+    """A P&L cell that fits a 9-column grid in 80 characters: -57k, -9.3k, 245 (coin: 4 significant)."""
     if abs(x) >= 10_000:
         return f"{x / 1000:,.0f}k"
     if abs(x) >= 1_000:
         return f"{x / 1000:.1f}k"
-    return f"{x:.0f}"
+    if abs(x) >= 1:
+        return f"{x:.0f}"
+    return f"{x:.4g}"
 
 
-def compare_models(pf: Portfolio, mkt: MarketSnapshot, currency: str) -> dict[str, dict[str, float]]:
-    """IM, MM, margin balance and available of one account under every model."""
-    out: dict[str, dict[str, float]] = {}
-    for name in COMPARE_MODELS:
-        d = account_report(get_model(name), pf, mkt, currency=currency, with_liquidation=False)
-        out[name] = {k: d[k] for k in ("initial_margin", "maintenance_margin", "margin_balance", "available")}
-    return out
+def _print_groups(bd: PmBreakdown, ccy: str) -> None:
+    for grp in bd.groups:
+        ws = grp.worst_scenario
+        console.print(
+            f"[bold]{grp.underlying}[/bold] (P&L in {grp.settlement}): requirement "
+            f"{fmt(grp.requirement_usd)} USD = worst loss {fmt(grp.worst_loss_usd)} "
+            f"(move {ws.price_move:+.1%}, {_vol(ws.vol_shock_label)}, {ws.kind}) + roll {fmt(grp.roll_shock_usd)} "
+            f"+ delta shock {fmt(grp.delta_shock_usd)} + short-option min {fmt(grp.short_option_minimum_usd)}"
+            + (
+                f"; at least the long options' value {fmt(grp.long_option_value_usd)}"
+                if grp.long_option_value_usd > grp.requirement_usd - 1e-9 and grp.long_option_value_usd > 0
+                else ""
+            )
+        )
+        grid = grp.pnl_grid
+        values = grid.pnl if ccy != "USD" and grid.pnl else grid.pnl_usd
+        pt = Table(title=f"{grp.underlying} scenario P&L ({ccy}): price move × implied-vol shock")
+        pt.add_column("vol shock \\ move")
+        for mv in grid.price_moves:
+            pt.add_column(f"{mv:+.0%}", justify="right")
+        for label, row in zip(grid.vol_shock_labels, values, strict=True):
+            pt.add_row(_vol(label), *(_compact(x) for x in row))
+        console.print(pt)
+        if grid.extended:
+            rate = 1.0 / grid.usd_per_unit
+            et = Table(
+                title=f"{grp.underlying} extended moves (vol up): P&L and the loss each adds after its weight ({ccy})"
+            )
+            et.add_column("")
+            for cell in grid.extended:
+                et.add_column(f"{cell.price_move:+.0%}", justify="right")
+            et.add_row("P&L", *(_compact(c.pnl_usd * rate) for c in grid.extended))
+            et.add_row("weight", *(f"{c.weight:.3g}" for c in grid.extended))
+            et.add_row("weighted loss", *(_compact(c.weighted_loss_usd * rate) for c in grid.extended))
+            console.print(et)
 
 
 @handle_errors
 def compare(
-    portfolio: Annotated[Path, typer.Argument(help="Portfolio file (YAML/JSON)")],
-    market: Annotated[Path, typer.Option("--market", help="Market file, or a Deribit chain CSV#SNAPSHOT")],
-    currency: Annotated[str, typer.Option("--currency", help="USD or an asset with an index (BTC)")] = "USD",
-    json_out: Annotated[bool, typer.Option("--json", help="Machine output (FORMATS.md)")] = False,
+    portfolio: Annotated[Path, typer.Argument(help="Portfolio file (YAML/JSON; - for standard input)")],
+    market: MarketOpt,
+    currency: CurrencyOpt = "USD",
+    json_out: JsonOpt = False,
 ) -> None:
-    """The same account margined by every model, side by side."""
-    pf, mkt = _load(portfolio, market)
-    models = compare_models(pf, mkt, currency)
+    """The same account margined by every model, side by side, with its status and liquidation prices."""
+    pf, mkt = load_inputs(portfolio, market)
+    with flags(MODEL_FLAGS):
+        doc = compare_report([resolve_model(n) for n in COMPARE_MODELS], pf, mkt, currency=currency)
     if json_out:
-        print_json({"account": pf.account, "currency": currency, "models": models})
+        print_json(doc, schema="compare")
         return
-    console.print(compare_table(pf.account, models, currency))
+    console.print(compare_table(doc))
+    warn(doc.warnings)
 
 
-def compare_table(account: str, models: dict[str, dict[str, float]], currency: str) -> Table:
-    digits = 2 if currency in ("USD", "USDC", "USDT") else 6
-    table = Table(title=f"{account}: margin by model ({currency})")
+def compare_table(doc: CompareReport) -> Table:
+    digits = money_digits(doc.currency)
+    models = doc.models
+    table = Table(title=f"{doc.account}: margin by model ({doc.currency})")
     table.add_column("")
     for name in models:
         table.add_column(name, justify="right")
@@ -198,9 +312,19 @@ def compare_table(account: str, models: dict[str, dict[str, float]], currency: s
         ("maintenance margin", "maintenance_margin"),
         ("available", "available"),
     ):
-        table.add_row(label, *(fmt(models[n][key], digits) for n in models))
-    iso = models.get("isolated", {}).get("initial_margin", 0.0)
+        table.add_row(label, *(fmt(getattr(models[n], key), digits) for n in models))
+    table.add_row("status", *(models[n].status for n in models))
+    underlyings = sorted({u for m in models.values() for u in m.liquidation_prices})
+    for u in underlyings:
+        for side in ("below", "above"):
+            cells = []
+            for n in models:
+                lp = models[n].liquidation_prices.get(u)
+                price = getattr(lp, side) if lp is not None else None
+                cells.append(fmt(price) if price is not None else "none")
+            table.add_row(f"liquidation {u} {side} (USD)", *cells)
+    iso = models["isolated"].initial_margin if "isolated" in models else 0.0
     if iso > 0 and "pm" in models:
-        saved = 1.0 - models["pm"]["initial_margin"] / iso
+        saved = 1.0 - models["pm"].initial_margin / iso
         table.add_row("pm saves vs isolated", *([""] * (len(models) - 1)), f"{saved:.1%}")
     return table

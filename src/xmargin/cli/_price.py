@@ -13,13 +13,15 @@ from xmargin.instruments import parse_name
 from xmargin.market import load_market
 from xmargin.pricing import value_instruments
 
-from ._common import console, fmt_sig, handle_errors, print_json
+from ._common import console, fmt_sig, handle_errors, print_json, warn
 
 
 @handle_errors
 def price(
     instruments: Annotated[list[str], typer.Argument(help="Instrument names, e.g. BTC-27DEC26-100000-C")],
-    market: Annotated[Path, typer.Option("--market", help="Market file (YAML/JSON) or Deribit chain CSV#ID")],
+    market: Annotated[
+        Path, typer.Option("--market", help="Market file (- for standard input) or Deribit chain CSV#ID")
+    ],
     json_out: Annotated[bool, typer.Option("--json", help="Machine output (FORMATS.md)")] = False,
 ) -> None:
     """Price instruments with their Greeks (per coin of size; Greeks of the USD price)."""
@@ -33,26 +35,28 @@ def price(
     if errors:
         raise InputErrors(errors)
     mkt = load_market(market)
-    vals = value_instruments(parsed, mkt)
+    report = value_instruments(parsed, mkt)
     if json_out:
-        print_json({"instruments": {v.instrument.name: v.as_dict() for v in vals}})
+        print_json(report, schema="price")
         return
+    vals = report.instruments
     table = Table(
         title=f"Per coin of size, at {mkt.valuation_time:%Y-%m-%d %H:%M} UTC; Greeks of the USD price"
     )
     table.add_column("")
-    for v in vals:
-        table.add_column(v.instrument.name, justify="right", overflow="fold")
+    for name in vals:
+        table.add_column(name, justify="right", overflow="fold")
     rows: list[tuple[str, list[str]]] = [
-        ("price", [f"{fmt_sig(v.price)} {v.price_currency}" for v in vals]),
-        ("price USD", [f"{v.price_usd:,.2f}" for v in vals]),
-        ("implied vol", ["-" if v.iv is None else f"{v.iv:.2%}" for v in vals]),
-        ("forward USD", [f"{v.forward:,.2f}" for v in vals]),
-        ("delta", [fmt_sig(v.delta, 4) for v in vals]),
-        ("gamma", [fmt_sig(v.gamma, 4) for v in vals]),
-        ("vega (per vol pt)", [fmt_sig(v.vega, 4) for v in vals]),
-        ("theta (per day)", [fmt_sig(v.theta, 4) for v in vals]),
+        ("price", [f"{fmt_sig(v.price)} {v.price_currency}" for v in vals.values()]),
+        ("price USD", [f"{v.price_usd:,.2f}" for v in vals.values()]),
+        ("implied vol", ["-" if v.iv is None else f"{v.iv:.2%}" for v in vals.values()]),
+        ("forward USD", [f"{v.forward:,.2f}" for v in vals.values()]),
+        ("delta", [fmt_sig(v.delta, 4) for v in vals.values()]),
+        ("gamma", [fmt_sig(v.gamma, 4) for v in vals.values()]),
+        ("vega (per vol pt)", [fmt_sig(v.vega, 4) for v in vals.values()]),
+        ("theta (per day)", [fmt_sig(v.theta, 4) for v in vals.values()]),
     ]
     for label, cells in rows:
         table.add_row(label, *cells)
     console.print(table)
+    warn(report.warnings)

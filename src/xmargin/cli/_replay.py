@@ -8,9 +8,22 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from xmargin.core import InputError, check
+from xmargin.core import InputError, atomic_write, check, check_output
 
-from ._common import console, err_console, fmt, handle_errors, print_json
+from ._common import console, err_console, flags, fmt, handle_errors, print_json
+
+REPLAY_FLAGS = {
+    "ReplayConfig.vol_beta": "--vol-beta",
+    "ReplayConfig.waterfall": "--waterfall",
+    "ImpactConfig.adv_to_oi": "--adv-to-oi",
+    "venue": "--venue",
+    "accounts": "--accounts",
+    "scenario": "--scenario",
+    "seeds": "--seeds",
+    "model": "--model",
+    "preset": "--model",
+    "chart": "--chart",
+}
 
 PUMP = "oracle-pump"
 
@@ -44,19 +57,20 @@ def summary_table(reports: list[Any]) -> Table:
     return t
 
 
-def _pump(json_out: bool, chart: Path | None) -> None:
+def _pump(json_out: bool, chart: Path | None, force: bool) -> None:
     from xmargin.sim import oracle_pump, plot_pump
 
+    if chart is not None:
+        if chart.suffix.lower() != ".png":
+            raise InputError(where="--chart", expected="a .png path", found=str(chart))
+        check_output(chart, force=force, where="--chart")
     report = oracle_pump()
     if chart is not None:
-        if chart.suffix.lower() != ".png" or not chart.parent.exists():
-            raise InputError(
-                where="--chart", expected="a .png path in an existing directory", found=str(chart)
-            )
-        plot_pump(report, chart)
+        with atomic_write(chart) as tmp:
+            plot_pump(report, tmp)
         err_console.print(f"wrote {chart}")
     if json_out:
-        print_json({"scenario": PUMP, **report.as_dict()})
+        print_json({"scenario": PUMP, **report.as_dict()}, schema="replay")
         return
     d = report.as_dict()
     t = Table(title="Oracle manipulation: a thin collateral token pumped 13x in 30 minutes")
@@ -119,13 +133,15 @@ def _sweep(
     if json_out:
         print_json(
             {
+                "schema_version": 1,
                 "scenario": reports[0].scenario,
                 "venue": venue,
                 "accounts": accounts,
                 "seeds": seeds,
                 "summary": summary,
                 "runs": [r.as_dict() for r in reports],
-            }
+            },
+            schema="replay",
         )
         return
     t = Table(title=f"{reports[0].scenario} {venue.upper()}: {len(seeds)} books of {accounts:,} accounts")
@@ -180,8 +196,44 @@ def replay(
     timeline: Annotated[
         bool, typer.Option("--timeline", help="With --json: include the time series")
     ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --chart file")] = False,
 ) -> None:
     """Replay a real crash on a generated book under a CEX and/or a DEX; report liquidations and bad debt."""
+    with flags(REPLAY_FLAGS):
+        _replay(
+            scenario,
+            venue,
+            accounts,
+            seed,
+            json_out,
+            chart,
+            model,
+            waterfall,
+            adv_to_oi,
+            vol_beta,
+            seeds,
+            scheduler,
+            timeline,
+            force,
+        )
+
+
+def _replay(
+    scenario: str,
+    venue: str | None,
+    accounts: int,
+    seed: int,
+    json_out: bool,
+    chart: Path | None,
+    model: str,
+    waterfall: str,
+    adv_to_oi: float,
+    vol_beta: float,
+    seeds: int,
+    scheduler: str | None,
+    timeline: bool,
+    force: bool,
+) -> None:
     from xmargin.sim import ImpactConfig, ReplayConfig, plot_replay
     from xmargin.sim import replay as run_replay
     from xmargin.sim import scenario as find_scenario
@@ -195,7 +247,7 @@ def replay(
                 expected="no --seeds, --scheduler or CEX venue",
                 found=scenario,
             )
-        _pump(json_out, chart)
+        _pump(json_out, chart, force)
         return
     find_scenario(scenario)
     if venue is None:
@@ -205,10 +257,12 @@ def replay(
         raise InputError(where="--venue", expected="cex, dex or both", found=venue)
     if json_out and len(venues) > 1:
         raise InputError(where="--venue", expected="cex or dex with --json (one report)", found=venue)
-    if chart is not None and (chart.suffix.lower() not in (".png", ".html") or not chart.parent.exists()):
-        raise InputError(
-            where="--chart", expected="a .png or .html path in an existing directory", found=str(chart)
-        )
+    if chart is not None:
+        if chart.suffix.lower() not in (".png", ".html"):
+            raise InputError(where="--chart", expected="a .png or .html path", found=str(chart))
+        check_output(chart, force=force, where="--chart")
+    if seed < 0:
+        raise InputError(where="--seed", expected="an integer >= 0", found=seed)
     check.positive(adv_to_oi, where="--adv-to-oi")
     config = ReplayConfig(
         model=model, waterfall=waterfall, impact=ImpactConfig(adv_to_oi=adv_to_oi), vol_beta=vol_beta
@@ -231,9 +285,10 @@ def replay(
         with err_console.status(f"replaying {scenario} on {accounts:,} accounts, {v.upper()} ..."):
             reports.append(run_replay(scenario, v, accounts=accounts, seed=seed, config=config))
     if chart is not None:
-        plot_replay(reports, chart)
+        with atomic_write(chart) as tmp:
+            plot_replay(reports, tmp)
         err_console.print(f"wrote {chart}")
     if json_out:
-        print_json(reports[0].as_dict(timeline=timeline))
+        print_json(reports[0].as_dict(timeline=timeline), schema="replay")
         return
     console.print(summary_table(reports))

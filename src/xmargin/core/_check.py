@@ -12,7 +12,10 @@ def finite(value: object, *, where: str) -> float:
     """Return ``value`` as a finite float, or raise ``InputError`` naming ``where``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InputError(where=where, expected="a number", found=value)
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an integer beyond float range
+        raise InputError(where=where, expected="a finite number", found="a huge integer") from None
     if not math.isfinite(x):
         raise InputError(where=where, expected="a finite number", found=value)
     return x

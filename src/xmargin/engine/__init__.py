@@ -1,7 +1,7 @@
 """Whole-book state: the sparse book, per-underlying margin parts, incremental ticks and trades; book files."""
 
 from xmargin.engine._distributed import connect, margin_book, margin_book_dask
-from xmargin.engine._engine import BookEngine, TickReport, combine_parts
+from xmargin.engine._engine import BookEngine, TickReport
 from xmargin.engine._generate import generate_book, market_instruments
 from xmargin.engine._io import (
     COLUMNS,
@@ -11,15 +11,18 @@ from xmargin.engine._io import (
     read_book,
     write_book,
 )
+from xmargin.engine._liquidation import BOOK_DOWN, BOOK_UP, book_liquidation_prices
 
 __all__ = [
+    "BOOK_DOWN",
+    "BOOK_UP",
     "COLUMNS",
     "BookEngine",
     "TickReport",
     "account_portfolio",
     "book_from_frame",
+    "book_liquidation_prices",
     "book_to_frame",
-    "combine_parts",
     "connect",
     "generate_book",
     "margin_book",

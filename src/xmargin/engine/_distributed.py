@@ -35,6 +35,7 @@ def _concat(model: MarginModel, book: Book, parts: list[MarginResult]) -> Margin
         arrays = [getattr(p, field) for p in parts]
         return np.concatenate(arrays) if arrays else np.zeros(0)
 
+    flags = [p.flagged if p.flagged is not None else np.zeros(len(p.accounts), dtype=np.bool_) for p in parts]
     return MarginResult(
         model.name,
         book.accounts,
@@ -42,6 +43,8 @@ def _concat(model: MarginModel, book: Book, parts: list[MarginResult]) -> Margin
         cat("maintenance_margin"),
         cat("equity"),
         cat("margin_balance"),
+        warnings=tuple(dict.fromkeys(w for p in parts for w in p.warnings)),
+        flagged=np.concatenate(flags) if flags else np.zeros(0, dtype=np.bool_),
     )
 
 
@@ -53,10 +56,12 @@ def margin_book(
     chunk: int = DEFAULT_CHUNK,
     progress: Callable[[int], None] | None = None,
 ) -> MarginResult:
-    """Every account's margin, chunk by chunk in this process (``progress(n_done)`` after each chunk)."""
+    """Every account's margin, chunk by chunk in this process (``progress(n_done)`` after each chunk); the
+    model prepares the book's columns on the market once for all chunks."""
     parts = []
+    prepared = model.prepare(book.columns, market)
     for rows in chunks(book.n_accounts, chunk):
-        parts.append(model.requirement(book.select(rows), market, detail=False))
+        parts.append(model.requirement(book.select(rows), market, detail=False, prepared=prepared))
         if progress is not None:
             progress(len(rows))
     return _concat(model, book, parts)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,7 +32,7 @@ from xmargin.core import InputError
 from xmargin.instruments import Instrument, Portfolio
 from xmargin.margin import MarginModel, MarginResult
 from xmargin.market import MarketSnapshot
-from xmargin.risk import Book, pin_entries, row_sum
+from xmargin.risk import MATRICES, Book, pin_entries, row_sum
 
 FloatArray = NDArray[np.float64]
 
@@ -39,15 +40,6 @@ FloatArray = NDArray[np.float64]
 SELECT_ROWS_BELOW = 0.25
 """A tick re-runs only the holders' rows when they are under this share of the book, else the whole
 sub-book (non-holders have empty rows there and come out unchanged at zero)."""
-
-
-def combine_parts(model: MarginModel, parts: FloatArray) -> FloatArray:
-    """Per-account total from per-underlying parts ``(accounts, underlyings)``: the model's ``combine`` if it
-    has one, else the sum."""
-    combine = getattr(model, "combine", None)
-    if combine is not None:
-        return np.asarray(combine(parts), dtype=np.float64)
-    return row_sum(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +59,25 @@ def _entry(m: sp.csr_matrix, row: int, col: int) -> int:
 
 
 class BookEngine:
-    """Margin of every account of a book under one model, updated incrementally."""
+    """Margin of every account of a book under one model, updated incrementally.
+
+    It holds, per underlying, the sub-book of that underlying's columns and the model's prepared value for
+    those columns on the current market (``MarginModel.prepare``): a trade reuses it, a tick on that
+    underlying replaces it."""
 
     def __init__(self, book: Book, market: MarketSnapshot, model: MarginModel) -> None:
+        if not model.decomposes_by_underlying:
+            raise InputError(
+                where="BookEngine(model=...)",
+                expected="a model that decomposes by underlying",
+                found=repr(model),
+            )
         self.model = model
         self.market = market
         self._im = self._mm = self._eq = self._bal = np.zeros((0, 0))
+        self._flag = np.zeros((0, 0), dtype=np.bool_)
         # the engine owns a copy: trades update its sizes in place, never the caller's book
-        self._set_book(
-            Book(book.accounts, book.instruments, book.q.copy(), book.q_entry.copy(), book.q_at_entry.copy())
-        )
+        self._set_book(book.copy())
         self.full()
 
     # -- state ---------------------------------------------------------------------------------------------
@@ -87,12 +88,22 @@ class BookEngine:
         bases = np.array([i.base for i in book.instruments], dtype=object)
         self._cols = {u: np.flatnonzero(bases == u) for u in self.underlyings}
         self._sub = {u: book.select(None, cols) for u, cols in self._cols.items()}  # per-underlying sub-books
+        self._prepared: dict[str, Any] = {}
         self._col_of = {inst: c for c, inst in enumerate(book.instruments)}
         self._row_of = {a: r for r, a in enumerate(book.accounts)}
         self._local = {u: {int(c): j for j, c in enumerate(cols)} for u, cols in self._cols.items()}
         n, k = book.n_accounts, len(self.underlyings)
         if self._im.shape != (n, k):
             self._im, self._mm, self._eq, self._bal = (np.zeros((n, k)) for _ in range(4))
+            self._flag = np.zeros((n, k), dtype=np.bool_)
+
+    def _prepare(self, u: str) -> Any:
+        """The model's prepared value for ``u``'s columns on the current market (made once per market)."""
+        hit = self._prepared.get(u)
+        if hit is None or hit[0] is not self.market:
+            hit = (self.market, self.model.prepare(self._sub[u].columns, self.market))
+            self._prepared[u] = hit
+        return hit[1]
 
     def _holders(self, u: str) -> NDArray[np.intp]:
         """Accounts holding any column of underlying ``u`` (non-empty rows of its sub-book)."""
@@ -104,13 +115,14 @@ class BookEngine:
             rows = None  # most accounts hold u: scanning the whole sub-book beats copying its rows out
         if rows is not None:
             sub = sub.select(rows)
-        r = self.model.requirement(sub, self.market, detail=False)
+        r = self.model.requirement(sub, self.market, detail=False, prepared=self._prepare(u))
         k = self._u_index[u]
         target = slice(None) if rows is None else rows
         self._im[target, k] = r.initial_margin
         self._mm[target, k] = r.maintenance_margin
         self._eq[target, k] = r.equity
         self._bal[target, k] = r.margin_balance
+        self._flag[target, k] = False if r.flagged is None else r.flagged
 
     # -- operations ----------------------------------------------------------------------------------------
     def full(self) -> None:
@@ -151,18 +163,19 @@ class BookEngine:
                 sub.data[pos_sub] += size
                 self._evaluate(u, np.array([row], dtype=np.intp))
                 return TickReport(u, 1, 0)
-        try:
-            col = book.instruments.index(instrument)
-            instruments = book.instruments
-            q, qe, qa = book.q.tolil(), book.q_entry.tolil(), book.q_at_entry.tolil()
-        except ValueError:
+        if col is None:
             col = len(book.instruments)
             instruments = (*book.instruments, instrument)
-            shape = (book.n_accounts, col + 1)
-            q, qe, qa = (
-                sp.lil_matrix(sp.hstack([m, sp.csr_matrix((book.n_accounts, 1))]), shape=shape)
-                for m in (book.q, book.q_entry, book.q_at_entry)
-            )
+            mats = [
+                sp.lil_matrix(
+                    sp.hstack([m, sp.csr_matrix((book.n_accounts, 1))]), shape=(book.n_accounts, col + 1)
+                )
+                for m in book.matrices
+            ]
+        else:
+            instruments = book.instruments
+            mats = [m.tolil() for m in book.matrices]
+        q, qe, qa = mats[0], mats[MATRICES.index("q_entry")], mats[MATRICES.index("q_at_entry")]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", sp.SparseEfficiencyWarning)
             q[row, col] = q[row, col] + size
@@ -170,7 +183,12 @@ class BookEngine:
                 qe[row, col] = qe[row, col] + size * avg_price_usd
                 qa[row, col] = qa[row, col] + size
         old_underlyings = list(self.underlyings)
-        self._set_book(Book(book.accounts, instruments, q.tocsr(), qe.tocsr(), qa.tocsr()))
+        self._set_book(
+            book.with_matrices(
+                [m.tocsr() for m in mats],
+                instruments=instruments if instruments is not book.instruments else None,
+            )
+        )
         if self.underlyings != old_underlyings:  # a new underlying: the parts were reset, evaluate all
             self.full()
             return TickReport(instrument.base, book.n_accounts, len(instruments))
@@ -179,8 +197,8 @@ class BookEngine:
         return TickReport(instrument.base, 1, 0)
 
     def replace_accounts(self, portfolios: Sequence[Portfolio]) -> None:
-        """Replace whole accounts (collateral, positions and entry prices) by ``portfolios`` and recompute
-        those accounts only. One sparse rebuild for the whole batch (a liquidation round, a waterfall)."""
+        """Replace whole accounts (collateral, positions, entry prices, isolation) by ``portfolios`` and
+        recompute those accounts only. One sparse rebuild for the whole batch (a liquidation round)."""
         if not portfolios:
             return
         book = self.book
@@ -224,13 +242,13 @@ class BookEngine:
             out.sort_indices()
             return out
 
-        whole = (book.q, book.q_entry, book.q_at_entry)
-        parts = (new.q, new.q_entry, new.q_at_entry)
         added = len(instruments) != len(book.instruments)
-        merged_book = Book(
-            book.accounts,
-            tuple(instruments) if added else book.instruments,
-            *(merged(o, r, colmap, len(instruments)) for o, r in zip(whole, parts, strict=True)),
+        merged_book = book.with_matrices(
+            [
+                merged(o, r, colmap, len(instruments))
+                for o, r in zip(book.matrices, new.matrices, strict=True)
+            ],
+            instruments=tuple(instruments) if added else None,
         )
         if added:
             underlyings_before = list(self.underlyings)
@@ -245,13 +263,11 @@ class BookEngine:
                 local = np.full(len(instruments), -1, dtype=np.intp)
                 local[cols] = np.arange(cols.size)
                 sub = self._sub[u]
-                self._sub[u] = Book(
-                    sub.accounts,
-                    sub.instruments,
-                    *(
+                self._sub[u] = sub.with_matrices(
+                    [
                         merged(o, r, local[colmap], cols.size)
-                        for o, r in zip((sub.q, sub.q_entry, sub.q_at_entry), parts, strict=True)
-                    ),
+                        for o, r in zip(sub.matrices, new.matrices, strict=True)
+                    ]
                 )
         for u in self.underlyings:
             self._evaluate(u, rows)
@@ -264,13 +280,21 @@ class BookEngine:
             self._set_book(pinned)
             self.full()
 
+    def portfolio(self, account: str) -> Portfolio:
+        """One account of the engine's book as a ``Portfolio``."""
+        row = self._row_of.get(account)
+        if row is None:
+            raise InputError(where="account", expected="an account of the book", found=account)
+        return self.book.portfolio(row)
+
     def result(self) -> MarginResult:
         """Every account's margin (USD), combined across underlyings."""
         return MarginResult(
             self.model.name,
             self.book.accounts,
-            combine_parts(self.model, self._im),
-            combine_parts(self.model, self._mm),
+            self.model.combine(self._im),
+            self.model.combine(self._mm),
             row_sum(self._eq),
             row_sum(self._bal),
+            flagged=np.asarray(self._flag.any(axis=1), dtype=np.bool_) if self._flag.size else None,
         )

@@ -23,6 +23,7 @@ makes the book reproducible from its seed.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,7 +31,7 @@ from numpy.typing import NDArray
 
 from xmargin.core import InputError
 from xmargin.engine._io import book_from_frame
-from xmargin.instruments import Instrument, Kind, parse_name
+from xmargin.instruments import EXPIRY_HOUR_UTC, Instrument, Kind, format_name, parse_name
 from xmargin.margin import PortfolioMargin
 from xmargin.market import MarketSnapshot
 from xmargin.risk import Book, resolve_instruments
@@ -48,11 +49,51 @@ def _sizes(rng: np.random.Generator, n: int, unit: float) -> NDArray[np.float64]
     return np.asarray(np.minimum(rng.pareto(TAIL_INDEX, n) + 1.0, MAX_UNITS) * unit, dtype=np.float64)
 
 
+LADDER = np.round(np.arange(0.6, 1.65, 0.05), 2)
+"""Strikes of a market without a chain, as multiples of the forward (60% .. 160%, every 5%)."""
+
+
+def _round_strike(x: float) -> float:
+    """A listed-looking strike: two significant digits above 1,000 (95,000, 3,600), three below."""
+    digits = 2 if x >= 1000 else 3
+    return float(f"{x:.{digits}g}")
+
+
+def _third_fridays(market: MarketSnapshot, n: int = 3) -> list[datetime]:
+    """The last Fridays (08:00 UTC) of the next ``n`` months: Deribit's monthly expiries."""
+    out: list[datetime] = []
+    y, m = market.valuation_time.year, market.valuation_time.month
+    while len(out) < n:
+        m += 1
+        if m > 12:
+            y, m = y + 1, 1
+        last = datetime(y + (m == 12), m % 12 + 1, 1, EXPIRY_HOUR_UTC, tzinfo=UTC) - timedelta(days=1)
+        out.append(last - timedelta(days=(last.weekday() - 4) % 7))
+    return out
+
+
 def market_instruments(market: MarketSnapshot) -> list[Instrument]:
-    """Derivatives the market can price: its options (by mark IV), futures (by mark), and each coin's perpetual."""
+    """Derivatives the market can price: its options (by mark IV), futures (by mark), and each coin's
+    perpetual. A coin with a vol but no listed option (a plain market file) gets a strike ladder of calls
+    and puts (``LADDER`` × the forward, rounded) on its listed expiries, else on the next three monthly
+    ones; its options are then priced at the file's flat vol."""
     names = set(market.option_iv) | {n for n in market.marks_usd if not n.endswith("PERPETUAL")}
     coins = [c for c in ("BTC", "ETH") if c in market.index_usd]
     names |= {f"{c}-PERPETUAL" for c in coins}
+    listed = {parse_name(n).base for n in market.option_iv}
+    for c in coins:
+        if c in listed or c not in market.vol:
+            continue
+        expiries = [
+            e for e in (parse_name(n).expiry for n in names if n.startswith(f"{c}-")) if e is not None
+        ]
+        for e in sorted(set(expiries)) or _third_fridays(market):
+            f = market.forward(Instrument(Kind.FUTURE, c, expiry=e))
+            for k in {_round_strike(f * x) for x in LADDER}:
+                for cp in ("C", "P"):
+                    names.add(
+                        format_name(Instrument(Kind.OPTION, c, expiry=e, strike_usd=k, is_call=cp == "C"))
+                    )
     out = []
     for n in sorted(names):
         inst = parse_name(n)
@@ -69,8 +110,10 @@ def generate_book(market: MarketSnapshot, n_accounts: int, seed: int) -> Book:
     """A synthetic book of ``n_accounts`` accounts on ``market``'s instruments (see the module docstring)."""
     import pandas as pd
 
-    if n_accounts < 1:
-        raise InputError(where="--accounts", expected="an integer >= 1", found=n_accounts)
+    if isinstance(n_accounts, bool) or not isinstance(n_accounts, int) or n_accounts < 1:
+        raise InputError(where="accounts", expected="an integer >= 1", found=n_accounts)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InputError(where="seed", expected="an integer >= 0", found=seed)
     rng = np.random.default_rng(seed)
     insts = market_instruments(market)
     coins = sorted({i.base for i in insts} & set(UNIT))
@@ -82,11 +125,15 @@ def generate_book(market: MarketSnapshot, n_accounts: int, seed: int) -> Book:
     is_opt = kind == "option"
     otm = is_opt & np.where(table.is_call, table.strike >= table.forward, table.strike < table.forward)
     perp = {c: int(np.flatnonzero((kind == "perpetual") & (base == c))[0]) for c in coins}
+    # a pool a market does not list (no options, no futures) falls back to the coin's perpetual
     pools = {
         c: {
-            "opt": np.flatnonzero(is_opt & (base == c)),
-            "otm": np.flatnonzero(otm & (base == c)),
-            "fut": np.flatnonzero((kind == "future") & (base == c)),
+            name: pool if pool.size else np.array([perp[c]], dtype=np.intp)
+            for name, pool in (
+                ("opt", np.flatnonzero(is_opt & (base == c))),
+                ("otm", np.flatnonzero(otm & (base == c))),
+                ("fut", np.flatnonzero((kind == "future") & (base == c))),
+            )
         }
         for c in coins
     }
@@ -131,8 +178,7 @@ def generate_book(market: MarketSnapshot, n_accounts: int, seed: int) -> Book:
         add(acc, np.full(acc.size, perp[c]), -np.asarray(net, dtype=np.float64))
         # basis traders: short a dated future against coin collateral (collateral added below)
         acc = np.flatnonzero(mine & (archetype == "basis"))
-        if pools[c]["fut"].size:
-            add(acc, rng.choice(pools[c]["fut"], acc.size), -_sizes(rng, acc.size, unit))
+        add(acc, rng.choice(pools[c]["fut"], acc.size), -_sizes(rng, acc.size, unit))
         # multi-asset collateral: 1-4 positions of any kind
         acc = np.flatnonzero(mine & (archetype == "multi"))
         k = rng.integers(1, 5, acc.size)

@@ -21,10 +21,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from xmargin.core import InputError
-from xmargin.instruments._types import Instrument, Kind
+from xmargin.instruments._types import EXPIRY_HOUR_UTC, Instrument, Kind
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-EXPIRY_HOUR_UTC = 8
 
 _COIN = re.compile(r"[A-Z][A-Z0-9]{0,14}")
 _DATE = re.compile(r"(\d{1,2})([A-Za-z]{3})(\d{2})")

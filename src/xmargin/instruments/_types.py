@@ -13,6 +13,9 @@ from datetime import datetime
 
 from xmargin.core import InputError
 
+EXPIRY_HOUR_UTC = 8
+"""Every listed expiry is at 08:00 UTC (Deribit's settlement time; FORMATS.md)."""
+
 
 class Kind(enum.Enum):
     SPOT = "spot"
@@ -63,6 +66,20 @@ class Instrument:
             raise InputError(where=where, expected=f"an expiry for a {self.kind.value}", found=None)
         if self.kind is Kind.PERPETUAL and self.expiry is not None:
             raise InputError(where=where, expected="no expiry for a perpetual", found=self.expiry)
+        if self.expiry is not None:
+            e = self.expiry
+            offset = e.utcoffset()
+            if (
+                offset is None
+                or offset.total_seconds() != 0
+                or (e.hour, e.minute, e.second, e.microsecond) != (EXPIRY_HOUR_UTC, 0, 0, 0)
+            ):
+                # names carry the date only (FORMATS.md): another hour would not survive a round trip
+                raise InputError(
+                    where=f"{where}.expiry",
+                    expected=f"an expiry at {EXPIRY_HOUR_UTC:02d}:00 UTC (every expiry is at 08:00 UTC)",
+                    found=e.isoformat(),
+                )
         if self.kind is Kind.OPTION:
             if self.strike_usd is None or not self.strike_usd > 0:
                 raise InputError(where=f"{where}.strike_usd", expected="a strike > 0", found=self.strike_usd)

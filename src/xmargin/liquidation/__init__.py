@@ -23,8 +23,6 @@ from xmargin.liquidation._cex import (
     LiquidationResult,
     WaterfallResult,
     liquidate,
-    pin_at_mark,
-    realize_entries,
     waterfall,
 )
 from xmargin.liquidation._loop import Alert, RiskLoop, Tick, ticks_from_bars
@@ -49,8 +47,6 @@ __all__ = [
     "WaterfallResult",
     "keeper_bids",
     "liquidate",
-    "pin_at_mark",
-    "realize_entries",
     "ticks_from_bars",
     "waterfall",
 ]

@@ -22,14 +22,15 @@ loss is accounted for: ``bad_debt = insurance_used + adl + socialized``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from xmargin.core import InputError, check
-from xmargin.instruments import Kind, Portfolio, Position
-from xmargin.margin import MarginModel
+from xmargin.instruments import Instrument, Kind, Portfolio, Position
+from xmargin.margin import MarginModel, MarginResult
 from xmargin.market import MarketSnapshot
-from xmargin.risk import Book, resolve_instruments
+from xmargin.risk import Book, Columns, resolve_instruments
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ class CexConfig:
 class Fill:
     """One liquidation slice: ``size_coin`` traded against the position (opposite sign), at ``price_usd``."""
 
-    instrument: str
+    instrument: Instrument
     size_coin: float
     price_usd: float
     notional_usd: float
@@ -77,52 +78,38 @@ class LiquidationResult:
     notes: tuple[str, ...] = field(default=())
 
 
-def _value(model: MarginModel, pf: Portfolio, market: MarketSnapshot) -> tuple[float, float, float]:
-    r = model.requirement(Book.from_portfolio(pf), market, detail=False)
-    return float(r.margin_balance[0]), float(r.maintenance_margin[0]), float(r.equity[0])
+@dataclass(frozen=True, slots=True, eq=False)
+class _Account:
+    """The columns of one liquidation (the account's instruments and USDC, fixed while positions shrink) and
+    the model's prepared value for them: every evaluation of the liquidation reuses it."""
+
+    columns: Columns
+    prepared: Any
+
+    @classmethod
+    def of(cls, model: MarginModel, pf: Portfolio, market: MarketSnapshot) -> _Account:
+        insts = dict.fromkeys(
+            (
+                *(Instrument(Kind.SPOT, a) for a in pf.collateral),
+                Instrument(Kind.SPOT, "USDC"),
+                *(p.instrument for p in pf.positions),
+            )
+        )
+        columns = Columns.of(tuple(insts))
+        return cls(columns, model.prepare(columns, market))
+
+    def run(self, model: MarginModel, pfs: list[Portfolio], market: MarketSnapshot) -> MarginResult:
+        book = Book.from_portfolios(pfs, columns=self.columns)
+        return model.requirement(book, market, detail=False, prepared=self.prepared)
+
+
+def _value(model: MarginModel, acc: _Account, pf: Portfolio, market: MarketSnapshot) -> tuple[float, float]:
+    r = acc.run(model, [pf], market)
+    return float(r.margin_balance[0]), float(r.maintenance_margin[0])
 
 
 def _notional(p: Position, market: MarketSnapshot) -> float:
     return abs(p.size_coin) * market.index(p.instrument.base)
-
-
-def realize_entries(account: Portfolio, market: MarketSnapshot) -> Portfolio:
-    """The account with every future's unrealised P&L moved into its settlement asset and the entry price
-    dropped (a variation-margin settlement at mark): equity is unchanged, and ``liquidate`` accepts it.
-
-    Linear: ``size × (mark − entry)`` of the quote asset; inverse: ``size × (1 − entry / mark)`` coin
-    (the conventions of ``risk.equity_usd`` and the ledger).
-    """
-    collateral = dict(account.collateral)
-    positions = []
-    for p in account.positions:
-        if p.avg_price_usd is None or p.instrument.kind not in (Kind.FUTURE, Kind.PERPETUAL):
-            positions.append(p if p.avg_price_usd is None else Position(p.instrument, p.size_coin))
-            continue
-        inst = p.instrument
-        mark = market.mark(inst)
-        if inst.inverse:
-            pnl = p.size_coin * (1.0 - p.avg_price_usd / mark)
-        else:
-            pnl = p.size_coin * (mark - p.avg_price_usd)
-        asset = inst.settlement_asset()
-        collateral[asset] = collateral.get(asset, 0.0) + pnl
-        positions.append(Position(inst, p.size_coin))
-    return Portfolio(account.account, collateral, tuple(positions))
-
-
-def pin_at_mark(account: Portfolio, market: MarketSnapshot) -> Portfolio:
-    """The account with futures held without an entry price entered at today's mark (zero P&L now)."""
-    return Portfolio(
-        account.account,
-        dict(account.collateral),
-        tuple(
-            Position(p.instrument, p.size_coin, market.mark(p.instrument))
-            if p.avg_price_usd is None and p.instrument.kind in (Kind.FUTURE, Kind.PERPETUAL)
-            else p
-            for p in account.positions
-        ),
-    )
 
 
 DUST_USD = 1e-6
@@ -157,12 +144,15 @@ def liquidate(
                 found=p.avg_price_usd,
             )
     pf = account
+    acc = _Account.of(model, pf, market)
     fills: list[Fill] = []
     fee_total = 0.0
     closed_per_underlying: dict[str, float] = {}
     initial = {p.instrument: _notional(p, market) for p in account.positions}
+    values = resolve_instruments(acc.columns, market).value_usd
+    value_of = {inst: float(v) for inst, v in zip(acc.columns.instruments, values, strict=True)}
     steps = 0
-    balance, mm = _value(model, pf, market)[:2]
+    balance, mm = _value(model, acc, pf, market)
     while balance < (1.0 + config.buffer) * mm and pf.positions and steps < config.max_steps:
         steps += 1
         # the riskiest position: the largest drop in MM per USD of notional when it is removed. Row 0 is
@@ -171,7 +161,7 @@ def liquidate(
         candidates = [pf] + [
             Portfolio(pf.account, pf.collateral, tuple(q for q in positions if q is not p)) for p in positions
         ]
-        r = model.requirement(Book.from_portfolios(candidates), market, detail=False)
+        r = acc.run(model, candidates, market)
         balance, mm = float(r.margin_balance[0]), float(r.maintenance_margin[0])
         if not balance < (1.0 + config.buffer) * mm:
             steps -= 1
@@ -195,13 +185,13 @@ def liquidate(
             # the slice's value moves to USDC (options: their mark value; futures: marked, nothing)
             slice_value = 0.0
             if inst.kind is Kind.OPTION:
-                slice_value = size * float(resolve_instruments((inst,), market).value_usd[0])
+                slice_value = size * value_of[inst]
             collateral["USDC"] = collateral.get("USDC", 0.0) + slice_value - penalty
             closing[id(pos)] = size
             fee_total += penalty
             step_fees += penalty
             price = market.mark(inst) if inst.kind is not Kind.OPTION else slice_value / size if size else 0.0
-            fills.append(Fill(inst.name, -size, float(price), close_usd, penalty, backstop))
+            fills.append(Fill(inst, -size, float(price), close_usd, penalty, backstop))
         new_positions = []
         for q in positions:
             if id(q) in closing:
@@ -212,12 +202,12 @@ def liquidate(
                 new_positions.append(q)
         pf = Portfolio(pf.account, collateral, tuple(new_positions))
         if not pf.positions or steps >= config.max_steps:  # the loop ends here: value the account after
-            balance, mm = _value(model, pf, market)[:2]
+            balance, mm = _value(model, acc, pf, market)
     bad_debt = 0.0
     notes: list[str] = []
     if not pf.positions and balance < -DUST_USD:
         pf = _flatten_collateral(pf, market)
-        balance, mm = _value(model, pf, market)[:2]
+        balance, mm = _value(model, acc, pf, market)
         if balance < -DUST_USD:
             bad_debt = -balance
             pf = Portfolio(pf.account, {"USDC": 0.0}, ())  # the deficit is taken over by the waterfall

@@ -16,12 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from xmargin.core import InputError, check
+from xmargin.core import check
 from xmargin.market import MarketSnapshot
 from xmargin.risk import Book, InstrumentTable
 
@@ -46,36 +45,6 @@ class CollateralPolicy:
         check.in_range(self.k, 0.0, 10.0, where="collateral.k")
         check.in_range(self.horizon_days, 0.0, 365.0, where="collateral.horizon_days")
         check.in_range(self.cap, 0.0, 1.0, where="collateral.cap")
-
-    @classmethod
-    def from_mapping(cls, doc: Mapping[str, Any] | None, *, where: str = "collateral") -> CollateralPolicy:
-        doc = dict(doc or {})
-        known = {"haircuts", "default_haircut", "dynamic", "k", "horizon_days", "cap", "source"}
-        for key in doc:
-            if key not in known:
-                raise InputError(
-                    where=f"{where}.{key}",
-                    expected=f"one of {', '.join(sorted(known))}",
-                    found=f"unknown key {key}",
-                )
-        haircuts = doc.get("haircuts") or {}
-        if not isinstance(haircuts, dict):
-            raise InputError(where=f"{where}.haircuts", expected="a mapping asset: fraction", found=haircuts)
-        return cls(
-            haircuts={
-                str(a): check.in_range(h, 0.0, 1.0, where=f"{where}.haircuts.{a}")
-                for a, h in haircuts.items()
-            },
-            default_haircut=check.in_range(
-                doc.get("default_haircut", 0.0), 0.0, 1.0, where=f"{where}.default_haircut"
-            ),
-            dynamic=bool(doc.get("dynamic", False)),
-            k=check.in_range(doc.get("k", 2.33), 0.0, 10.0, where=f"{where}.k"),
-            horizon_days=check.in_range(
-                doc.get("horizon_days", 1.0), 0.0, 365.0, where=f"{where}.horizon_days"
-            ),
-            cap=check.in_range(doc.get("cap", 0.5), 0.0, 1.0, where=f"{where}.cap"),
-        )
 
     def haircut(self, asset: str, market: MarketSnapshot) -> float:
         """The haircut of ``asset`` in ``market`` (dynamic: rises with the asset's vol)."""

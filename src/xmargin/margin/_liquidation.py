@@ -1,61 +1,121 @@
-"""Liquidation price: the index price of one underlying (everything else held) at which an account's margin
-balance falls to its maintenance margin, under any model.
+"""Liquidation prices: the index prices of one underlying (everything else held) at which an account — or,
+under an isolated model, one position — falls to its maintenance margin, under any model.
 
-The whole model is re-run on markets where that underlying's index, marks and forwards move together by a
-factor x: ``f(x) = margin_balance(x) − maintenance_margin(x)``. A coarse scan on each side of x = 1 finds the
-nearest sign change, and Brent's method (scipy.optimize.brentq) refines it. Every other position and the
-collateral stay in the account, so a cross or portfolio account's liquidation price counts all of them.
+The model is re-run on markets where that underlying's index, marks and forwards move together by a factor
+x: ``gap(x) = margin_balance(x) − maintenance_margin(x)`` (for an isolated position: its balance on its own
+margin less its own maintenance). On each side of x = 1 a scan finds the nearest sign change and Brent's
+method (``scipy.optimize.brentq``) refines it to 1e-10 relative. Both sides are reported
+(``LiquidationPrices(below, above)``); a side with no sign change within the scan (down to 0.1% of the
+price, up to 50 times it) is null, and both are null when the account is already at or below
+maintenance. Futures held without an entry price are entered at today's mark first, so that their P&L
+follows the price.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from xmargin.margin._model import MarginModel
-from xmargin.market import MarketSnapshot
-from xmargin.risk import Book
+from xmargin.margin._result import LiquidationPrices
+from xmargin.market import STABLECOINS, MarketSnapshot
+from xmargin.risk import Book, pin_entries, resolve_instruments
 
 DOWN = np.concatenate([np.linspace(0.99, 0.5, 50), np.geomspace(0.49, 1e-3, 24)])
 UP = np.concatenate([np.linspace(1.01, 2.0, 50), np.geomspace(2.05, 50.0, 24)])
-STABLECOINS = frozenset({"USDC", "USDT", "USD", "DAI"})
+NOT_AN_UNDERLYING = frozenset({*STABLECOINS, "USD"})
+Gap = Callable[[MarketSnapshot], float]
 
 
-def _gap(model: MarginModel, book: Book, market: MarketSnapshot, underlying: str, x: float) -> float:
-    r = model.requirement(book, market.shifted(underlying, x), detail=False)
-    return float(r.margin_balance[0] - r.maintenance_margin[0])
+def solve(gap: Gap, market: MarketSnapshot, underlying: str) -> LiquidationPrices:
+    """The nearest roots of ``gap`` (a function of the market) below and above today's index of
+    ``underlying``, as USD index prices (module docstring)."""
+    from scipy.optimize import brentq  # imported on first use (0.2 s)
+
+    def at(x: float) -> float:
+        return gap(market.shifted(underlying, x))
+
+    if not at(1.0) > 0:
+        return LiquidationPrices(None, None)
+    s0 = market.index(underlying)
+    found: list[float | None] = []
+    for grid in (DOWN, UP):
+        prev_x, root = 1.0, None
+        for x in grid:
+            if not at(float(x)) > 0:
+                root = float(brentq(at, min(prev_x, x), max(prev_x, x), xtol=1e-12, rtol=1e-10)) * s0
+                break
+            prev_x = float(x)
+        found.append(root)
+    return LiquidationPrices(found[0], found[1])
+
+
+def underlyings_of(book: Book) -> list[str]:
+    """The underlyings a book's liquidation prices are reported for (stablecoins excluded)."""
+    return sorted({i.base for i in book.instruments} - NOT_AN_UNDERLYING)
+
+
+def account_gap(model: MarginModel, book: Book) -> Gap:
+    """``margin_balance − maintenance_margin`` of the one-row ``book`` (and, under an isolated model, never
+    above the smallest gap of its positions: a position below its own maintenance is liquidated)."""
+
+    def gap(m: MarketSnapshot) -> float:
+        r = model.requirement(book, m, detail=False)
+        g = float(r.margin_balance[0] - r.maintenance_margin[0])
+        if r.flagged is not None and bool(r.flagged[0]):
+            return min(g, 0.0)
+        return g
+
+    return gap
+
+
+def liquidation_prices(
+    model: MarginModel, book: Book, market: MarketSnapshot
+) -> dict[str, LiquidationPrices]:
+    """Per underlying held (stablecoins excluded): the liquidation prices below and above the index (USD)."""
+    pinned = pin_entries(book, market)
+    gap = account_gap(model, pinned)
+    return {u: solve(gap, market, u) for u in underlyings_of(book)}
+
+
+def nearest(prices: dict[str, LiquidationPrices], market: MarketSnapshot) -> dict[str, float | None]:
+    """FORMATS.md ``liquidation_price``: per underlying the nearer of the two sides (in log distance)."""
+    return {u: nearest_of(lp, market.index(u)) for u, lp in prices.items()}
 
 
 def liquidation_price(
     model: MarginModel, book: Book, market: MarketSnapshot, underlying: str
 ) -> float | None:
-    """USD index price of ``underlying`` at which the (one-account) ``book`` becomes liquidatable, or None."""
-    from scipy.optimize import brentq  # imported on first use (0.2 s)
-
-    f0 = _gap(model, book, market, underlying, 1.0)
-    s0 = market.index(underlying)
-    if f0 <= 0:
-        return s0  # already at or below maintenance
-    best: float | None = None
-    for grid in (DOWN, UP):
-        prev_x = 1.0
-        for x in grid:
-            fx = _gap(model, book, market, underlying, float(x))
-            if fx <= 0:
-                root = brentq(
-                    lambda y: _gap(model, book, market, underlying, y),
-                    min(prev_x, x),
-                    max(prev_x, x),
-                    xtol=1e-10,
-                    rtol=1e-10,
-                )
-                if best is None or abs(np.log(root)) < abs(np.log(best)):
-                    best = float(root)
-                break
-            prev_x = float(x)
-    return None if best is None else best * s0
+    """The nearest liquidation index price of ``underlying`` (either side), or None."""
+    lp = solve(account_gap(model, pin_entries(book, market)), market, underlying)
+    return nearest_of(lp, market.index(underlying))
 
 
-def liquidation_prices(model: MarginModel, book: Book, market: MarketSnapshot) -> dict[str, float | None]:
-    """Per underlying held (stablecoins excluded): the liquidation index price in USD, or None."""
-    unds = sorted({i.base for i in book.instruments} - STABLECOINS)
-    return {u: liquidation_price(model, book, market, u) for u in unds}
+def nearest_of(lp: LiquidationPrices, index: float) -> float | None:
+    sides = [p for p in (lp.below, lp.above) if p is not None]
+    return min(sides, key=lambda p: abs(np.log(p / index))) if sides else None
+
+
+def position_gap(model: MarginModel, book: Book, entry: int, market: MarketSnapshot) -> Gap:
+    """An isolated position's balance on its own margin less its own maintenance (``entry``: its index
+    among the one-row book's non-zero entries, ``market`` today's). Options carry no entry price in a book,
+    so their change of value from today's is added to the balance."""
+    from xmargin.margin._simple import IsolatedMargin
+
+    assert isinstance(model, IsolatedMargin)
+    c = int(model.entries(book, market).entries.cols[entry])
+    inst = book.instruments[c]
+    size = float(book.q[0, c])
+    is_option = inst.kind.value == "option"
+
+    def value(m: MarketSnapshot) -> float:
+        return size * float(resolve_instruments((inst,), m).value_usd[0]) if is_option else 0.0
+
+    today = value(market)
+
+    def gap(m: MarketSnapshot) -> float:
+        x = model.entries(book, m)
+        return float(x.balance[entry] + value(m) - today - x.charges.mm[entry])
+
+    return gap

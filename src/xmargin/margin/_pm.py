@@ -13,14 +13,25 @@ group → charge. Per risk group (settlement view: settlement asset × underlyin
 - **short-option minimum**: ``per_coin · index`` per coin of net short options, added or used as a floor;
 - **long options at premium** (preset ``long_options_at_premium``): the group is also charged as "all but
   its long options, plus their value" and the smaller counts, so a long option never needs more than its
-  premium.
+  premium;
+- **long options paid in full** (preset ``long_options_paid_in_full``, on in every shipped preset): the
+  group's *initial* requirement is never below the mark value of its long options (their value backs no
+  new risk: buying an option at mark lowers ``available`` by at least its premium, FORMATS.md), while its
+  *maintenance* stays ``mm_factor`` × the risk charge (their value does back maintenance: a hedged account
+  is not liquidated for holding its hedge, and a liquidation can sell them). Deribit's PM lets long
+  options' value back initial margin as well: a preset with ``long_options_paid_in_full: false`` does.
 
 The worst loss, roll and the rest come out of one fused pass over each account's non-zero sizes
 (``risk.group_scan``), i.e. ``Q @ PnL`` without materialising the (accounts × scenarios) matrix.
 
 Across underlyings the group requirements are summed, less an optional ``correlation_offset`` share of all
-but the largest. ``initial = that total``; ``maintenance = mm_factor · initial``. Amounts in USD (a group
-measured in coin is converted at its coin's index).
+but the largest (``combine``). ``initial`` = that total of the groups' initial requirements;
+``maintenance = mm_factor ·`` that total of their risk charges. Amounts in USD (a group measured in coin is
+converted at its coin's index).
+
+``prepare(columns, market)`` returns everything that does not depend on sizes (the resolved table, the
+scenario set, ``PnL[instrument, scenario]`` and each group's slices); a caller that margins several books on
+the same columns and market (a what-if, an engine, a liquidation) holds it and passes it back.
 """
 
 from __future__ import annotations
@@ -28,18 +39,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from xmargin.instruments import Instrument
+from xmargin.core import InputError
 from xmargin.margin._collateral import CollateralPolicy
-from xmargin.margin._model import MarginResult, register
-from xmargin.margin._pm_preset import PmPreset, load_pm_preset
+from xmargin.margin._model import MarginResult, check_prepared, register
+from xmargin.margin._presets import PmPreset, load_pm_preset
+from xmargin.margin._result import VOL_LABELS, ExtendedCell, PmBreakdown, PmGroup, PnlGrid, Scenario
 from xmargin.market import MarketSnapshot
 from xmargin.risk import (
     Book,
+    Columns,
     InstrumentTable,
     ScenarioSet,
     equity_usd,
@@ -51,8 +64,6 @@ from xmargin.risk import (
 )
 
 FloatArray = NDArray[np.float64]
-CACHE_SIZE = 16
-"""Prepared (columns, market) states kept per model instance."""
 MIN_DAYS_FOR_VOL_SHOCK = 1.0
 """Vol shocks grow as (pivot/days)^power; expiries under one day are shocked as one day (xmargin's choice)."""
 
@@ -94,10 +105,21 @@ class Prepared:
     """Size-independent state of one (columns, market) pair; see ``PortfolioMargin.prepare``."""
 
     market: MarketSnapshot
+    columns: Columns
     table: InstrumentTable
     scenarios: ScenarioSet
     shocked: tuple[str, ...]
     groups: tuple[_Group, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _GroupResult:
+    group: _Group
+    full: _Charge
+    initial: FloatArray
+    charge: FloatArray
+    carved_out: NDArray[np.bool_]
+    scan: dict[str, Any]
 
 
 def _dense(x: Any) -> FloatArray:
@@ -106,9 +128,11 @@ def _dense(x: Any) -> FloatArray:
 
 @register("pm")
 class PortfolioMargin:
-    """Scenario portfolio margin. ``preset``: ``pm-deribit`` (default), ``pm-span``, a YAML file or a mapping."""
+    """Scenario portfolio margin. ``preset``: ``pm-deribit`` (default), ``pm-span``, ``pm-cross-collateral``,
+    a YAML file or a mapping."""
 
     name = "pm"
+    decomposes_by_underlying = True
     scales_linearly = True
     scales_linearly_reason = (
         "linear while the delta shock is not triggered (net delta under its USD threshold, 20M by default)"
@@ -122,27 +146,16 @@ class PortfolioMargin:
         collateral: CollateralPolicy | None = None,
     ) -> None:
         self.preset = load_pm_preset(preset)
+        self.preset_name = self.preset.name
         if view is not None and view not in ("settlement", "usd"):
-            from xmargin.core import InputError
-
             raise InputError(where="view", expected="settlement or usd", found=view)
         self.view: str = view or self.preset.view
-        self._cache: dict[tuple[tuple[Instrument, ...], int], Prepared] = {}
-        self._by_identity: dict[tuple[int, int], Prepared] = {}
         self.subadditive = not self.preset.long_options_at_premium
         self.subadditive_reason = (
             "the long-option premium cap takes the smaller of two charges per group, which a union of books "
             "may not be able to reproduce (e.g. two long calls each capped alone)"
         )
-        self.collateral = collateral or CollateralPolicy.from_mapping(
-            self.preset.collateral, where=f"{self.preset.name}.collateral"
-        )
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_cache"] = {}
-        state["_by_identity"] = {}
-        return state
+        self.collateral = collateral or self.preset.collateral.policy()
 
     def __repr__(self) -> str:
         return f"PortfolioMargin(preset={self.preset.name!r}, view={self.view!r})"
@@ -204,21 +217,11 @@ class PortfolioMargin:
         return up, down
 
     # -- the model ---------------------------------------------------------------------------------------
-    def prepare(self, instruments: tuple[Instrument, ...], market: MarketSnapshot) -> Prepared:
+    def prepare(self, columns: Columns, market: MarketSnapshot) -> Prepared:
         """Everything that depends on the instrument columns and the market but not on sizes: the resolved
-        table, the scenario set, ``PnL[instrument, scenario]`` and each risk group's slices. Cached per
-        (columns, market): a what-if or a new book on the same market reuses it."""
-        fast = self._by_identity.get((id(instruments), id(market)))
-        if fast is not None and fast.market is market and fast.table.instruments is instruments:
-            return fast  # the same column tuple again (an engine tick): no hashing of the columns
-        key = (instruments, id(market))
-        hit = self._cache.get(key)
-        if hit is not None and hit.market is market:
-            self._remember_identity(instruments, market, hit)
-            return hit
-        table = resolve_instruments(instruments, market)
-        p = self.preset
-        stable = set(p.stablecoins)
+        table, the scenario set, ``PnL[instrument, scenario]`` and each risk group's slices."""
+        table = resolve_instruments(columns, market)
+        stable = set(self.preset.stablecoins)
         derivative = ~table.is_spot
         shocked = [str(u) for u in np.unique(table.underlying) if str(u) not in stable]
         if self.view == "settlement":
@@ -237,19 +240,7 @@ class PortfolioMargin:
             for ccy in ccys:
                 cols = in_u if self.view == "usd" else in_u & derivative & (table.settle == ccy)
                 groups.append(self._group(table, scen, pnl, u, ccy, np.flatnonzero(cols), market))
-        prepared = Prepared(market, table, scen, tuple(shocked), tuple(groups))
-        if len(self._cache) >= CACHE_SIZE:
-            self._cache.pop(next(iter(self._cache)))
-        self._cache[key] = prepared
-        self._remember_identity(instruments, market, prepared)
-        return prepared
-
-    def _remember_identity(
-        self, instruments: tuple[Instrument, ...], market: MarketSnapshot, p: Prepared
-    ) -> None:
-        if len(self._by_identity) >= CACHE_SIZE:
-            self._by_identity.pop(next(iter(self._by_identity)))
-        self._by_identity[(id(instruments), id(market))] = p
+        return Prepared(market, columns, table, scen, tuple(shocked), tuple(groups))
 
     def _group(
         self,
@@ -303,94 +294,72 @@ class PortfolioMargin:
             col_map,
         )
 
-    def requirement(self, book: Book, market: MarketSnapshot, *, detail: bool = True) -> MarginResult:
-        prep = self.prepare(book.instruments, market)
+    def _evaluate(self, q: Any, g: _Group, n_acc: int) -> _GroupResult:
+        scan = group_scan(
+            q.indptr,
+            q.indices,
+            q.data,
+            g.col_map,
+            g.pnl_usd,
+            g.neg_weight,
+            g.exp_idx,
+            g.delta,
+            g.is_option,
+            g.option_value_usd,
+            g.roll_rates,
+        )
+        full = self._charge(scan["worst"], scan["roll"], scan["net_d"], scan["short"], g)
+        charge = full.total
+        carved_out = np.zeros(n_acc, dtype=np.bool_)
+        if self.preset.long_options_at_premium:
+            # Long options lose at most their premium: the group is also charged as "everything but its
+            # long options, plus their full value", and the smaller of the two counts.
+            carved = self._charge(scan["worst_c"], scan["roll_c"], scan["net_dc"], scan["short"], g)
+            alt = carved.total + scan["premium"]
+            carved_out = alt < charge
+            charge = np.minimum(charge, alt)
+        # long options are paid in full: the initial requirement is never below their value
+        initial = np.maximum(charge, scan["premium"]) if self.preset.long_options_paid_in_full else charge
+        return _GroupResult(g, full, initial, charge, carved_out, scan)
+
+    def requirement(
+        self, book: Book, market: MarketSnapshot, *, detail: bool = True, prepared: Prepared | None = None
+    ) -> MarginResult:
+        if prepared is None:
+            prep = self.prepare(book.columns, market)
+        else:
+            check_prepared(
+                prepared.market, prepared.columns, book, market, where="PortfolioMargin.requirement"
+            )
+            prep = prepared
         table = prep.table
         n_acc = book.n_accounts
         equity = equity_usd(book, table)
-        balance = equity - self.collateral.haircut_usd(book, table, market)
-        p = self.preset
-        per_underlying: dict[str, FloatArray] = {u: np.zeros(n_acc) for u in prep.shocked}
-        details: list[list[dict[str, Any]]] = [[] for _ in range(n_acc)] if detail else []
-        scen = prep.scenarios
+        haircut = self.collateral.haircut_usd(book, table, market)
+        initial_u: dict[str, FloatArray] = {u: np.zeros(n_acc) for u in prep.shocked}
+        charge_u: dict[str, FloatArray] = {u: np.zeros(n_acc) for u in prep.shocked}
         q = book.q if book.q.has_canonical_format else book.q.copy()
         q.sum_duplicates()
+        results: list[_GroupResult] = []
         for g in prep.groups:
-            scan = group_scan(
-                q.indptr,
-                q.indices,
-                q.data,
-                g.col_map,
-                g.pnl_usd,
-                g.neg_weight,
-                g.exp_idx,
-                g.delta,
-                g.is_option,
-                g.option_value_usd,
-                g.roll_rates,
-            )
-            full = self._charge(scan["worst"], scan["roll"], scan["net_d"], scan["short"], g)
-            total = full.total
-            carved_out = np.zeros(n_acc, dtype=np.bool_)
-            if p.long_options_at_premium:
-                # Long options lose at most their premium: the group is also charged as "everything but its
-                # long options, plus their full value", and the smaller of the two counts.
-                carved = self._charge(scan["worst_c"], scan["roll_c"], scan["net_dc"], scan["short"], g)
-                alt = carved.total + scan["premium"]
-                carved_out = alt < total
-                total = np.minimum(total, alt)
-            per_underlying[g.underlying] += total
-            if detail:
-                rows = np.flatnonzero(scan["held"])  # accounts holding a column of the group
-                pnl_rows = _dense(q[rows][:, g.ci] @ g.pnl_usd)
-                for k, i in enumerate(rows):
-                    j = int(scan["worst_j"][i])
-                    details[i].append(
-                        {
-                            "underlying": g.underlying,
-                            "settlement": g.settlement,
-                            "requirement_usd": float(total[i]),
-                            "worst_loss_usd": float(full.worst[i]),
-                            "worst_scenario": {
-                                "price_move": float(scen.price_move[g.si][j]),
-                                "vol_shock": int(scen.vol_dir[g.si][j]),
-                                "rate_shift": float(scen.rate_shift[g.si][j]),
-                                "kind": str(scen.label[g.si][j]),
-                                "weight": float(g.weight[j]),
-                            },
-                            "roll_shock_usd": float(full.roll[i]),
-                            "delta_shock_usd": float(full.delta_shock[i]),
-                            "short_option_minimum_usd": float(full.som[i]),
-                            "long_options_at_premium": bool(carved_out[i]),
-                            "pnl_grid": self._grid(pnl_rows[k], g.si, scen),
-                        }
-                    )
-        parts = (
-            np.stack([per_underlying[u] for u in prep.shocked], axis=1)
-            if prep.shocked
-            else np.zeros((n_acc, 0))
-        )
-        im = self.combine(parts)
-        mm = p.mm_factor * im
-        breakdown: tuple[dict[str, Any], ...] = ()
+            res = self._evaluate(q, g, n_acc)
+            initial_u[g.underlying] += res.initial
+            charge_u[g.underlying] += res.charge
+            results.append(res)
+
+        def parts(by_u: dict[str, FloatArray]) -> FloatArray:
+            if not prep.shocked:
+                return np.zeros((n_acc, 0))
+            return np.stack([by_u[u] for u in prep.shocked], axis=1)
+
+        im = self.combine(parts(initial_u))
+        mm = self.preset.mm_factor * self.combine(parts(charge_u))
+        breakdown: tuple[PmBreakdown, ...] = ()
         if detail:
-            held = {
-                u: _dense(abs(book.q[:, np.flatnonzero(table.underlying == u)]).sum(axis=1)).reshape(-1) > 0
-                for u in prep.shocked
-            }
-            breakdown = tuple(
-                {
-                    "preset": p.name,
-                    "view": self.view,
-                    "mm_factor": p.mm_factor,
-                    "per_underlying_usd": {
-                        u: float(per_underlying[u][i]) for u in prep.shocked if held[u][i]
-                    },
-                    "groups": details[i],
-                }
-                for i in range(n_acc)
-            )
-        return MarginResult(self.name, book.accounts, im, mm, equity, balance, breakdown)
+            breakdown = self._breakdowns(book, prep, results, initial_u, haircut)
+        return MarginResult(
+            self.name, book.accounts, im, mm, equity, equity - haircut, breakdown, table.warnings
+        )
 
     def combine(self, parts: FloatArray) -> FloatArray:
         """Per-account requirement from per-underlying parts ``(accounts, underlyings)``: the sum, less
@@ -423,9 +392,71 @@ class PortfolioMargin:
         total = core + som if p.short_option_minimum.mode == "add" else np.maximum(core, som)
         return _Charge(total, worst, roll, delta_shock, som)
 
-    def _grid(self, row: FloatArray, si: NDArray[np.intp], scen: ScenarioSet) -> dict[str, Any]:
-        """The standard-table P&L (USD) of one account as price move × vol shock, at no rate shift."""
-        std = (scen.label[si] == "standard") & (scen.rate_shift[si] == 0.0)
+    # -- detail ------------------------------------------------------------------------------------------
+    def _breakdowns(
+        self,
+        book: Book,
+        prep: Prepared,
+        results: list[_GroupResult],
+        initial_u: dict[str, FloatArray],
+        haircut: FloatArray,
+    ) -> tuple[PmBreakdown, ...]:
+        n_acc = book.n_accounts
+        table, scen = prep.table, prep.scenarios
+        groups: list[list[PmGroup]] = [[] for _ in range(n_acc)]
+        for res in results:
+            g, scan, full = res.group, res.scan, res.full
+            rows = np.flatnonzero(scan["held"])  # accounts holding a column of the group
+            pnl_rows = _dense(book.q[rows][:, g.ci] @ g.pnl_usd)
+            for k, i in enumerate(rows.tolist()):
+                j = int(scan["worst_j"][i])
+                vol = int(scen.vol_dir[g.si][j])
+                groups[i].append(
+                    PmGroup(
+                        underlying=g.underlying,
+                        settlement=g.settlement,
+                        requirement_usd=float(res.initial[i]),
+                        worst_loss_usd=float(full.worst[i]),
+                        worst_scenario=Scenario(
+                            price_move=float(scen.price_move[g.si][j]),
+                            vol_shock=vol,
+                            vol_shock_label=VOL_LABELS[vol],
+                            rate_shift=float(scen.rate_shift[g.si][j]),
+                            kind=str(scen.label[g.si][j]),  # type: ignore[arg-type]
+                            weight=float(g.weight[j]),
+                        ),
+                        roll_shock_usd=float(full.roll[i]),
+                        delta_shock_usd=float(full.delta_shock[i]),
+                        short_option_minimum_usd=float(full.som[i]),
+                        long_options_at_premium=bool(res.carved_out[i]),
+                        long_option_value_usd=float(scan["premium"][i]),
+                        maintenance_usd=float(self.preset.mm_factor * res.charge[i]),
+                        pnl_grid=self._grid(pnl_rows[k], g, scen),
+                    )
+                )
+        held = {
+            u: _dense(abs(book.q[:, np.flatnonzero(table.underlying == u)]).sum(axis=1)).reshape(-1) > 0
+            for u in prep.shocked
+        }
+        view: Literal["settlement", "usd"] = "usd" if self.view == "usd" else "settlement"
+        return tuple(
+            PmBreakdown(
+                preset=self.preset.name,
+                view=view,
+                mm_factor=self.preset.mm_factor,
+                haircut_usd=float(haircut[i]),
+                per_underlying_usd={u: float(initial_u[u][i]) for u in prep.shocked if held[u][i]},
+                groups=tuple(groups[i]),
+            )
+            for i in range(n_acc)
+        )
+
+    def _grid(self, row: FloatArray, g: _Group, scen: ScenarioSet) -> PnlGrid:
+        """The standard table's P&L (USD) of one account as vol shock × price move, at no rate shift, and
+        the extended moves with the loss each adds after its weight."""
+        si = g.si
+        label = scen.label[si]
+        std = (label == "standard") & (scen.rate_shift[si] == 0.0)
         moves = sorted({float(x) for x in scen.price_move[si][std]})
         vols = sorted({int(x) for x in scen.vol_dir[si][std]}, reverse=True)
         grid = [[0.0] * len(moves) for _ in vols]
@@ -433,7 +464,22 @@ class PortfolioMargin:
             grid[vols.index(int(scen.vol_dir[si][j]))][moves.index(float(scen.price_move[si][j]))] = float(
                 row[j]
             )
-        return {"price_moves": moves, "vol_shocks": vols, "pnl_usd": grid}
+        extended = tuple(
+            ExtendedCell(
+                price_move=float(scen.price_move[si][j]),
+                pnl_usd=float(row[j]),
+                weight=float(g.weight[j]),
+                weighted_loss_usd=float(max(-row[j] * g.weight[j], 0.0)),
+            )
+            for j in np.flatnonzero(label == "extended")
+        )
+        return PnlGrid(
+            price_moves=tuple(moves),
+            vol_shocks=tuple(vols),
+            vol_shock_labels=tuple(VOL_LABELS[v] for v in vols),
+            pnl_usd=tuple(tuple(r) for r in grid),
+            extended=extended,
+        )
 
 
-__all__ = ["PortfolioMargin"]
+__all__ = ["PortfolioMargin", "Prepared"]

@@ -1,22 +1,106 @@
-"""One account's margin document (FORMATS.md ``margin``): the model's figures, Greeks and liquidation prices."""
+"""One account's margin document (FORMATS.md ``margin``), a what-if before and after, and ``compare``.
+
+The model's own figures come from ``requirement`` on a one-row book; the report adds the Greeks per
+underlying, the liquidation prices (both sides, and per position under an isolated model), the status and
+the warnings, and converts the amounts into the report's currency (liquidation prices stay USD index prices;
+the scenario grids give their P&L in both).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import replace
 
-from xmargin.core import InputError
+from xmargin.core import InputError, InputErrors
 from xmargin.instruments import Portfolio
-from xmargin.margin._liquidation import liquidation_prices
+from xmargin.margin._liquidation import (
+    liquidation_prices,
+    nearest,
+    nearest_of,
+    position_gap,
+    solve,
+)
 from xmargin.margin._model import MarginModel
-from xmargin.market import MarketSnapshot
-from xmargin.risk import Book, pin_entries, portfolio_greeks, resolve
+from xmargin.margin._result import (
+    ALLOCATION_NAMES,
+    CompareReport,
+    LiquidationPrices,
+    MarginReport,
+    ModelSummary,
+    PmBreakdown,
+    PnlGrid,
+    PositionMargin,
+    status_of,
+)
+from xmargin.market import STABLECOINS, MarketSnapshot
+from xmargin.risk import Book, Trade, account_greeks, apply_trades, pin_entries, resolve
 
 MONEY_FIELDS = ("equity", "margin_balance", "initial_margin", "maintenance_margin", "available")
 
 
-def check_portfolio(portfolio: Portfolio, market: MarketSnapshot) -> None:
+def check_portfolio(portfolio: Portfolio, market: MarketSnapshot, *, where: str = "") -> None:
     """Raise ``InputError`` for anything in the portfolio the market cannot price (one line per problem)."""
-    resolve(Book.from_portfolio(portfolio), market)
+    try:
+        resolve(Book.from_portfolio(portfolio), market)
+    except InputError as exc:
+        if not where:
+            raise
+        errors = exc.errors if isinstance(exc, InputErrors) else (exc,)
+        raise InputErrors(
+            [InputError(where=f"{where}: {e.where}", expected=e.expected, found=e.found) for e in errors]
+        ) from None
+
+
+def _rate(market: MarketSnapshot, currency: str) -> float:
+    if currency != "USD" and not market.has_index(currency):
+        raise InputError(
+            where="currency", expected="USD or an asset with an index price in the market", found=currency
+        )
+    return 1.0 if currency == "USD" else market.index(currency)
+
+
+def _positions(
+    model: MarginModel, book: Book, market: MarketSnapshot, with_liquidation: bool
+) -> dict[str, PositionMargin]:
+    """Every position of an isolated model's one-row book: its own margin, status and liquidation prices."""
+    from xmargin.margin._simple import IsolatedMargin
+
+    if not isinstance(model, IsolatedMargin):
+        return {}
+    pinned = pin_entries(book, market)
+    x = model.entries(pinned, market)
+    out: dict[str, PositionMargin] = {}
+    for k, c in enumerate(x.entries.cols.tolist()):
+        if x.allocation[k] < 0:  # a coin balance
+            continue
+        inst = book.instruments[c]
+        im = float(max(x.margin[k], x.charges.im[k]))
+        mm = float(x.charges.mm[k])
+        balance = float(x.balance[k])
+        lp = LiquidationPrices(None, None)
+        if with_liquidation and inst.base not in STABLECOINS:
+            lp = solve(position_gap(model, pinned, k, market), market, inst.base)
+        out[inst.name] = PositionMargin(
+            margin=float(x.margin[k]),
+            liquidation_price=nearest_of(lp, market.index(inst.base)),
+            allocation=ALLOCATION_NAMES[int(x.allocation[k])],
+            leverage=float(x.leverage[k]) if x.leverage[k] > 0 else None,
+            initial_margin=im,
+            maintenance_margin=mm,
+            unrealised_pnl_usd=float(x.upnl[k]),
+            status=status_of(balance, im, mm),
+            liquidation_prices=lp,
+        )
+    return out
+
+
+def _in_currency(grid: PnlGrid, currency: str, rate: float) -> PnlGrid:
+    return replace(
+        grid,
+        currency=currency,
+        usd_per_unit=rate,
+        pnl=tuple(tuple(v / rate for v in row) for row in grid.pnl_usd),
+    )
 
 
 def account_report(
@@ -26,32 +110,93 @@ def account_report(
     *,
     currency: str = "USD",
     with_liquidation: bool = True,
-) -> dict[str, Any]:
-    """The FORMATS.md ``margin`` document of one account, amounts in ``currency``.
-
-    ``breakdown`` holds the model's own detail plus ``greeks`` (per underlying: delta in coin and USD,
-    gamma, vega, theta) and ``liquidation_price`` (USD index price per underlying, or null).
-    """
-    if currency != "USD" and not market.has_index(currency):
-        raise InputError(
-            where="--currency", expected="USD or an asset with an index price in the market", found=currency
-        )
+) -> MarginReport:
+    """The FORMATS.md ``margin`` document of one account, amounts in ``currency``."""
+    rate = _rate(market, currency)
     book = Book.from_portfolio(portfolio)
     result = model.requirement(book, market, detail=True)
-    doc = result.account(0)
-    rate = 1.0 if currency == "USD" else market.index(currency)
-    for key in MONEY_FIELDS:
-        doc[key] = doc[key] / rate
-    doc["currency"] = currency
+    bd = result.breakdown[0]
     table = resolve(book, market)
-    greeks = {
-        u: {k: float(v[0]) for k, v in g.items()}
-        for u, g in portfolio_greeks(book, table).items()
-        if u not in ("USDC", "USDT")
-    }
-    breakdown = dict(doc["breakdown"])
-    breakdown["greeks"] = greeks
-    if with_liquidation:
-        breakdown["liquidation_price"] = liquidation_prices(model, pin_entries(book, market), market)
-    doc["breakdown"] = breakdown
-    return doc
+    greeks = account_greeks(book, table, skip=frozenset(STABLECOINS))
+    prices = liquidation_prices(model, book, market) if with_liquidation else {}
+    bd = replace(
+        bd,
+        greeks=greeks,
+        liquidation_prices=prices,
+        liquidation_price=nearest(prices, market),
+        positions=_positions(model, book, market, with_liquidation),
+    )
+    if isinstance(bd, PmBreakdown):
+        bd = replace(
+            bd,
+            groups=tuple(replace(g, pnl_grid=_in_currency(g.pnl_grid, currency, rate)) for g in bd.groups),
+        )
+    mb, im, mm = (
+        float(x[0]) for x in (result.margin_balance, result.initial_margin, result.maintenance_margin)
+    )
+    status = "liquidatable" if bool(result.liquidatable[0]) else status_of(mb, im, mm)
+    return MarginReport(
+        valuation_time=market.valuation_time,
+        account=portfolio.account,
+        model=model.name,
+        preset=model.preset_name,
+        currency=currency,
+        equity=float(result.equity[0]) / rate,
+        margin_balance=mb / rate,
+        initial_margin=im / rate,
+        maintenance_margin=mm / rate,
+        available=(mb - im) / rate,
+        status=status,
+        warnings=result.warnings,
+        breakdown=bd,
+    )
+
+
+def whatif_report(
+    model: MarginModel,
+    portfolio: Portfolio,
+    trades: Sequence[Trade],
+    market: MarketSnapshot,
+    *,
+    currency: str = "USD",
+    with_liquidation: bool = True,
+) -> MarginReport:
+    """The account after the proposed trades (each paying or receiving its premium, or entering a future at
+    its price: ``risk.apply_trades``), with ``before`` holding the account as it is."""
+    before = account_report(model, portfolio, market, currency=currency, with_liquidation=with_liquidation)
+    after_pf = apply_trades(portfolio, list(trades), market)
+    check_portfolio(after_pf, market, where="trades")
+    after = account_report(model, after_pf, market, currency=currency, with_liquidation=with_liquidation)
+    return replace(after, before=before)
+
+
+def compare_report(
+    models: Sequence[MarginModel],
+    portfolio: Portfolio,
+    market: MarketSnapshot,
+    *,
+    currency: str = "USD",
+    with_liquidation: bool = True,
+) -> CompareReport:
+    """FORMATS.md ``compare``: IM, MM, margin balance, available, status and liquidation prices per model."""
+    out: dict[str, ModelSummary] = {}
+    warnings: list[str] = []
+    for m in models:
+        r = account_report(m, portfolio, market, currency=currency, with_liquidation=with_liquidation)
+        out[m.name] = ModelSummary(
+            initial_margin=r.initial_margin,
+            maintenance_margin=r.maintenance_margin,
+            margin_balance=r.margin_balance,
+            available=r.available,
+            status=r.status,
+            preset=r.preset,
+            liquidation_prices=r.breakdown.liquidation_prices,
+        )
+        warnings.extend(r.warnings)
+    return CompareReport(
+        valuation_time=market.valuation_time,
+        account=portfolio.account,
+        currency=currency,
+        models=out,
+        warnings=tuple(dict.fromkeys(warnings)),
+    )

@@ -1,215 +1,77 @@
-"""Ratio margin models: ``isolated`` (collateral not shared) and ``cross`` (collateral pooled).
+"""Ratio margin models: ``cross`` (collateral pooled) and ``isolated`` (each position on its own margin).
 
 Both margin each instrument on its own net size (netting only within one instrument, never across
 instruments), at ratios of its notional ``|N|·F`` (USD, ``F`` the mark), fixed or tiered by that notional in
-the Binance style (B1). Margin is computed in the settlement currency and valued in USD as in
-``_standard`` (an inverse instrument's coin amount at the coin's index).
+the Binance style (``_tiers``). Short options by Deribit's formula; long options paid in full (``_ratio``).
 
-**Tiers** (B1, B2). Tier ``n`` covers notionals from ``floor_n`` (inclusive) to ``floor_{n+1}``::
+**cross**: ``margin_balance = equity − haircuts``; IM and MM are the sums over instruments.
 
-    IM = notional / max_leverage_n
-    MM = notional · mmr_n − cum_n,     cum_1 = 0,  cum_n = floor_n · (mmr_n − mmr_{n−1}) + cum_{n−1}
+**isolated** (Binance/Bybit isolated mode): every position stands on its own margin ``M``:
 
-The ``cum`` ("maintenance amount") recursion makes MM continuous in the notional; e.g. B1's
-``250,000 × (1% − 0.5%) + 50 = 1,300``. A fixed-ratio preset is a single tier from 0 with ``cum = 0``.
-Beyond the last floor the last tier applies (the venue would refuse the position; we do not cap).
-
-**Short options**: Deribit's standard formula (``_standard.short_option_fractions``, S4), in both models.
-
-**isolated**: every position is margined on its own and the account's IM and MM are the sums.
-
-- A *long option* locks its premium in the position: IM = MM = its mark value (``N · value_usd``). The
-  premium is in equity, but in isolated mode it is the position's own collateral and cannot back another
-  position, so it is set aside (the account's ``available`` excludes it). xmargin's choice, documented.
-- Collateral is not shared, so a profit on one position cannot cover a loss on another until it is
-  realised: ``margin_balance = equity − haircuts − Σ max(unrealised P&L, 0)`` over futures and perpetuals
-  bought at a known price (FORMATS.md ``avg_price``). This is a simplification of venues' per-position
-  wallets (B1: in isolated mode WB is the position's own wallet balance), kept because a book holds one
-  pooled balance per account; the requirement itself is per position.
-
-**cross**: collateral is pooled; ``margin_balance = equity − haircuts``; long options need no margin
-(their premium is paid and counted in equity).
-
-**Breakdown** (``detail=True``), per account: ``instruments`` (per derivative: ``size``, ``notional_usd``
-= |N|·F, ``tier`` 1-based for futures and 0 for options, ``initial_margin``, ``maintenance_margin`` and, in
-isolated mode, ``locked_premium_usd``), ``underlyings`` (IM and MM summed), ``rates`` (the tier tables and
-short-option coefficients used), ``haircut_usd`` and, in isolated mode, ``unrealised_profit_excluded_usd``.
+- ``isolated_margin`` given: that amount (USD); ``leverage`` given: the entry notional over the leverage,
+  ``|N| · entry · / leverage`` (entry: the position's ``avg_price``, else the mark), as Binance opens an
+  isolated position; neither: the position's initial requirement (opened at its tier's maximum leverage),
+  named in ``warnings``; a long option: its premium;
+- the position's balance is ``B = M + its unrealised P&L``; it is liquidated when ``B < MM`` of the position,
+  whatever the rest of the account holds (the account is then ``liquidatable``: ``MarginResult.flagged``);
+  its liquidation price comes from ``M`` alone. For a linear future this is B1's isolated formula
+  ``LP = (WB + cum − side·|N|·EP) / (|N|·MMR − side·|N|)`` with ``WB = M``;
+- the account locks ``IM = Σ max(M, the position's initial requirement)`` and ``MM = Σ MM``. Its margin
+  balance is its equity less the haircuts, less the profits of isolated positions (they back nothing else
+  until realised) and plus their losses beyond their own margin (carried by the venue's liquidation, not by
+  the rest of the account).
 
 Sources (URLs in the presets):
 - B1: Binance FAQ "How to Calculate Liquidation Price of USDⓈ-M Futures Contracts",
   https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93
 - B2: Binance announcement "Updates to Leverage and Margin Tiers of Binance Futures Contracts
   (2021-03-18)" (the full BTCUSDT table, research note §3.2b).
-- S4: see ``_standard``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
-import scipy.sparse as sp
-from numpy.typing import NDArray
 
-from xmargin.core import InputError
 from xmargin.margin._collateral import CollateralPolicy
-from xmargin.margin._model import MarginResult, empty_breakdowns, register
-from xmargin.margin._standard import (
+from xmargin.margin._model import MarginResult, register, sum_parts
+from xmargin.margin._presets import PresetSource, RatioPreset, load_preset
+from xmargin.margin._ratio import (
     Entries,
-    Interval,
-    PresetSource,
-    ShortOptionRates,
-    breakdowns,
-    check_keys,
-    collateral_from,
-    load_preset,
-    param,
-    param_value,
+    EntryCharges,
+    FloatArray,
+    IntArray,
+    long_option_locked,
     per_underlying,
-    section,
-    short_option_usd_per_coin,
-    usd_per_quote,
+    ratio_breakdowns,
 )
+from xmargin.margin._result import RateTable, RatioBreakdown
+from xmargin.margin._standard import RatioPrepared, prepare_ratio, prepared_for
+from xmargin.margin._tiers import TierTable
 from xmargin.market import MarketSnapshot
-from xmargin.risk import Book, InstrumentTable, equity_usd, resolve
+from xmargin.risk import Book, Columns, equity_usd, upnl_settle
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.intp]
-
-RATIO_KEYS = ("name", "description", "sources", "futures", "options", "collateral")
-TIER_KEYS = ("floor_usd", "max_leverage", "initial", "maintenance")
+DEFAULT_WARNINGS_LISTED = 5
+"""Positions named one by one in the default-allocation warning; beyond that, counted."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class TierTable:
-    """Margin tiers of one underlying's futures and perpetuals, by position notional (USD).
+class IsolatedEntries:
+    """Per entry of a book under the isolated model: margin ``M``, balance ``B = M + uPnL``, the position's
+    own IM and MM, its unrealised P&L (USD) and how ``M`` was set (an index into ``ALLOCATION_NAMES``; −1 for a coin balance)."""
 
-    Arrays of length n_tiers: ``floor_usd`` (increasing, first 0), ``initial`` (IM rate = 1/max leverage),
-    ``maintenance`` (MMR, non-decreasing) and ``cum_usd`` (maintenance amount, derived by B1's recursion).
-    """
-
-    floor_usd: FloatArray
-    initial: FloatArray
-    maintenance: FloatArray
-    cum_usd: FloatArray
-
-    constraints: ClassVar[Mapping[str, Interval]] = {
-        "floor_usd": Interval(0.0, 1e15),
-        "max_leverage": Interval(1.0, 1000.0),
-        "initial": Interval(0.0, 1.0, lo_closed=False),
-        "maintenance": Interval(0.0, 1.0, lo_closed=False),
-    }
-
-    @classmethod
-    def build(
-        cls,
-        floor_usd: Sequence[float],
-        initial: Sequence[float],
-        maintenance: Sequence[float],
-        *,
-        where: str = "tiers",
-    ) -> TierTable:
-        f = np.asarray(floor_usd, dtype=np.float64)
-        im = np.asarray(initial, dtype=np.float64)
-        mmr = np.asarray(maintenance, dtype=np.float64)
-        if f.size == 0 or f[0] != 0.0:
-            raise InputError(
-                where=f"{where}[0].floor_usd",
-                expected="0 (the first tier starts at 0)",
-                found=float(f[0]) if f.size else "no tiers",
-            )
-        for i in range(1, f.size):
-            if f[i] <= f[i - 1]:
-                raise InputError(
-                    where=f"{where}[{i}].floor_usd",
-                    expected=f"> {f[i - 1]:g} (increasing floors)",
-                    found=float(f[i]),
-                )
-            if mmr[i] < mmr[i - 1]:
-                raise InputError(
-                    where=f"{where}[{i}].maintenance",
-                    expected=f">= {mmr[i - 1]:g} (non-decreasing)",
-                    found=float(mmr[i]),
-                )
-        for i in range(f.size):
-            if im[i] < mmr[i]:
-                raise InputError(
-                    where=f"{where}[{i}].initial",
-                    expected=f"an IM rate >= the maintenance rate {mmr[i]:g}",
-                    found=float(im[i]),
-                )
-        # B1: cum_n = floor_n · (mmr_n − mmr_{n−1}) + cum_{n−1}, cum_1 = 0
-        cum = np.concatenate([[0.0], np.cumsum(f[1:] * np.diff(mmr))])
-        return cls(f, im, mmr, cum)
-
-    @classmethod
-    def fixed(cls, initial: float, maintenance: float) -> TierTable:
-        return cls.build([0.0], [initial], [maintenance])
-
-    @classmethod
-    def from_mapping(cls, doc: Mapping[str, Any], *, where: str) -> TierTable:
-        """An underlying's entry: ``{initial, maintenance}`` (fixed) or ``{tiers: [...]}`` (each parameter
-        a value or ``{value, source}``; ``tiers`` carries one source for the table)."""
-        if "tiers" not in doc:
-            check_keys(doc, ("initial", "maintenance"), where=where)
-            im = param(doc, "initial", cls.constraints["initial"], where=where)
-            mmr = param(doc, "maintenance", cls.constraints["maintenance"], where=where)
-            if mmr > im:
-                raise InputError(where=f"{where}.maintenance", expected=f"<= initial ({im:g})", found=mmr)
-            return cls.fixed(im, mmr)
-        check_keys(doc, ("tiers",), where=where)
-        rows = param_value(doc, "tiers", where=where)
-        where = f"{where}.tiers"
-        if not isinstance(rows, list) or not rows:
-            raise InputError(
-                where=where, expected="a list of tiers {floor_usd, max_leverage, maintenance}", found=rows
-            )
-        floors: list[float] = []
-        ims: list[float] = []
-        mmrs: list[float] = []
-        for i, row in enumerate(rows):
-            wi = f"{where}[{i}]"
-            if not isinstance(row, Mapping):
-                raise InputError(
-                    where=wi, expected="a mapping {floor_usd, max_leverage, maintenance}", found=row
-                )
-            check_keys(row, TIER_KEYS, where=wi)
-            if ("max_leverage" in row) == ("initial" in row):
-                raise InputError(
-                    where=wi, expected="exactly one of max_leverage or initial", found=sorted(row)
-                )
-            floors.append(param(row, "floor_usd", cls.constraints["floor_usd"], where=wi))
-            if "max_leverage" in row:
-                ims.append(1.0 / param(row, "max_leverage", cls.constraints["max_leverage"], where=wi))
-            else:
-                ims.append(param(row, "initial", cls.constraints["initial"], where=wi))
-            mmrs.append(param(row, "maintenance", cls.constraints["maintenance"], where=wi))
-        return cls.build(floors, ims, mmrs, where=where)
+    entries: Entries
+    charges: EntryCharges
+    margin: FloatArray
+    upnl: FloatArray
+    allocation: IntArray
+    leverage: FloatArray
 
     @property
-    def n_tiers(self) -> int:
-        return int(self.floor_usd.size)
-
-    def tier(self, notional_usd: FloatArray) -> IntArray:
-        """0-based tier of each notional (a floor belongs to the tier it starts)."""
-        return np.asarray(np.searchsorted(self.floor_usd, notional_usd, side="right") - 1, dtype=np.intp)
-
-    def margin(self, notional_usd: FloatArray) -> tuple[FloatArray, FloatArray, IntArray]:
-        """``(IM, MM, tier)`` in the notional's currency, for notionals ≥ 0."""
-        t = self.tier(notional_usd)
-        im = notional_usd * self.initial[t]
-        mm = np.maximum(notional_usd * self.maintenance[t] - self.cum_usd[t], 0.0)
-        return im, mm, t
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "floor_usd": self.floor_usd.tolist(),
-            "initial": self.initial.tolist(),
-            "maintenance": self.maintenance.tolist(),
-            "maintenance_amount_usd": self.cum_usd.tolist(),
-        }
+    def balance(self) -> FloatArray:
+        return self.margin + self.upnl
 
 
 class _RatioMargin:
@@ -218,22 +80,17 @@ class _RatioMargin:
     name: str
     _isolated: ClassVar[bool]
     default_preset: ClassVar[str] = "cross-fixed"
+    decomposes_by_underlying = True
 
-    def __init__(self, preset: PresetSource = None, collateral: CollateralPolicy | None = None) -> None:
-        doc, label = load_preset(preset, default=self.default_preset)
-        check_keys(doc, RATIO_KEYS, where=label)
-        futures = section(doc, "futures", where=label)
-        self.preset_name = label
-        self.tiers: dict[str, TierTable] = {
-            str(u): TierTable.from_mapping(
-                section(futures, u, where=f"{label}.futures"), where=f"{label}.futures.{u}"
-            )
-            for u in futures
-        }
-        self.options = ShortOptionRates.from_mapping(
-            section(doc, "options", where=label), where=f"{label}.options"
-        )
-        self.collateral = collateral_from(doc, collateral, where=label)
+    def __init__(
+        self, preset: PresetSource | RatioPreset = None, collateral: CollateralPolicy | None = None
+    ) -> None:
+        p = load_preset(preset, kinds=("ratio",), default=self.default_preset)
+        assert isinstance(p, RatioPreset)
+        self.preset = p
+        self.preset_name = p.name
+        self.tiers: dict[str, TierTable] = {u: rates.table() for u, rates in p.futures.items()}
+        self.collateral = collateral or p.collateral.policy()
         tiered = [u for u, t in self.tiers.items() if t.n_tiers > 1]
         self.scales_linearly = not tiered
         self.subadditive = not tiered
@@ -245,17 +102,20 @@ class _RatioMargin:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(preset={self.preset_name!r})"
 
-    def requirement(self, book: Book, market: MarketSnapshot, *, detail: bool = True) -> MarginResult:
-        """IM, MM, equity and margin balance (USD) of every account of ``book``."""
-        table = resolve(book, market)
+    def prepare(self, columns: Columns, market: MarketSnapshot) -> RatioPrepared:
+        return prepare_ratio(self.preset.options, columns, market)
+
+    def combine(self, parts: FloatArray) -> FloatArray:
+        return sum_parts(parts)
+
+    def _charges(self, book: Book, prep: RatioPrepared) -> tuple[Entries, EntryCharges, dict[str, TierTable]]:
+        table = prep.table
         tables = per_underlying(table, self.tiers, where=f"{self.preset_name}.futures")
         e = Entries.of(book.q)
         c = e.cols
         size = np.abs(e.size)
         f = np.where(table.forward > 0, table.forward, 1.0)
-        conv = usd_per_quote(table)
         delta_one = table.is_linear_delta_one
-
         # futures and perpetuals: tier by the position's notional |N|·F (quote currency, USD)
         notional = np.where(delta_one[c], size * f[c], 0.0)
         fut_im = np.zeros(c.size)
@@ -265,78 +125,170 @@ class _RatioMargin:
         for u, tt in tables.items():  # a handful of underlyings
             m = delta_one[c] & (entry_und == u)
             fut_im[m], fut_mm[m], tier[m] = tt.margin(notional[m])
-        # options: the standard short-option formula; a long option locks its premium only in isolated mode
-        opt_im, opt_mm = short_option_usd_per_coin(table, self.options)
         short = np.maximum(-e.size, 0.0)
-        long_value = np.maximum(e.size, 0.0) * np.where(table.is_option, table.value_usd, 0.0)[c]
-        locked_premium = long_value if self._isolated else np.zeros(c.size)
-        im = fut_im * conv[c] + short * opt_im[c] + locked_premium
-        mm = fut_mm * conv[c] + short * opt_mm[c] + locked_premium
-
-        equity = equity_usd(book, table)
-        haircut = self.collateral.haircut_usd(book, table, market)
-        profit = positive_upnl_usd(book, table) if self._isolated else np.zeros(book.n_accounts)
-        result_bd = empty_breakdowns(book.n_accounts)
-        if detail:
-            per_entry = {
-                "size": e.size,
-                "notional_usd": notional,
-                "tier": tier + 1,
-                "initial_margin": im,
-                "maintenance_margin": mm,
-            }
-            if self._isolated:
-                per_entry["locked_premium_usd"] = locked_premium
-            rates = {
-                u: {"futures": tt.as_dict(), "short_options": self.options.as_dict()}
-                for u, tt in tables.items()
-            }
-            fields = {"haircut_usd": haircut}
-            if self._isolated:
-                fields["unrealised_profit_excluded_usd"] = profit
-            result_bd = breakdowns(
-                e,
-                table,
-                per_entry,
-                rates=rates,
-                account_fields=fields,
-                header={"model": self.name, "preset": self.preset_name},
-            )
-        return MarginResult(
-            model=self.name,
-            accounts=book.accounts,
-            initial_margin=e.row_sums(im),
-            maintenance_margin=e.row_sums(mm),
-            equity=equity,
-            margin_balance=equity - haircut - profit,
-            breakdown=result_bd,
+        locked = long_option_locked(e, table)
+        conv = prep.conv[c]
+        im = fut_im * conv + short * prep.opt_im[c] + locked
+        mm = fut_mm * conv + short * prep.opt_mm[c] + locked
+        usd_notional = np.where(delta_one[c], notional * conv, size * table.index_usd[c])
+        safe = np.where(usd_notional > 0, usd_notional, 1.0)
+        charges = EntryCharges(
+            usd_notional,
+            tier + 1,
+            im,
+            mm,
+            np.where(usd_notional > 0, im / safe, 0.0),
+            np.where(usd_notional > 0, mm / safe, 0.0),
+            locked,
         )
+        return e, charges, tables
+
+    def _rates(self, tables: dict[str, TierTable]) -> dict[str, RateTable]:
+        return {u: RateTable(tt.as_table(), self.preset.options.model_dump()) for u, tt in tables.items()}
 
 
-def positive_upnl_usd(book: Book, table: InstrumentTable) -> FloatArray:
-    """Per account: Σ over futures/perpetuals of max(unrealised P&L, 0), USD (the terms of ``equity_usd``)."""
-    m = np.where(table.forward > 0, table.forward, 1.0)
-    lin = (~table.inverse).astype(np.float64)
-    inv = table.inverse.astype(np.float64)
-    at_price = lin * m + inv * table.settle_usd  # per coin carrying an entry price
-    per_entry = lin + inv * table.settle_usd / m  # per USD of size × entry price
-    upnl = sp.csr_matrix(book.q_at_entry.multiply(at_price)) - sp.csr_matrix(book.q_entry.multiply(per_entry))
-    upnl = sp.csr_matrix(upnl)
-    upnl.data = np.maximum(upnl.data, 0.0)
-    return np.asarray(upnl.sum(axis=1), dtype=np.float64).reshape(-1)
-
-
-@register("isolated")
-class IsolatedMargin(_RatioMargin):
-    """Each position margined on its own; profits of one position do not back another (module docstring)."""
-
-    name = "isolated"
-    _isolated = True
-
-
-@register("cross")
+@register("cross", preset_kinds=("ratio",))
 class CrossMargin(_RatioMargin):
     """Collateral pooled; ratios on each instrument's net notional, fixed or tiered (module docstring)."""
 
     name = "cross"
     _isolated = False
+
+    def requirement(
+        self,
+        book: Book,
+        market: MarketSnapshot,
+        *,
+        detail: bool = True,
+        prepared: RatioPrepared | None = None,
+    ) -> MarginResult:
+        """IM, MM, equity and margin balance (USD) of every account of ``book``."""
+        prep = prepared_for(self, book, market, prepared)
+        e, ch, tables = self._charges(book, prep)
+        equity = equity_usd(book, prep.table)
+        haircut = self.collateral.haircut_usd(book, prep.table, market)
+        breakdown: tuple[RatioBreakdown, ...] = ()
+        if detail:
+            breakdown = ratio_breakdowns(
+                "cross", self.preset_name, e, prep.table, ch, self._rates(tables), haircut
+            )
+        return MarginResult(
+            self.name,
+            book.accounts,
+            e.row_sums(ch.im),
+            e.row_sums(ch.mm),
+            equity,
+            equity - haircut,
+            breakdown,
+            prep.table.warnings,
+        )
+
+
+@register("isolated", preset_kinds=("ratio",))
+class IsolatedMargin(_RatioMargin):
+    """Each position on its own margin; it is liquidated on that margin alone (module docstring)."""
+
+    name = "isolated"
+    _isolated = True
+
+    def entries(
+        self, book: Book, market: MarketSnapshot, prepared: RatioPrepared | None = None
+    ) -> IsolatedEntries:
+        """Every position's margin, balance and requirement (the per-position side of the model)."""
+        prep = prepared_for(self, book, market, prepared)
+        return self._entries(book, prep)[0]
+
+    def _entries(self, book: Book, prep: RatioPrepared) -> tuple[IsolatedEntries, dict[str, TierTable]]:
+        table = prep.table
+        e, ch, tables = self._charges(book, prep)
+        c = e.cols
+        size = np.abs(e.size)
+        iso = e.aligned(book.q_isolated)
+        lev = e.aligned(book.q_leverage)
+        at = e.aligned(book.q_at_entry)
+        entry_usd = e.aligned(book.q_entry)
+        has_entry = at != 0
+        avg = np.where(has_entry, entry_usd / np.where(has_entry, at, 1.0), table.forward[c])
+        conv = prep.conv[c]
+        upnl = np.where(
+            has_entry,
+            upnl_settle(e.size, avg, table.forward[c], table.inverse[c])
+            * np.where(table.inverse[c], table.settle_usd[c], 1.0),
+            0.0,
+        )
+        long_opt = table.is_option[c] & (e.size > 0)
+        margin = np.where(
+            iso > 0,
+            iso,
+            np.where(
+                lev > 0, size * avg * conv / np.where(lev > 0, lev, 1.0), np.where(long_opt, ch.locked, ch.im)
+            ),
+        )
+        allocation = np.where(iso > 0, 2, np.where(lev > 0, 1, np.where(long_opt, 3, 0))).astype(np.intp)
+        spot = table.is_spot[c]
+        margin = np.where(spot, 0.0, margin)
+        allocation = np.where(spot, -1, allocation)
+        return IsolatedEntries(e, ch, margin, upnl, allocation, lev), tables
+
+    def requirement(
+        self,
+        book: Book,
+        market: MarketSnapshot,
+        *,
+        detail: bool = True,
+        prepared: RatioPrepared | None = None,
+    ) -> MarginResult:
+        """IM, MM, equity and margin balance (USD) of every account of ``book``."""
+        prep = prepared_for(self, book, market, prepared)
+        x, tables = self._entries(book, prep)
+        e, ch = x.entries, x.charges
+        equity = equity_usd(book, prep.table)
+        haircut = self.collateral.haircut_usd(book, prep.table, market)
+        profit = e.row_sums(np.maximum(x.upnl, 0.0))
+        beyond = e.row_sums(np.maximum(-x.upnl - x.margin, 0.0))
+        im = e.row_sums(np.maximum(x.margin, ch.im))
+        below = e.row_sums((x.balance < ch.mm).astype(np.float64)) > 0
+        warnings = list(prep.table.warnings)
+        default = np.flatnonzero(x.allocation == 0)
+        if default.size:
+            warnings.append(self._default_warning(book, x, default))
+        breakdown: tuple[RatioBreakdown, ...] = ()
+        if detail:
+            breakdown = ratio_breakdowns(
+                "isolated",
+                self.preset_name,
+                e,
+                prep.table,
+                ch,
+                self._rates(tables),
+                haircut,
+                profit_excluded=profit,
+                beyond_margin=beyond,
+            )
+        return MarginResult(
+            self.name,
+            book.accounts,
+            im,
+            e.row_sums(ch.mm),
+            equity,
+            equity - haircut - profit + beyond,
+            breakdown,
+            tuple(warnings),
+            flagged=below,
+        )
+
+    def _default_warning(self, book: Book, x: IsolatedEntries, default: IntArray) -> str:
+        names = [book.instruments[int(c)].name for c in x.entries.cols[default]]
+        if len(names) <= DEFAULT_WARNINGS_LISTED:
+            what = ", ".join(
+                f"{n} ({m:,.2f} USD)" for n, m in zip(names, x.margin[default].tolist(), strict=True)
+            )
+        else:
+            what = f"{len(names)} positions"
+        return (
+            f"no leverage or isolated_margin given for {what}: each is isolated with its own initial margin "
+            f"requirement (opened at its tier's maximum leverage)"
+        )
+
+
+Model = Literal["isolated", "cross"]

@@ -10,15 +10,22 @@ from xmargin.market._deribit import (
     snapshot_ids,
 )
 from xmargin.market._files import MarketFile, load_market, market_from_mapping
-from xmargin.market._snapshot import MarketSnapshot
+from xmargin.market._forwards import ForwardCurve, Source
+from xmargin.market._snapshot import MAX_PRICE_USD, MAX_VOL, MIN_PRICE_USD, STABLECOINS, MarketSnapshot
 from xmargin.market._surface import Smile, VolSurface
 
 __all__ = [
     "DEMO_SNAPSHOT",
+    "MAX_PRICE_USD",
+    "MAX_VOL",
+    "MIN_PRICE_USD",
+    "STABLECOINS",
     "DeribitChain",
+    "ForwardCurve",
     "MarketFile",
     "MarketSnapshot",
     "Smile",
+    "Source",
     "VolSurface",
     "load_deribit_chain",
     "load_deribit_chain_full",

@@ -5,7 +5,8 @@ forward ``underlying_price_usd`` (a future, or Deribit's synthetic forward ``SYN
 The snapshot becomes a ``MarketSnapshot``:
 
 - valuation time = ``snapshot_utc``; index per coin = median ``index_price_usd`` (the collector is not
-  atomic, so rows drift slightly); USDC and USDT are set to 1.0 USD (assumption, stated in the README);
+  atomic, so rows drift slightly); USDC and USDT have no index in a chain and are taken at 1.0 USD by
+  ``MarketSnapshot`` (named in ``warnings`` wherever a book uses them);
 - forward per expiry = median ``underlying_price_usd`` of that expiry; a real future (not ``SYN.``) also gets
   a mark;
 - every option at its own mark IV, and a ``VolSurface`` per coin from the out-of-the-money side of each
@@ -45,7 +46,6 @@ REQUIRED_COLUMNS = (
     "underlying_name",
     "index_price_usd",
 )
-STABLECOINS_USD = {"USDC": 1.0, "USDT": 1.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,6 @@ def load_deribit_chain_full(path: str | Path, snapshot: str | None = None) -> De
     rows = rows.reset_index(drop=True)
     valuation = parse_utc(str(rows["snapshot_utc"].iloc[0]), where=f"{p}: snapshot_utc")
     index = {str(c): float(g.median()) for c, g in rows.groupby("currency")["index_price_usd"]}
-    index.update(STABLECOINS_USD)
     rows["expiry_key"] = [
         f"{c}-{n.split('-')[1]}" for c, n in zip(rows["currency"], rows["instrument_name"], strict=True)
     ]

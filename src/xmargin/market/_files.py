@@ -87,25 +87,38 @@ def market_from_mapping(doc: Any, *, source: str = "market") -> MarketSnapshot:
                 )
     if errors:
         raise InputErrors(errors)
-    return MarketSnapshot(
-        valuation_time=model.valuation_time,
-        index_usd=model.index,
-        marks_usd=model.marks,
-        vol=model.vol,
-        option_iv=model.option_iv,
-        rate=model.rate,
-        source=source,
-    )
+    try:
+        return MarketSnapshot(
+            valuation_time=model.valuation_time,
+            index_usd=model.index,
+            marks_usd=model.marks,
+            vol=model.vol,
+            option_iv=model.option_iv,
+            rate=model.rate,
+            source=source,
+        )
+    except InputError as exc:  # the snapshot's own bounds, located in the file
+        errs = exc.errors if isinstance(exc, InputErrors) else (exc,)
+        raise InputErrors(
+            [
+                InputError(
+                    where=e.where.replace("market ", f"{source}: ", 1), expected=e.expected, found=e.found
+                )
+                for e in errs
+            ]
+        ) from None
 
 
 def load_market(path: str | Path) -> MarketSnapshot:
-    """Load a market file (YAML or JSON) or, for a ``.csv``/``.csv.gz`` path, a Deribit chain snapshot."""
-    p = Path(path)
-    if str(p).partition("#")[0].endswith((".csv", ".csv.gz")):
+    """Load a market file (YAML or JSON; ``-`` reads standard input) or, for a ``.csv``/``.csv.gz`` path,
+    a Deribit chain snapshot (``PATH#SNAPSHOT``)."""
+    text = str(path)
+    if text.partition("#")[0].endswith((".csv", ".csv.gz")):
         from xmargin.market._deribit import load_deribit_chain
 
-        return load_deribit_chain(str(p))
-    return market_from_mapping(load_document(p), source=str(p))
+        return load_deribit_chain(text)
+    source = "standard input" if text == "-" else text
+    return market_from_mapping(load_document(path), source=source)
 
 
 __all__ = ["FIELDS", "InputErrors", "MarketFile", "load_market", "market_from_mapping"]

@@ -12,7 +12,7 @@ from xmargin.pricing._black import (
 )
 from xmargin.pricing._chain import ChainFit, fit_chain
 from xmargin.pricing._jit import parallel_and_serial
-from xmargin.pricing._valuation import Valuation, value_instruments
+from xmargin.pricing._valuation import PriceReport, Valuation, value_instruments
 
 __all__ = [
     "IV_REASONS",
@@ -20,6 +20,7 @@ __all__ = [
     "Greeks",
     "ImpliedVol",
     "InverseGreeks",
+    "PriceReport",
     "Valuation",
     "black76",
     "black76_price",

@@ -1,31 +1,53 @@
 """Risk: the book, its resolution against a market, scenario sets and the PnL[instrument, scenario] matrix."""
 
-from xmargin.risk._book import (
-    KIND_CODE,
-    Book,
-    InstrumentTable,
-    equity_usd,
-    pin_entries,
-    portfolio_greeks,
-    resolve,
-    resolve_instruments,
-)
+from xmargin.risk._book import DELTA_ONE, MATRICES, Book
 from xmargin.risk._kernels import group_scan, row_max, row_sum
+from xmargin.risk._resolve import KIND_CODE, Columns, InstrumentTable, resolve, resolve_instruments
 from xmargin.risk._scenarios import VIEWS, ScenarioSet, scenario_pnl
+from xmargin.risk._valuation import (
+    Trade,
+    UnderlyingGreeks,
+    account_greeks,
+    apply_trades,
+    equity_usd,
+    fill_price,
+    long_option_value_usd,
+    pin_entries,
+    pin_portfolio,
+    portfolio_greeks,
+    realize_entries,
+    trades_from,
+    upnl_settle,
+    upnl_usd_entries,
+)
 
 __all__ = [
+    "DELTA_ONE",
     "KIND_CODE",
+    "MATRICES",
     "VIEWS",
     "Book",
+    "Columns",
     "InstrumentTable",
     "ScenarioSet",
+    "Trade",
+    "UnderlyingGreeks",
+    "account_greeks",
+    "apply_trades",
     "equity_usd",
+    "fill_price",
     "group_scan",
+    "long_option_value_usd",
     "pin_entries",
+    "pin_portfolio",
     "portfolio_greeks",
+    "realize_entries",
     "resolve",
     "resolve_instruments",
     "row_max",
     "row_sum",
     "scenario_pnl",
+    "trades_from",
+    "upnl_settle",
+    "upnl_usd_entries",
 ]

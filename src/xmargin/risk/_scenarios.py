@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from xmargin.instruments import Kind
 from xmargin.pricing import black76_price
-from xmargin.risk._book import KIND_CODE, InstrumentTable
+from xmargin.risk._resolve import KIND_CODE, InstrumentTable
 
 FloatArray = NDArray[np.float64]
 VIEWS = ("settlement", "usd")

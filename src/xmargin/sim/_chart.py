@@ -64,9 +64,9 @@ def plot_replay(reports: Sequence[ReplayReport], path: str | Path) -> Path:
     """Write the chart of ``reports`` (side by side) to ``path`` (``.png`` or ``.html``)."""
     out = Path(path)
     if out.suffix.lower() not in (".png", ".html"):
-        raise InputError(where="--chart", expected="a .png or .html path", found=str(path))
+        raise InputError(where="chart", expected="a .png or .html path", found=str(path))
     if not out.parent.exists():
-        raise InputError(where="--chart", expected="a path in an existing directory", found=str(path))
+        raise InputError(where="chart", expected="a path in an existing directory", found=str(path))
     if not reports:
         raise InputError(where="plot_replay", expected="at least one report", found="none")
     import matplotlib.pyplot as plt

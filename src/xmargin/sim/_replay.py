@@ -61,9 +61,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from xmargin.core import InputError, check
-from xmargin.engine import BookEngine, account_portfolio, generate_book
-from xmargin.instruments import Kind, Portfolio, Position, parse_name
+from xmargin.core import SCHEMA_VERSION, InputError, check
+from xmargin.engine import BookEngine, generate_book
+from xmargin.instruments import Instrument, Kind, Portfolio, Position
 from xmargin.liquidation import (
     AuctionError,
     CexConfig,
@@ -71,14 +71,12 @@ from xmargin.liquidation import (
     StairstepExponentialDecrease,
     keeper_bids,
     liquidate,
-    pin_at_mark,
-    realize_entries,
     waterfall,
 )
-from xmargin.margin import get_model
+from xmargin.margin import resolve_model
 from xmargin.market import DEMO_SNAPSHOT, MarketSnapshot, load_deribit_chain, shipped_chain_path
 from xmargin.oracle import PushOracle, PushOracleConfig
-from xmargin.risk import Book, portfolio_greeks, resolve, resolve_instruments
+from xmargin.risk import Book, pin_portfolio, portfolio_greeks, realize_entries, resolve, resolve_instruments
 from xmargin.sim._impact import ImpactConfig, SqrtImpact
 from xmargin.sim._scenarios import PricePath, load_path
 
@@ -119,6 +117,7 @@ class ReplayConfig:
     """What is held fixed in a replay: model, insurance fund, waterfall, impact, venue parameters."""
 
     model: str = "pm"
+    """A model kind, a preset name or a preset file (``xmargin.margin.resolve_model``)."""
     insurance_fraction: float = 0.02
     """Insurance fund at the start as a share of the book's total equity (ASSUMED; Binance's fund was of
     the order of 1-5% of its futures open interest in 2021-2022)."""
@@ -142,12 +141,14 @@ class ReplayConfig:
 
     def __post_init__(self) -> None:
         check.positive(self.clock_s, where="ReplayConfig.clock_s")
-        check.in_range(self.vol_beta, 0.0, 10.0, where="--vol-beta")
+        check.in_range(self.vol_beta, 0.0, 10.0, where="ReplayConfig.vol_beta")
         check.in_range(self.vol_cap, 1.0, 100.0, where="ReplayConfig.vol_cap")
         check.in_range(self.cex_tick_move, 0.0, 0.05, where="ReplayConfig.cex_tick_move")
         check.in_range(self.insurance_fraction, 0.0, 1.0, where="ReplayConfig.insurance_fraction")
         if self.waterfall not in ("adl", "socialize"):
-            raise InputError(where="--waterfall", expected="adl or socialize", found=self.waterfall)
+            raise InputError(
+                where="ReplayConfig.waterfall", expected="adl or socialize", found=self.waterfall
+            )
 
 
 OUTCOME_FIELDS = (
@@ -191,8 +192,9 @@ class ReplayReport:
     max_drawdown: dict[str, float]
     max_impact: dict[str, float]
     venue_detail: dict[str, Any]
-    timeline: dict[str, list[float]]
+    timeline: dict[str, list[float]] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
 
     def as_dict(self, *, timeline: bool = False) -> dict[str, Any]:
         d = asdict(self)
@@ -215,7 +217,7 @@ class _Venue:
         self.iv_names = {
             u: [k for k in self.iv0 if k.startswith((f"{u}-", f"{u}_"))] for u in path.underlyings
         }
-        self.model = get_model(config.model)
+        self.model = resolve_model(config.model)
         book = generate_book(market, accounts, seed)
         self.engine = BookEngine(book, market, self.model)
         self.engine.pin_entries()
@@ -262,7 +264,7 @@ class _Venue:
         rows = np.flatnonzero(short > 0)
         pfs = []
         for i in rows:
-            pf = account_portfolio(self.engine.book, self.accounts[i])
+            pf = self.engine.book.portfolio(int(i))
             c = dict(pf.collateral)
             c["USDC"] = c.get("USDC", 0.0) + float(short[i]) * 1.001
             pfs.append(Portfolio(pf.account, c, pf.positions))
@@ -396,13 +398,13 @@ class _Venue:
         rows = np.union1d(np.flatnonzero(debit > 0), np.array(sorted(reduce), dtype=np.intp))
         pfs = []
         for i in rows:
-            pf = account_portfolio(book, self.accounts[i])
+            pf = book.portfolio(int(i))
             if i in reduce:
                 pf = realize_entries(pf, market)
                 for u, sign, usd in reduce[int(i)]:
                     pf, closed = _deleverage(pf, u, sign, usd, market)
                     self.adl_closed += closed
-                pf = pin_at_mark(pf, market)
+                pf = pin_portfolio(pf, market)
             c = dict(pf.collateral)
             c["USDC"] = c.get("USDC", 0.0) - float(debit[i])
             pfs.append(Portfolio(pf.account, c, pf.positions))
@@ -538,7 +540,7 @@ def _liquidate_cex(v: _Venue, rows: NDArray[np.intp]) -> list[float]:
     for i in rows:
         acc = v.accounts[i]
         s = time.perf_counter()
-        pf = realize_entries(account_portfolio(v.engine.book, acc), market)
+        pf = realize_entries(v.engine.portfolio(acc), market)
         res = liquidate(v.model, pf, market, cfg.cex)
         latencies.append(time.perf_counter() - s)
         v.liquidations += 1
@@ -552,25 +554,24 @@ def _liquidate_cex(v: _Venue, rows: NDArray[np.intp]) -> list[float]:
             if f.backstop:
                 v.backstop += f.notional_usd
             else:  # the market takes the slice's delta (options: size × Black delta)
-                u = parse_name(f.instrument).base
+                u = f.instrument.base
                 v.impact.add(u, f.size_coin * _delta(f.instrument, market) * market.index(u))
         if res.bad_debt_usd > 0:
             v.bankrupt.add(acc)
             u_main = _main_underlying(res)
-            fills_u = [f for f in res.fills if parse_name(f.instrument).base == u_main]
+            fills_u = [f for f in res.fills if f.instrument.base == u_main]
             closed = sum(f.notional_usd for f in fills_u)
             # the side of the derivatives closed (a fill trades against the position: -size is its sign)
             held = sum(-f.size_coin * _delta(f.instrument, market) for f in fills_u)
             debts.append((acc, res.bad_debt_usd, u_main, float(np.sign(held)), closed))
-        replaced.append(pin_at_mark(res.account, market))
+        replaced.append(pin_portfolio(res.account, market))
     v.engine.replace_accounts(replaced)
     v.cover(debts, cfg.waterfall)
     return latencies
 
 
-def _delta(name: str, market: MarketSnapshot) -> float:
+def _delta(inst: Instrument, market: MarketSnapshot) -> float:
     """Delta per coin of a filled instrument: 1 for futures and perpetuals, Black delta for an option."""
-    inst = parse_name(name)
     if inst.kind is not Kind.OPTION:
         return 1.0
     return float(resolve_instruments((inst,), market).delta[0])
@@ -603,7 +604,7 @@ def _deleverage(
 def _main_underlying(res: Any) -> str:
     notional: dict[str, float] = {}
     for f in res.fills:
-        u = parse_name(f.instrument).base
+        u = f.instrument.base
         notional[u] = notional.get(u, 0.0) + f.notional_usd
     return max(notional, key=lambda u: notional[u]) if notional else "BTC"
 
@@ -713,7 +714,7 @@ def _replay_dex(v: _Venue) -> ReplayReport:
                 surplus += sold * px
                 v.impact.add(u, -sold * px)
         if any(c > 0 for c in back.values()):
-            pf = account_portfolio(v.engine.book, sale.account)
+            pf = v.engine.portfolio(sale.account)
             c = dict(pf.collateral)
             for u, coin in back.items():
                 if coin > 0:
@@ -865,7 +866,7 @@ def _kick(
     incentives: list[tuple[float, str]] = []
     for i in rows:
         acc = v.accounts[i]
-        pf = account_portfolio(v.engine.book, acc)
+        pf = v.engine.portfolio(acc)
         one = Book.from_portfolio(pf)
         greeks = portfolio_greeks(one, resolve(one, market))
         equity = float(r.equity[i])
@@ -950,9 +951,9 @@ def replay(
 ) -> ReplayReport:
     """Replay ``scenario`` (a shipped crash window) on a generated book of ``accounts`` under ``venue``."""
     if venue not in VENUES:
-        raise InputError(where="--venue", expected="cex or dex", found=venue)
+        raise InputError(where="venue", expected="cex or dex", found=venue)
     if not isinstance(accounts, int) or accounts < 1:
-        raise InputError(where="--accounts", expected="an integer >= 1", found=accounts)
+        raise InputError(where="accounts", expected="an integer >= 1", found=accounts)
     path = load_path(scenario)
     v = _Venue(path, accounts, seed, config)
     return _replay_cex(v) if venue == "cex" else _replay_dex(v)

@@ -119,7 +119,7 @@ def scenario(name: str) -> Scenario:
     key = ALIASES.get(name, name)
     if key not in SCENARIOS:
         raise InputError(
-            where="--scenario",
+            where="scenario",
             expected=f"one of {', '.join(SCENARIOS)} (or oracle-pump)",
             found=name,
         )

@@ -30,9 +30,9 @@ def sweep(
     """``replay`` for every seed (in seed order). With a ``distributed.Client`` each run is a task on the
     cluster; ``on_done`` is called as runs finish (e.g. a progress bar)."""
     if not seeds:
-        raise InputError(where="--seeds", expected="at least one seed", found="none")
+        raise InputError(where="seeds", expected="at least one seed", found="none")
     if len(set(seeds)) != len(seeds):
-        raise InputError(where="--seeds", expected="distinct seeds", found=list(seeds))
+        raise InputError(where="seeds", expected="distinct seeds", found=list(seeds))
     cfg = config or ReplayConfig()
     done: dict[int, ReplayReport] = {}
     if client is None:

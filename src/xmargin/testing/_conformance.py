@@ -15,6 +15,10 @@ check_zero_size_equals_absent       a zero-size position or balance is the same 
 check_scales_linearly               k × portfolio → k × IM, MM, equity, margin balance (if declared)
 check_pm_le_sum_of_parts            IM and MM of a union ≤ the sum of its parts (if declared)
 check_pickle_roundtrip              a pickled and restored model gives the same result
+check_prepared_matches              requirement(prepared=model.prepare(...)) equals requirement()
+check_stateless                     evaluations on other markets in between change nothing
+check_decomposes_by_underlying      combine(per-underlying sub-books) equals the whole (if declared)
+check_option_purchase_costs_premium buying an option at mark lowers available by its premium or more
 ==================================  ================================================================
 
 A model declares the properties it has: ``scales_linearly`` and ``subadditive`` (booleans; a model that has
@@ -42,10 +46,11 @@ from typing import Any
 
 import numpy as np
 
+from xmargin.core import to_data
 from xmargin.instruments import Instrument, Kind, Portfolio, Position
-from xmargin.margin._model import MarginModel, MarginResult, get_model
-from xmargin.market import MarketSnapshot
-from xmargin.risk import Book
+from xmargin.margin import MarginModel, MarginResult, PmBreakdown, RatioBreakdown, resolve_model
+from xmargin.market import STABLECOINS, MarketSnapshot
+from xmargin.risk import Book, Trade, apply_trades
 from xmargin.testing import books as example_books
 
 TOL_REL = 1e-9
@@ -63,25 +68,8 @@ NUMBERS = ("initial_margin", "maintenance_margin", "equity", "margin_balance")
 
 # -- helpers -----------------------------------------------------------------------------------------------
 def portfolios_of(book: Book) -> Portfolios:
-    """The book's accounts as portfolios (spot columns → collateral; entry prices from ``q_entry``)."""
-    q = book.q.tocsr()
-    qe = book.q_entry.tocsr()
-    qa = book.q_at_entry.tocsr()
-    out: list[Portfolio] = []
-    for i, account in enumerate(book.accounts):
-        collateral: dict[str, float] = {}
-        positions: list[Position] = []
-        row = q.getrow(i)
-        for j, size in zip(row.indices.tolist(), row.data.tolist(), strict=True):
-            inst = book.instruments[j]
-            if inst.kind is Kind.SPOT:
-                collateral[inst.base] = collateral.get(inst.base, 0.0) + size
-                continue
-            at = float(qa[i, j])
-            avg = float(qe[i, j]) / at if at != 0.0 else None
-            positions.append(Position(inst, size, avg))
-        out.append(Portfolio(account, collateral, tuple(positions)))
-    return tuple(out)
+    """The book's accounts as portfolios (``Book.portfolios``: the one seam)."""
+    return book.portfolios()
 
 
 def _as_portfolios(book: BookLike) -> Portfolios:
@@ -125,8 +113,8 @@ def _assert_tree(a: Any, b: Any, where: str) -> None:
 
 
 def _assert_breakdown(got: MarginResult, i: int, want: MarginResult, j: int, what: str) -> None:
-    a = got.breakdown[i] if got.breakdown else {}
-    b = want.breakdown[j] if want.breakdown else {}
+    a = to_data(got.breakdown[i]) if got.breakdown else {}
+    b = to_data(want.breakdown[j]) if want.breakdown else {}
     _assert_tree(a, b, f"{what}: breakdown of {got.accounts[i]!r}")
 
 
@@ -160,8 +148,11 @@ def check_result_well_formed(model: MarginModel, market: MarketSnapshot, books: 
             assert np.all(np.isfinite(arr)), f"{field} is not finite: {arr}"
         assert len(res.breakdown) in (0, n), f"{len(res.breakdown)} breakdowns for {n} accounts"
         for bd in res.breakdown:
-            assert isinstance(bd, dict), f"a breakdown is a {type(bd).__name__}, expected a dict"
-            json.dumps(bd, allow_nan=False)  # JSON-serialisable
+            assert isinstance(bd, PmBreakdown | RatioBreakdown), (
+                f"a breakdown is a {type(bd).__name__}, expected a typed breakdown (xmargin.margin)"
+            )
+            json.dumps(to_data(bd), allow_nan=False)  # JSON-serialisable, by the one serializer
+        assert all(isinstance(w, str) and w for w in res.warnings), f"warnings {res.warnings!r}"
 
 
 def check_im_ge_mm_ge_zero(model: MarginModel, market: MarketSnapshot, books: Sequence[Portfolios]) -> None:
@@ -198,7 +189,9 @@ def check_idempotent(model: MarginModel, market: MarketSnapshot, books: Sequence
             for field in NUMBERS:
                 a, b = float(getattr(first, field)[i]), float(getattr(second, field)[i])
                 assert a == b, f"{field} of {first.accounts[i]!r} changed between calls: {a!r} then {b!r}"
-        assert first.breakdown == second.breakdown, "the breakdown changed between two identical calls"
+        assert to_data(first.breakdown, Any) == to_data(second.breakdown, Any), (
+            "the breakdown changed between two identical calls"
+        )
         if "detail" in inspect.signature(model.requirement).parameters:
             quiet = model.requirement(book, market, detail=False)
             for i in range(len(pfs)):
@@ -206,11 +199,7 @@ def check_idempotent(model: MarginModel, market: MarketSnapshot, books: Sequence
 
 
 def _snapshot_book(book: Book) -> list[np.ndarray[Any, Any]]:
-    return [
-        np.array(a, copy=True)
-        for m in (book.q, book.q_entry, book.q_at_entry)
-        for a in (m.data, m.indices, m.indptr)
-    ]
+    return [np.array(a, copy=True) for m in book.matrices for a in (m.data, m.indices, m.indptr)]
 
 
 def _snapshot_market(market: MarketSnapshot) -> tuple[Any, ...]:
@@ -332,7 +321,84 @@ def check_pickle_roundtrip(model: MarginModel, market: MarketSnapshot, books: Se
             for field in NUMBERS:
                 x, y = float(getattr(a, field)[i]), float(getattr(b, field)[i])
                 assert x == y, f"{field} of {a.accounts[i]!r}: {x!r} before pickling, {y!r} after"
-        assert a.breakdown == b.breakdown, "the breakdown differs after pickling"
+        assert to_data(a.breakdown, Any) == to_data(b.breakdown, Any), "the breakdown differs after pickling"
+
+
+def check_prepared_matches(model: MarginModel, market: MarketSnapshot, books: Sequence[Portfolios]) -> None:
+    for pfs in books:
+        book = Book.from_portfolios(list(pfs))
+        plain = model.requirement(book, market)
+        prepared = model.prepare(book.columns, market)
+        for sub in (book, book.select(np.arange(book.n_accounts)[::-1])):
+            res = model.requirement(sub, market, prepared=prepared)
+            for i in range(sub.n_accounts):
+                j = book.accounts.index(sub.accounts[i])
+                _assert_numbers(res, i, plain, j, "with a prepared value")
+                _assert_breakdown(res, i, plain, j, "with a prepared value")
+
+
+def check_stateless(model: MarginModel, market: MarketSnapshot, books: Sequence[Portfolios]) -> None:
+    """No hidden state: evaluating other markets and books in between changes nothing."""
+    others = [
+        market.shifted(u, f) for u in sorted(set(market.index_usd) - set(STABLECOINS)) for f in (0.7, 1.4)
+    ]
+    for pfs in books:
+        book = Book.from_portfolios(list(pfs))
+        first = model.requirement(book, market)
+        for other in others:
+            model.requirement(book, other)
+            model.requirement(Book.from_portfolios(list(reversed(pfs))), other, detail=False)
+        again = model.requirement(book, market)
+        for i in range(len(pfs)):
+            _assert_numbers(again, i, first, i, "after evaluating other markets")
+        assert to_data(first.breakdown, Any) == to_data(again.breakdown, Any), "the breakdown changed"
+
+
+def check_decomposes_by_underlying(
+    model: MarginModel, market: MarketSnapshot, books: Sequence[Portfolios]
+) -> None:
+    """The engine's assumption: each underlying's columns form a sub-book whose figures depend on no other
+    column; IM and MM are ``combine`` of the per-underlying requirements, equity and margin balance sums."""
+    for pfs in books:
+        book = Book.from_portfolios(list(pfs))
+        whole = model.requirement(book, market, detail=False)
+        bases = sorted({i.base for i in book.instruments})
+        parts = {f: np.zeros((book.n_accounts, len(bases))) for f in NUMBERS}
+        for k, u in enumerate(bases):
+            cols = np.array([c for c, i in enumerate(book.instruments) if i.base == u], dtype=np.intp)
+            sub = model.requirement(book.select(None, cols), market, detail=False)
+            for f in NUMBERS:
+                parts[f][:, k] = getattr(sub, f)
+        combined = MarginResult(
+            model.name,
+            book.accounts,
+            model.combine(parts["initial_margin"]),
+            model.combine(parts["maintenance_margin"]),
+            parts["equity"].sum(axis=1),
+            parts["margin_balance"].sum(axis=1),
+        )
+        for i in range(book.n_accounts):
+            _assert_numbers(combined, i, whole, i, "combined from per-underlying sub-books")
+
+
+def check_option_purchase_costs_premium(
+    model: MarginModel, market: MarketSnapshot, books: Sequence[Portfolios]
+) -> None:
+    """FORMATS.md: an option bought at mark costs its premium: ``available`` falls by at least it."""
+    options = dict.fromkeys(
+        p.instrument for pfs in books for pf in pfs for p in pf.positions if p.instrument.kind is Kind.OPTION
+    )
+    for inst in list(options)[:4]:
+        cash = Portfolio("cash", {"USDC": 1_000_000.0})
+        after = apply_trades(cash, [Trade(inst, 1.0)], market)
+        premium_usd = cash.collateral["USDC"] - after.collateral.get("USDC", 0.0)
+        if inst.inverse:
+            premium_usd = -after.collateral.get(inst.base, 0.0) * market.index(inst.base)
+        res = _run(model, (cash, after), market)
+        fall = float(res.available[0] - res.available[1])
+        assert fall >= premium_usd - TOL_ABS_USD - TOL_REL * premium_usd, (
+            f"buying 1 {inst.name} at mark (premium {premium_usd!r} USD) lowered available by only {fall!r}"
+        )
 
 
 CHECKS: tuple[CheckFunction, ...] = (
@@ -347,8 +413,16 @@ CHECKS: tuple[CheckFunction, ...] = (
     check_scales_linearly,
     check_pm_le_sum_of_parts,
     check_pickle_roundtrip,
+    check_prepared_matches,
+    check_stateless,
+    check_decomposes_by_underlying,
+    check_option_purchase_costs_premium,
 )
-DECLARED = {"check_scales_linearly": "scales_linearly", "check_pm_le_sum_of_parts": "subadditive"}
+DECLARED = {
+    "check_scales_linearly": "scales_linearly",
+    "check_pm_le_sum_of_parts": "subadditive",
+    "check_decomposes_by_underlying": "decomposes_by_underlying",
+}
 """Checks that run only for models declaring the property (attribute name)."""
 
 
@@ -412,7 +486,7 @@ def check_margin_model(
 
     Returns ``{check name: "passed" | "skipped: reason"}``.
     """
-    mdl = get_model(model) if isinstance(model, str) else model
+    mdl = resolve_model(model) if isinstance(model, str) else model
     report: dict[str, str] = {}
     for check in yield_margin_model_checks(mdl, market, books):
         if check.skip is not None:
@@ -439,7 +513,7 @@ def parametrize_margin_models(
 
     params = []
     for spec in models:
-        model = get_model(spec) if isinstance(spec, str) else spec
+        model = resolve_model(spec) if isinstance(spec, str) else spec
         for check in yield_margin_model_checks(model, market, books):
             marks = [pytest.mark.skip(reason=check.skip)] if check.skip is not None else []
             params.append(pytest.param(model, check, marks=marks, id=f"{model.name}-{check.name}"))

@@ -1,0 +1,113 @@
+"""Models by name: a model kind, a shipped preset or a preset file, case-insensitive (FORMATS.md ``MODEL``),
+and the catalogue ``xmargin models`` prints.
+
+``resolve_model("pm")`` is the ``pm`` kind with its default preset; ``resolve_model("cross-binance")`` the
+kind the preset serves (``cross`` for a ratio preset) with that preset; ``resolve_model("my.yaml")`` reads
+the file's ``kind``; ``resolve_model("isolated", preset="cross-binance")`` a kind with any preset of a kind
+it accepts. A preset of the wrong kind for the model is bad input naming both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from xmargin.core import InputError
+from xmargin.margin._model import MarginModel, get_model, model_names, preset_kinds
+from xmargin.margin._presets import (
+    PRESET_TYPES,
+    PresetInfo,
+    preset_document,
+    preset_info,
+    shipped_path,
+    shipped_presets,
+)
+
+DEFAULT_PRESETS = {
+    "isolated": "cross-fixed",
+    "cross": "cross-fixed",
+    "standard": "standard-deribit",
+    "pm": "pm-deribit",
+}
+KIND_MODELS = {"ratio": ("cross", "isolated"), "standard": ("standard",), "pm": ("pm",)}
+"""Model kinds each preset kind serves (the first is the one a preset name alone selects)."""
+
+
+def _preset_kind(ref: str) -> str:
+    doc, label = preset_document(ref, default=ref)
+    kind = doc.get("kind")
+    if kind not in PRESET_TYPES:
+        raise InputError(where=f"{label}: kind", expected=f"one of {', '.join(PRESET_TYPES)}", found=kind)
+    return str(kind)
+
+
+def _is_file(ref: str) -> bool:
+    return ref.endswith((".yaml", ".yml", ".json")) or "/" in ref or Path(ref).is_file()
+
+
+def resolve_model(name: str, preset: str | None = None) -> MarginModel:
+    """The model ``name`` stands for (module docstring), with ``preset`` if given."""
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(where="model", expected="a model or preset name", found=name)
+    key = name.strip()
+    kinds = model_names()
+    if key.lower() in kinds:
+        kind = key.lower()
+        if preset is None:
+            return get_model(kind)
+        pkind = _preset_kind(preset if _is_file(preset) else preset.lower())
+        if pkind not in preset_kinds(kind):
+            raise InputError(
+                where="preset",
+                expected=f"a preset for the {kind} model ({' or '.join(preset_kinds(kind))} kind)",
+                found=f"{preset} (a {pkind} preset, for {' or '.join(KIND_MODELS[pkind])})",
+            )
+        return get_model(kind, preset=preset if _is_file(preset) else preset.lower())
+    if preset is not None:
+        raise InputError(
+            where="preset", expected=f"only with a model kind ({', '.join(kinds)})", found=preset
+        )
+    ref = key if _is_file(key) else key.lower()
+    if not _is_file(key) and shipped_path(ref) is None:
+        raise InputError(
+            where="model",
+            expected=f"a model ({', '.join(kinds)}), a preset ({', '.join(shipped_presets())}) or a preset file",
+            found=name,
+        )
+    kind = KIND_MODELS[_preset_kind(ref)][0]
+    return get_model(kind, preset=ref)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """A model kind for ``xmargin models``: its default preset and the preset kinds it accepts."""
+
+    name: str
+    default_preset: str
+    preset_kinds: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """``xmargin models --json``: every model kind and every shipped preset with its parameters and sources."""
+
+    models: tuple[ModelInfo, ...]
+    presets: tuple[PresetInfo, ...]
+    schema_version: int = 1
+
+
+def catalog() -> Catalog:
+    from xmargin.margin._model import _REGISTRY
+
+    models = tuple(
+        ModelInfo(
+            name,
+            DEFAULT_PRESETS.get(name, ""),
+            preset_kinds(name),
+            (factory.__doc__ or "").strip().splitlines()[0],
+        )
+        for name, factory in _REGISTRY.items()
+    )
+    presets = tuple(preset_info(p, KIND_MODELS[_preset_kind(p)]) for p in shipped_presets())
+    return Catalog(models, presets)

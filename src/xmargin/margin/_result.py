@@ -1,0 +1,245 @@
+"""Typed margin results: what every model returns, and the ``margin`` / ``compare`` documents built from them.
+
+Everything here is a frozen dataclass of plain values, serialised by the one function
+:func:`xmargin.core.to_data`, whose JSON Schema (:func:`xmargin.core.json_schema`) is shipped and printed
+by ``xmargin schema``. Amounts are USD unless a field says otherwise; in a document they are in its
+``currency``.
+
+A model's per-account detail is a *breakdown*: :class:`PmBreakdown` (scenario models) or
+:class:`RatioBreakdown` (``isolated``, ``cross``, ``standard``). Both share :class:`BreakdownBase`, the
+fields FORMATS.md fixes (``liquidation_price``, ``liquidation_prices``, ``positions``) and the Greeks, which
+the account report fills in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from xmargin.core import SCHEMA_VERSION
+from xmargin.risk import UnderlyingGreeks
+
+Status = Literal["ok", "margin_call", "liquidatable"]
+VolShock = Literal["down", "flat", "up"]
+VOL_LABELS: dict[int, VolShock] = {-1: "down", 0: "flat", 1: "up"}
+ScenarioKind = Literal["standard", "extended", "extreme", "historical"]
+Allocation = Literal["default", "leverage", "isolated_margin", "premium"]
+ALLOCATION_NAMES: tuple[Allocation, ...] = ("default", "leverage", "isolated_margin", "premium")
+"""How an isolated position's margin was set, by code (``IsolatedEntries.allocation``)."""
+
+
+def status_of(margin_balance: float, initial_margin: float, maintenance_margin: float) -> Status:
+    """FORMATS.md: ``liquidatable`` below maintenance, ``margin_call`` when ``available < 0``, else ``ok``.
+    Written so that a NaN anywhere is never ``ok``."""
+    if not margin_balance >= maintenance_margin:
+        return "liquidatable"
+    if not margin_balance - initial_margin >= 0:
+        return "margin_call"
+    return "ok"
+
+
+# -- scenario models ------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One scenario of a risk group: the underlying's relative ``price_move`` (−0.16 = −16%), the implied-vol
+    shock (``vol_shock`` −1/0/+1, labelled), a rate shift, its kind and the weight its loss counts with."""
+
+    price_move: float
+    vol_shock: int
+    vol_shock_label: VolShock
+    rate_shift: float
+    kind: ScenarioKind
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedCell:
+    """An extended-move scenario: P&L at the vol-up shock and the loss it adds after its weight."""
+
+    price_move: float
+    pnl_usd: float
+    weight: float
+    weighted_loss_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class PnlGrid:
+    """The standard table of one risk group: P&L (USD) per vol shock (rows) × price move (columns), at no
+    rate shift, and the extended moves. ``currency`` / ``pnl``: the same P&L in the report's currency."""
+
+    price_moves: tuple[float, ...]
+    vol_shocks: tuple[int, ...]
+    vol_shock_labels: tuple[VolShock, ...]
+    pnl_usd: tuple[tuple[float, ...], ...]
+    extended: tuple[ExtendedCell, ...] = ()
+    currency: str = "USD"
+    usd_per_unit: float = 1.0
+    """USD per unit of ``currency`` (the index of a coin; 1 for USD)."""
+    pnl: tuple[tuple[float, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PmGroup:
+    """One risk group's requirement (USD) and its parts."""
+
+    underlying: str
+    settlement: str
+    requirement_usd: float
+    worst_loss_usd: float
+    worst_scenario: Scenario
+    roll_shock_usd: float
+    delta_shock_usd: float
+    short_option_minimum_usd: float
+    long_options_at_premium: bool
+    long_option_value_usd: float
+    """Mark value of the group's long options: the initial requirement is never below it (paid in full)."""
+    maintenance_usd: float
+    pnl_grid: PnlGrid
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationPrices:
+    """The nearest index prices (USD) of one underlying below and above today's at which the account (or
+    the position) falls to maintenance; null where none exists or where it already has."""
+
+    below: float | None
+    above: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PositionMargin:
+    """One isolated position (FORMATS.md ``positions``): its own ``margin`` (USD) and liquidation price."""
+
+    margin: float
+    liquidation_price: float | None
+    allocation: Allocation
+    leverage: float | None
+    initial_margin: float
+    maintenance_margin: float
+    unrealised_pnl_usd: float
+    status: Status
+    liquidation_prices: LiquidationPrices = LiquidationPrices(None, None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakdownBase:
+    """The breakdown fields FORMATS.md fixes, filled by the account report (empty on a whole book)."""
+
+    greeks: Mapping[str, UnderlyingGreeks] = field(default_factory=dict)
+    liquidation_price: Mapping[str, float | None] = field(default_factory=dict)
+    liquidation_prices: Mapping[str, LiquidationPrices] = field(default_factory=dict)
+    positions: Mapping[str, PositionMargin] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PmBreakdown(BreakdownBase):
+    """A scenario model's detail: per underlying requirement and every risk group."""
+
+    model: Literal["pm"] = "pm"
+    preset: str
+    view: Literal["settlement", "usd"]
+    mm_factor: float
+    haircut_usd: float
+    per_underlying_usd: Mapping[str, float]
+    groups: tuple[PmGroup, ...]
+
+
+# -- ratio models -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class InstrumentCharge:
+    """One derivative of a ratio model: its requirement (USD) and how it came about."""
+
+    size: float
+    notional_usd: float
+    tier: int
+    """1-based tier of a future or perpetual (0 for an option; standard margin has no tiers: 1)."""
+    initial_margin: float
+    maintenance_margin: float
+    im_rate: float
+    mm_rate: float
+    locked_premium_usd: float = 0.0
+    """A long option's mark value, charged as IM and MM: its value is paid and backs nothing else."""
+
+
+@dataclass(frozen=True, slots=True)
+class MarginPair:
+    initial_margin: float
+    maintenance_margin: float
+
+
+@dataclass(frozen=True, slots=True)
+class RateTable:
+    """The rates one underlying's positions were charged at (a tier table or fixed rates, and options)."""
+
+    futures: Mapping[str, tuple[float, ...]]
+    short_options: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RatioBreakdown(BreakdownBase):
+    """A ratio model's detail: per instrument, per underlying, the rates used and the haircuts."""
+
+    model: Literal["isolated", "cross", "standard"]
+    preset: str
+    instruments: Mapping[str, InstrumentCharge]
+    underlyings: Mapping[str, MarginPair]
+    rates: Mapping[str, RateTable]
+    haircut_usd: float
+    unrealised_profit_excluded_usd: float = 0.0
+    """isolated: profits of isolated positions, which back nothing else until realised."""
+    loss_beyond_isolated_margin_usd: float = 0.0
+    """isolated: losses of positions beyond their own margin, which the rest of the account does not carry."""
+
+
+Breakdown = PmBreakdown | RatioBreakdown
+
+
+# -- documents ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class MarginReport:
+    """FORMATS.md ``margin --json``: one account under one model, amounts in ``currency``.
+
+    ``before``: the account before the proposed trades of a what-if (``--add``), else absent."""
+
+    valuation_time: datetime
+    account: str
+    model: str
+    preset: str
+    currency: str
+    equity: float
+    margin_balance: float
+    initial_margin: float
+    maintenance_margin: float
+    available: float
+    status: Status
+    warnings: tuple[str, ...]
+    breakdown: Breakdown
+    before: MarginReport | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    """One model's figures in ``compare`` (in the document's currency)."""
+
+    initial_margin: float
+    maintenance_margin: float
+    margin_balance: float
+    available: float
+    status: Status
+    preset: str
+    liquidation_prices: Mapping[str, LiquidationPrices] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CompareReport:
+    """FORMATS.md ``compare --json``: the same account under every model."""
+
+    valuation_time: datetime
+    account: str
+    currency: str
+    models: Mapping[str, ModelSummary]
+    warnings: tuple[str, ...] = ()
+    schema_version: int = SCHEMA_VERSION
