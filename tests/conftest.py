@@ -14,6 +14,10 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+# Every --json document a test makes the CLI print is validated against its shipped JSON Schema
+# (xmargin schema NAME); a mismatch makes the command fail (exit 1). Subprocesses inherit it.
+os.environ["XMARGIN_VALIDATE_JSON"] = "1"
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 SHARED_DATA = ROOT.parent / "shared" / "data"
