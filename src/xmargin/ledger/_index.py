@@ -8,9 +8,10 @@ for that asset (the last market a command was *accepted* with, table ``index_mar
 when it was accepted, and the new price; nothing is written. An asset never seen before is accepted (its
 first price is stored); an index that is not a finite positive number is always bad input.
 
-Default ``F = 2`` (a halving or a doubling). Justification: the largest one-day fall of bitcoin in the
-last decade, 12 March 2020, was about −39% close to close (about −50% intraday on some venues), within a
-factor of 2; a decimal slip (×10, ×0.1) or a feed of zeros or 1e-300 is far outside it. The ratio is
+Default ``F = 2`` (a halving or a doubling). Justification: bitcoin's worst day in recent history,
+12 March 2020, went from about 7,300 to 3,900 USD within the day (−47%, ratio 0.53,
+https://blog.btcmex.com/black-thursday-what-actually-happened-to-bitcoin/), inside a factor of 2 even
+between that day's extremes; a decimal slip (×10, ×0.1) or a feed of zeros or 1e-300 is far outside it. The ratio is
 taken between consecutive *accepted* markets, however far apart in time: after a long pause in which
 the index genuinely more than doubled, the first check needs a larger ``--max-index-move``, once.
 
