@@ -63,7 +63,7 @@ def check_after_crashes(url: str, acked: list[str]) -> None:
         for a in crash_writer.ACCOUNTS:
             live = ledger.replay(a)  # fails fast on a gap or a partial payload
             assert conservation_gap(live) == {}
-    with Ledger("sqlite://") as ref:  # the same commands, never interrupted
+    with Ledger("sqlite://", ephemeral=True) as ref:  # the same commands, never interrupted
         for i in range(n):
             crash_writer.command(ref, i)
         with Ledger(url, migrate=False) as ledger:

@@ -12,15 +12,18 @@ Invariants after every step:
 - bad debt: Σ recorded = Σ insurance_cover + Σ adl + Σ socialized_loss + outstanding, with the recorded
   and paid amounts the test saw acknowledged and the outstanding from the ledger; the ``bad_debt`` books sum
   to minus the outstanding (``VenueTotals.bad_debt_gap`` empty); the ledger's tallies equal the test's;
-- negative balances: during trading a client balance may be negative (checked withdrawals borrow, losses
-  and unchecked fees and liquidation transfers debit), so what is asserted is: the insurance fund's balance
-  is never negative; a cover never takes its payer below zero; and a bankruptcy leaves the account with no
-  negative balance, each former negative recorded as bad debt of exactly its amount (balance then exactly 0);
+- negative balances: during trading a client balance may be negative (losses, premiums and unchecked fees
+  and liquidation transfers debit), so what is asserted is: a withdrawal never leaves a negative balance of
+  its asset (it takes at most what is held); the insurance fund's balance is never negative; a cover never
+  takes its payer below zero; and a bankruptcy leaves the account with no negative balance, each former
+  negative recorded as bad debt of exactly its amount (balance then exactly 0);
+- trades are priced around the market's marks (mostly inside the price band, some outside: refused);
 - a refused or bad command changed nothing;
 - replay of the stored events == live state (every 5th step and at the end of every run: the fold is the
   costly part), and at the end of every run the ledger's ``venue_totals()`` (one snapshot query) == the
   totals of the live states.
-200 examples × up to 55 steps: about 10,500 steps (measured).
+200 examples × up to 55 steps: about 10,500 steps (measured). The ledger is in memory (``sqlite://``,
+``ephemeral=True``); the PostgreSQL variant below runs the same machine on a server.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from xmargin.ledger import (
 )
 from xmargin.ledger._fold import BUCKETS, instrument
 from xmargin.market import load_market
+from xmargin.pricing import value_instruments
 
 MARKET = load_market(MARKET_FILE)
 ACCOUNTS = ("a", "b", "c")
@@ -66,6 +70,15 @@ INSTRUMENTS = {
     "BTC-27DEC26-100000-C": st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("0.2"), places=4),
     "ETH_USDC-27DEC26-4000-P": st.decimals(min_value=Decimal(1), max_value=Decimal(900), places=2),
 }
+MARKS = {
+    v.instrument.name: Decimal(repr(v.price))
+    for v in value_instruments([instrument(n) for n in INSTRUMENTS], MARKET)
+}
+"""Each instrument's mark in its fill unit (the option premium for options): trades are priced around it."""
+TRADE_FACTOR = st.one_of(
+    st.decimals(min_value=Decimal("0.97"), max_value=Decimal("1.03"), places=3),  # in every band
+    st.decimals(min_value=Decimal("0.8"), max_value=Decimal("1.2"), places=2),  # in or out
+)
 EXPIRING = [n for n in INSTRUMENTS if "27DEC26" in n]
 PERPS = [n for n in INSTRUMENTS if n.endswith("PERPETUAL")]
 AMOUNT = st.decimals(min_value=Decimal("0.000000001"), max_value=Decimal(200000), places=10)
@@ -78,7 +91,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.ledger = Ledger(self.database_url(), model="pm")
+        self.ledger = Ledger(self.database_url(), model="pm", ephemeral=True)
         self.deposited: dict[str, Decimal] = defaultdict(Decimal)
         self.withdrawn: dict[str, Decimal] = defaultdict(Decimal)
         self.sizes: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
@@ -131,6 +144,7 @@ class LedgerMachine(RuleBasedStateMachine):
         debited = Decimal(r.event.data["amount"])
         assert ZERO <= debited - amount < quantum(asset)  # rounded up
         assert r.margin is not None and r.margin.available >= 0
+        assert r.state.balance(asset) >= 0  # never more than what is held
         self.withdrawn[asset] += debited
         self.history.append(("withdraw", r))
 
@@ -144,7 +158,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def trade(
         self, pair: tuple[str, str], data: st.DataObject, name: str, size: Decimal, fee: Decimal
     ) -> None:
-        price = data.draw(INSTRUMENTS[name])
+        price = (MARKS[name] * data.draw(TRADE_FACTOR)).quantize(Decimal("1e-8"))
         for account, signed in zip(pair, (size, -size), strict=True):
             v = self.ledger.state(account).version
             try:

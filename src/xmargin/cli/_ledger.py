@@ -2,9 +2,14 @@
 
 ``--db`` takes a database URL (``sqlite:///FILE``, ``postgresql+psycopg://USER@HOST:PORT/DB``) or a plain
 file path (SQLite). Without it: ``$XMARGIN_LEDGER_DB``, else ``./xmargin-data/ledger.db`` (directory
-created on first use). The schema is migrated to the newest revision on first use.
+created on first use). The schema is migrated to the newest revision on first use. A database that does
+not outlive the command (``sqlite://``, in memory) and a SQLite file in a directory that does not exist
+are bad input.
+``--price-band`` sets how far from the market a price may be (``xmargin.ledger.PriceBand``),
+``--max-index-move`` the factor by which a market's index may differ from the last accepted one.
 Exit status: 0 ok; 2 bad input (one ``error:`` line per problem, nothing written); 3 refused by a risk
-check (reason on standard error, nothing written); 1 a fault (e.g. database unreachable).
+check or a price band (reason on standard error, nothing written); 1 a fault (e.g. database
+unreachable).
 """
 
 from __future__ import annotations
@@ -20,19 +25,22 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from xmargin.core import InputError, XmarginError
-from xmargin.ledger import AccountState, Ledger, Receipt, RefusedError
+from xmargin.ledger import DEFAULT_BAND, AccountState, Ledger, PriceBand, Receipt, RefusedError, is_ephemeral
+from xmargin.ledger._bands import BAND_TEXT_HELP
 from xmargin.ledger._checks import margin_of
 from xmargin.ledger._fold import instrument as parse_stored
-from xmargin.ledger._ledger import (
+from xmargin.ledger._index import DEFAULT_MAX_INDEX_MOVE, check_max_index_move
+from xmargin.ledger._money import to_text
+from xmargin.ledger._requests import (
     check_account,
     check_key,
+    check_seq,
     deposit_request,
     funding_request,
     settlement_request,
     trade_request,
     withdrawal_request,
 )
-from xmargin.ledger._money import to_text
 from xmargin.margin import get_model, model_names
 from xmargin.market import MarketSnapshot, load_market
 
@@ -62,6 +70,21 @@ ModelOpt = Annotated[
     str, typer.Option("--model", help="Margin model of the checks (pm, standard, cross, ...)")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine output on standard output")]
+BandOpt = Annotated[
+    str | None,
+    typer.Option("--price-band", help=f"How far from the market a price may be: {BAND_TEXT_HELP}"),
+]
+MoveOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-index-move",
+        help=f"Largest factor between a market's index and the last accepted one (default {DEFAULT_MAX_INDEX_MOVE:g})",
+    ),
+]
+MarketCheckOpt = Annotated[
+    Path | None,
+    typer.Option("--market", help="Market file: the price must lie in the band around it (else unchecked)"),
+]
 
 
 def database_url(db: str | None) -> str:
@@ -75,6 +98,13 @@ def database_url(db: str | None) -> str:
     if not db:
         raise InputError(where="--db", expected="a database URL or a file path", found=db)
     if "://" in db:
+        if is_ephemeral(db):
+            raise InputError(
+                where="--db",
+                expected="a durable database (a SQLite file or PostgreSQL): an in-memory one loses "
+                "every write when the command exits",
+                found=db,
+            )
         return db
     path = Path(db)
     if path.is_dir() or not path.parent.is_dir():
@@ -92,10 +122,23 @@ def _market(market: Path | None) -> MarketSnapshot | None:
     return load_market(market) if market is not None else None
 
 
-def _open(db: str | None, model: str = "pm") -> Ledger:
+def _limits(price_band: str | None, max_index_move: str | None) -> tuple[PriceBand, float]:
+    """The ``--price-band`` and ``--max-index-move`` settings (bad input if malformed)."""
+    band = PriceBand.parse(price_band) if price_band is not None else DEFAULT_BAND
+    move = check_max_index_move(max_index_move) if max_index_move is not None else DEFAULT_MAX_INDEX_MOVE
+    return band, move
+
+
+def _open(
+    db: str | None,
+    model: str = "pm",
+    limits: tuple[PriceBand, float] = (DEFAULT_BAND, DEFAULT_MAX_INDEX_MOVE),
+) -> Ledger:
     url = database_url(db)
     try:
-        return Ledger(url, model=get_model(_model_name(model)))
+        return Ledger(
+            url, model=get_model(_model_name(model)), price_band=limits[0], max_index_move=limits[1]
+        )
     except SQLAlchemyError as exc:
         shown = make_url(url).render_as_string(hide_password=True)
         raise XmarginError(f"cannot open the ledger database {shown}: {type(exc).__name__}") from None
@@ -206,15 +249,17 @@ def withdraw(
     market: MarketOpt = None,
     key: KeyOpt = None,
     model: ModelOpt = "pm",
+    max_index_move: MoveOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Debit collateral; refused (exit 3) if it would leave available < 0. Without --market: allowed only
-    from an account without positions, and only down to a zero balance."""
+    """Debit collateral, at most the balance held of that asset; refused (exit 3) if it would leave
+    available < 0. Without --market: allowed only from an account without positions."""
     _pre(account, key)
     withdrawal_request(asset, amount)
     _model_name(model)
+    limits = _limits(None, max_index_move)
     mkt = _market(market)
-    ledger = _open(db, model)
+    ledger = _open(db, model, limits)
     _report(_run(ledger, lambda: ledger.withdraw(account, asset, amount, market=mkt, key=key)), json_out)
 
 
@@ -230,16 +275,20 @@ def trade(
     key: KeyOpt = None,
     fee: Annotated[str, typer.Option("--fee", help="Fee in the settlement asset (rounded up)")] = "0",
     model: ModelOpt = "pm",
+    price_band: BandOpt = None,
+    max_index_move: MoveOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Record a fill; refused (exit 3) if it would leave available < 0, unless it only reduces the position."""
+    """Record a fill; refused (exit 3) if its price is outside the band around the market's mark, or if it
+    would leave available < 0 (a fill that only reduces the position skips the margin check)."""
     _pre(account, key)
     trade_request(instrument, size, price, fee)
     _model_name(model)
+    limits = _limits(price_band, max_index_move)
     if market is None:
         raise InputError(where="--market", expected="a market file for the pre-trade check", found="none")
     mkt = _market(market)
-    ledger = _open(db, model)
+    ledger = _open(db, model, limits)
     _report(
         _run(ledger, lambda: ledger.trade(account, instrument, size, price, market=mkt, fee=fee, key=key)),
         json_out,
@@ -254,14 +303,22 @@ def funding(
     rate: Annotated[str, typer.Argument(help="Funding rate of the period (positive: longs pay shorts)")],
     mark: Annotated[str, typer.Argument(help="Mark price, USD per coin")],
     db: DbOpt = None,
+    market: MarketCheckOpt = None,
     key: KeyOpt = None,
+    price_band: BandOpt = None,
+    max_index_move: MoveOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Apply a funding payment: rate × size × mark (inverse: rate × size, in coin)."""
+    """Apply a funding payment: rate × size × mark (inverse: rate × size, in coin). With --market the mark
+    must lie in the band around the market's mark (exit 3 otherwise)."""
     _pre(account, key)
     funding_request(instrument, rate, mark)
-    ledger = _open(db)
-    _report(_run(ledger, lambda: ledger.funding(account, instrument, rate, mark, key=key)), json_out)
+    limits = _limits(price_band, max_index_move)
+    mkt = _market(market)
+    ledger = _open(db, "pm", limits)
+    _report(
+        _run(ledger, lambda: ledger.funding(account, instrument, rate, mark, market=mkt, key=key)), json_out
+    )
 
 
 @ledger_app.command("settle")
@@ -271,14 +328,20 @@ def settle(
     instrument: Annotated[str, typer.Argument(help="An expiring future or option")],
     price: Annotated[str, typer.Argument(help="Settlement price, USD per coin")],
     db: DbOpt = None,
+    market: MarketCheckOpt = None,
     key: KeyOpt = None,
+    price_band: BandOpt = None,
+    max_index_move: MoveOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Settle the account's position at expiry (futures: P&L; options: intrinsic value)."""
+    """Settle the account's position at expiry (futures: P&L; options: intrinsic value). With --market the
+    price must lie in the band around the underlying's index (exit 3 otherwise)."""
     _pre(account, key)
     settlement_request(instrument, price)
-    ledger = _open(db)
-    _report(_run(ledger, lambda: ledger.settle(account, instrument, price, key=key)), json_out)
+    limits = _limits(price_band, max_index_move)
+    mkt = _market(market)
+    ledger = _open(db, "pm", limits)
+    _report(_run(ledger, lambda: ledger.settle(account, instrument, price, market=mkt, key=key)), json_out)
 
 
 def _show(
@@ -293,8 +356,8 @@ def _show(
 ) -> None:
     check_account(account, reserved_ok=True)
     _model_name(model)
-    if upto is not None and upto < 1:
-        raise InputError(where="--upto", expected="a sequence number >= 1", found=upto)
+    if upto is not None:
+        check_seq(upto, where="--upto")
     mkt = _market(market)
     ledger = _open(db, model)
 

@@ -1,7 +1,9 @@
 """Event-sourced account ledger: deposits, withdrawals, trades, funding, settlement, fees, liquidation
 transfers and fills, bad debt and its cover (insurance fund, ADL, socialized loss); balances and positions derived by folding events; SQLite or PostgreSQL; idempotent commands;
-optimistic per-account concurrency; pre-trade and pre-withdrawal margin checks (see ``docs/ledger.md``)."""
+optimistic per-account concurrency; pre-trade and pre-withdrawal margin checks; price bands on every fill;
+a guard against a market whose index jumped from the last accepted one (see ``docs/ledger.md``)."""
 
+from xmargin.ledger._bands import DEFAULT_BAND, PriceBand
 from xmargin.ledger._errors import ConcurrencyError, LedgerCorruptError, RefusedError
 from xmargin.ledger._events import Event, EventKind
 from xmargin.ledger._fold import (
@@ -16,9 +18,10 @@ from xmargin.ledger._fold import (
 )
 from xmargin.ledger._ledger import Ledger, Receipt
 from xmargin.ledger._money import PRECISION, account_delta, credit_amount, debit_amount, quantum
-from xmargin.ledger._store import AppendResult, EventStore, make_engine, upgrade_to_head
+from xmargin.ledger._store import AppendResult, EventStore, is_ephemeral, make_engine, upgrade_to_head
 
 __all__ = [
+    "DEFAULT_BAND",
     "INSURANCE_ACCOUNT",
     "PRECISION",
     "AccountState",
@@ -30,6 +33,7 @@ __all__ = [
     "Ledger",
     "LedgerCorruptError",
     "PositionState",
+    "PriceBand",
     "Receipt",
     "RefusedError",
     "VenueTotals",
@@ -38,6 +42,7 @@ __all__ = [
     "conservation_gap",
     "credit_amount",
     "debit_amount",
+    "is_ephemeral",
     "make_engine",
     "quantum",
     "replay",

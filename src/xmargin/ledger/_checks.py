@@ -1,20 +1,24 @@
 """Risk checks before a trade or a withdrawal, through the margin models (``pm`` by default).
 
-A command is refused (:class:`RefusedError`, CLI exit 3) when the account *after* it would have
-``available = margin_balance − initial_margin < 0`` under the model at the given market. A trade that only
-reduces ``|position|`` is always allowed. Without a market, a withdrawal is allowed only from an account
-that holds no positions and only while that asset's balance stays ≥ 0; a trade always needs a market.
+A command is refused (:class:`RefusedError`, CLI exit 3) when the account *after* it would not have
+``available = margin_balance − initial_margin ≥ 0`` under the model at the given market (written that way
+round, so a NaN from a model refuses). A trade's price must lie in the price band
+(:mod:`xmargin.ledger._bands`), reduce-only or not; a trade that only reduces ``|position|`` skips the
+margin check. A withdrawal never takes more than the balance held of the asset; without a market it is
+allowed only from an account that holds no positions. A trade always needs a market.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from xmargin.core import InputError
-from xmargin.instruments import Kind, Portfolio, Position
+from xmargin.instruments import Instrument, Kind, Portfolio, Position
+from xmargin.ledger._bands import PriceBand, check_fill_price
 from xmargin.ledger._errors import RefusedError
 from xmargin.ledger._fold import AccountState, instrument
-from xmargin.ledger._rules import check_withdrawal_without_market, is_reduce_only
+from xmargin.ledger._rules import check_withdrawal_held, check_withdrawal_without_market, is_reduce_only
 from xmargin.margin import MarginModel
 from xmargin.market import MarketSnapshot
 from xmargin.risk import Book
@@ -58,17 +62,31 @@ def margin_of(state: AccountState, model: MarginModel, market: MarketSnapshot) -
     )
 
 
-def check_trade(
-    before: AccountState, after: AccountState, name: str, model: MarginModel, market: MarketSnapshot
-) -> MarginAfter | None:
-    """Refuse a trade leaving ``available < 0``; a reduce-only trade is allowed unchecked (returns None)."""
-    inst = instrument(name)
+def check_live(inst: Instrument, market: MarketSnapshot) -> None:
+    """An instrument expired at the market's valuation time is bad input for a fill."""
     if inst.expiry is not None and inst.expiry <= market.valuation_time:
         raise InputError(
             where="INSTRUMENT",
             expected=f"an instrument not expired at the market time {market.valuation_time.isoformat()}",
-            found=name,
+            found=inst.name,
         )
+
+
+def check_trade(
+    before: AccountState,
+    after: AccountState,
+    name: str,
+    model: MarginModel,
+    market: MarketSnapshot,
+    *,
+    price: Decimal,
+    band: PriceBand,
+) -> MarginAfter | None:
+    """Refuse a trade at a ``price`` outside the band, or leaving ``available < 0``; a reduce-only trade in
+    the band is allowed without the margin check (returns None)."""
+    inst = instrument(name)
+    check_live(inst, market)
+    check_fill_price(inst, price, market, band)
     if is_reduce_only(before, after, name):
         return None
     return _refuse_if_short(
@@ -83,16 +101,19 @@ def check_withdrawal(
     model: MarginModel,
     market: MarketSnapshot | None,
 ) -> MarginAfter | None:
-    """Refuse a withdrawal leaving ``available < 0`` (or, without a market, any negative balance)."""
+    """Refuse a withdrawal of more than the balance held of ``asset``, or leaving ``available < 0`` (a
+    market is needed for an account holding positions)."""
     if market is None:
         check_withdrawal_without_market(before, after, asset)
         return None
+    check_withdrawal_held(before, after, asset)
     return _refuse_if_short(margin_of(after, model, market), f"withdrawal of {asset}")
 
 
 def _refuse_if_short(m: MarginAfter, what: str) -> MarginAfter:
-    """Raise ``RefusedError`` (model, IM, margin balance and available after) if ``m.available < 0``."""
-    if m.available < 0:
+    """Raise ``RefusedError`` (model, IM, margin balance and available after) unless ``m.available >= 0``
+    (so a NaN anywhere in the model's numbers refuses)."""
+    if not (m.available >= 0):
         raise RefusedError(
             f"{what} would leave available < 0",
             model=m.model,

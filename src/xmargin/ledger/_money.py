@@ -15,6 +15,7 @@ Decimal('1.000001')
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation, localcontext
 from types import MappingProxyType
 
@@ -36,6 +37,12 @@ MAX_SIZE = Decimal("1e9")
 SIZE_PLACES = 8
 PRICE_PLACES = 8
 RATE_PLACES = 12
+
+NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""The text of a number: ASCII digits only, one optional ``.``, an optional sign and an optional ASCII
+exponent. ``Decimal`` itself also reads other scripts' digits (``'١٢٣'`` is 123), underscores
+(``'1_000'``), ``Infinity`` and ``NaN``: none of them is an amount anyone meant to type."""
+ASCII_SPACE = " \t\r\n"
 
 
 def places(asset: str) -> int:
@@ -77,18 +84,21 @@ def parse_decimal(
 ) -> Decimal:
     """Parse a decimal number from text (never through float); every failure is an ``InputError``.
 
-    At most ``max_places`` decimal places (18 by default: finer amounts are typos, not money)."""
+    Text must match :data:`NUMBER_RE` (ASCII digits, surrounding ASCII blanks allowed). At most
+    ``max_places`` decimal places (18 by default: finer amounts are typos, not money)."""
     if isinstance(text, Decimal):
         value = text
     elif isinstance(text, int) and not isinstance(text, bool):
         value = Decimal(text)
     elif isinstance(text, str):
-        stripped = text.strip()
-        if not stripped or len(stripped) > 64:
-            raise InputError(where=where, expected="a decimal number such as 1.25", found=text)
+        stripped = text.strip(ASCII_SPACE)
+        if len(stripped) > 64 or not NUMBER_RE.fullmatch(stripped):
+            raise InputError(
+                where=where, expected="a decimal number in ASCII digits such as 1.25", found=text
+            )
         try:
             value = Decimal(stripped)
-        except InvalidOperation:
+        except InvalidOperation:  # pragma: no cover - NUMBER_RE admits only what Decimal reads
             raise InputError(where=where, expected="a decimal number such as 1.25", found=text) from None
     else:
         raise InputError(where=where, expected="a decimal number such as 1.25", found=text)
@@ -108,6 +118,18 @@ def parse_decimal(
     if -exponent > max_places:
         raise InputError(where=where, expected=f"at most {max_places} decimal places", found=shown)
     return Decimal(0) if value == 0 else value
+
+
+def normal_text(text: str) -> str:
+    """The canonical text of a stored number: ``Decimal.normalize()`` without exponent, ``0`` for zero, so
+    ``100``, ``100.0``, ``1e2`` and ``1.00E+2`` all read ``100`` (the idempotency fingerprint's numbers).
+
+    >>> [normal_text(t) for t in ("100", "100.0", "1e2", "1.00E+2", "-0.0", "0.000100")]
+    ['100', '100', '100', '100', '0', '0.0001']
+    """
+    with localcontext(ARITHMETIC):  # 60 digits: normalize() never rounds a parsed amount
+        value = Decimal(text)
+        return "0" if value == 0 else to_text(value.normalize())
 
 
 def to_text(value: Decimal) -> str:

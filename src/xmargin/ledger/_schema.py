@@ -1,9 +1,13 @@
-"""The two tables of the ledger (SQLAlchemy Core). The Alembic revision in ``migrations/`` creates them.
+"""The tables of the ledger (SQLAlchemy Core). The Alembic revisions in ``migrations/`` create them.
 
 - ``events``: append-only; ``(account, seq)`` and ``idempotency_key`` are unique; ``payload`` is JSON whose
   values are strings (Decimal-exact).
 - ``accounts``: one row per account with its ``version`` (= seq of its last event), the optimistic
   concurrency token: an append succeeds only if ``version`` still has the value its check was made at.
+- ``index_marks`` (revision 0002): per asset, the index price (USD, ``repr`` of the float, exact) of the
+  last market a command was accepted with, that market's ``valuation_time``, when it was accepted and by
+  which event's key; ``version`` is its optimistic concurrency token, like ``accounts.version``. A new
+  market whose index moved too far from it is bad input (:mod:`xmargin.ledger._index`).
 """
 
 from __future__ import annotations
@@ -30,5 +34,16 @@ accounts = sa.Table(
     "accounts",
     metadata,
     sa.Column("account", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+index_marks = sa.Table(
+    "index_marks",
+    metadata,
+    sa.Column("asset", sa.String(64), primary_key=True),
+    sa.Column("price_usd", sa.String(40), nullable=False),
+    sa.Column("valuation_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("event_key", sa.String(128), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
 )

@@ -2,18 +2,22 @@
 
 SQLite: every connection sets ``journal_mode=WAL``, ``synchronous=FULL`` (a commit survives power loss) and a
 busy timeout; transactions start with ``BEGIN IMMEDIATE`` so writers queue for the lock instead of failing
-on a lock upgrade. ``sqlite://`` (no path) is one shared in-memory database (tests).
+on a lock upgrade. ``sqlite://`` (no path) is one shared in-memory database: it loses every write at exit,
+so :class:`xmargin.ledger.Ledger` refuses it unless asked for an ephemeral ledger (:func:`is_ephemeral`).
+A SQLite file whose directory does not exist is bad input (``InputError``), not a driver fault.
 
 Appending is optimistic: the caller read the account at ``version`` v and made its checks on that state;
 ``append`` commits the event only if the account is still at v
 (``UPDATE accounts SET version = v + 1 WHERE account = ? AND version = v``), else reports a conflict and
-writes nothing, and the caller re-reads and re-checks.
+writes nothing, and the caller re-reads and re-checks. The last accepted index prices (``index_marks``)
+are written in the same transaction, under the same rule (each row's ``version``).
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,15 +29,16 @@ from sqlalchemy.pool import StaticPool
 
 from xmargin.core import InputError
 from xmargin.ledger._events import Event, EventKind
-from xmargin.ledger._schema import accounts, events
+from xmargin.ledger._schema import accounts, events, index_marks
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SEQ_COLUMN_MAX = {"sqlite": 2**63 - 1, "postgresql": 2**31 - 1}
+"""The largest value the ``seq`` column (``sa.Integer``) holds on each backend."""
 
 
-def make_engine(url: str) -> sa.Engine:
-    """An engine for a ledger URL (``sqlite:///FILE``, ``sqlite://``, ``postgresql+psycopg://...``)."""
+def _parse_url(url: str) -> sa.URL:
     try:
         parsed = sa.make_url(url)
     except ArgumentError:
@@ -42,18 +47,48 @@ def make_engine(url: str) -> sa.Engine:
             expected="a database URL like sqlite:///FILE or postgresql+psycopg://HOST/DB",
             found=url,
         ) from None
-    backend = parsed.get_backend_name()
-    if backend not in ("sqlite", "postgresql"):
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise InputError(where="--db", expected="a sqlite:// or postgresql+psycopg:// URL", found=url)
+    return parsed
+
+
+def _sqlite_in_memory(parsed: sa.URL) -> bool:
+    db = parsed.database
+    return (
+        db in (None, "", ":memory:")
+        or str(db).startswith("file::memory:")
+        or parsed.query.get("mode") == "memory"
+    )
+
+
+def is_ephemeral(url: str) -> bool:
+    """The URL names a database that does not outlive the process (SQLite in memory): its writes are
+    acknowledged and then lost. PostgreSQL and SQLite files are durable."""
+    parsed = _parse_url(url)
+    return parsed.get_backend_name() == "sqlite" and _sqlite_in_memory(parsed)
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for a ledger URL (``sqlite:///FILE``, ``sqlite://``, ``postgresql+psycopg://...``).
+    A SQLite file in a directory that does not exist is bad input."""
+    parsed = _parse_url(url)
     try:
-        if backend == "sqlite":
-            if parsed.database in (None, "", ":memory:"):
+        if parsed.get_backend_name() == "sqlite":
+            in_memory = _sqlite_in_memory(parsed)
+            if in_memory:
                 engine = sa.create_engine(
                     url, poolclass=StaticPool, connect_args={"check_same_thread": False}
                 )
             else:
+                path = Path(str(parsed.database).removeprefix("file:"))
+                if not path.parent.is_dir():
+                    raise InputError(
+                        where="--db",
+                        expected="a SQLite file in an existing directory",
+                        found=f"{url} (no directory {path.parent})",
+                    )
                 engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-            _sqlite_setup(engine, in_memory=parsed.database in (None, "", ":memory:"))
+            _sqlite_setup(engine, in_memory=in_memory)
             return engine
         return sa.create_engine(url, pool_size=10, max_overflow=20)
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
@@ -103,6 +138,31 @@ def upgrade_to_head(url_or_engine: str | sa.Engine) -> None:
         command.upgrade(cfg, "head")
     if isinstance(url_or_engine, str):
         engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class IndexMark:
+    """The index price (USD) of ``asset`` in the last market a command was accepted with."""
+
+    asset: str
+    price_usd: float
+    valuation_time: datetime
+    accepted_at: datetime
+    event_key: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexUpdate:
+    """A new last accepted index for ``asset``, written with the command's events: inserted when
+    ``expected_version`` is 0 (no row yet), else only if the row is still at that version."""
+
+    asset: str
+    price_usd: float
+    valuation_time: datetime
+    accepted_at: datetime
+    event_key: str
+    expected_version: int
 
 
 class AppendResult(enum.Enum):
@@ -155,6 +215,19 @@ _BUMP_VERSION = (
     .values(version=accounts.c.version + 1)
 )
 _INSERT_EVENT = sa.insert(events)
+_INDEX_MARKS = sa.select(index_marks)
+_INSERT_INDEX = sa.insert(index_marks)
+_UPDATE_INDEX = (
+    sa.update(index_marks)
+    .where(index_marks.c.asset == sa.bindparam("a"), index_marks.c.version == sa.bindparam("expected"))
+    .values(
+        price_usd=sa.bindparam("price_usd"),
+        valuation_time=sa.bindparam("valuation_time"),
+        accepted_at=sa.bindparam("accepted_at"),
+        event_key=sa.bindparam("event_key"),
+        version=index_marks.c.version + 1,
+    )
+)
 """Statements built once (bound parameters): building SQLAlchemy expressions per call costs more than
 running them on SQLite."""
 
@@ -182,7 +255,11 @@ class EventStore:
         return int(v) if v is not None else 0
 
     def load(self, account: str, *, after: int = 0, upto: int | None = None) -> list[Event]:
-        """The account's events with ``after < seq <= upto``, in sequence order."""
+        """The account's events with ``after < seq <= upto``, in sequence order. ``upto`` may be any
+        integer up to 2^63 − 1: beyond the ``seq`` column's range (``INTEGER``: 2^31 − 1 on PostgreSQL)
+        it is lowered to that range, which no stored event can exceed."""
+        if upto is not None:
+            upto = min(upto, SEQ_COLUMN_MAX[self.dialect])
         with self.engine.connect() as conn:
             if upto is None:
                 rows = conn.execute(_LOAD, {"account": account, "after": after})
@@ -206,22 +283,44 @@ class EventStore:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
 
+    def index_marks(self) -> dict[str, IndexMark]:
+        """The last accepted index price of every asset seen in an accepted market."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(_INDEX_MARKS).all()
+        return {
+            r.asset: IndexMark(
+                r.asset,
+                float(r.price_usd),
+                _utc(r.valuation_time),
+                _utc(r.accepted_at),
+                r.event_key,
+                int(r.version),
+            )
+            for r in rows
+        }
+
     def iter_all(self) -> Iterator[Event]:
         with self.engine.connect() as conn:
             for r in conn.execute(sa.select(events).order_by(events.c.account, events.c.seq)):
                 yield _row_event(r)
 
     # -- the one write -----------------------------------------------------------------------------------
-    def append(self, event: Event, *, expected_version: int) -> AppendResult:
+    def append(
+        self, event: Event, *, expected_version: int, index_updates: Sequence[IndexUpdate] = ()
+    ) -> AppendResult:
         """Commit ``event`` (seq must be ``expected_version + 1``) iff the account is still at
         ``expected_version`` and the key is new. Nothing is written otherwise."""
-        return self.append_all(((event, expected_version),))
+        return self.append_all(((event, expected_version),), index_updates=index_updates)
 
-    def append_all(self, items: Sequence[tuple[Event, int]]) -> AppendResult:
+    def append_all(
+        self, items: Sequence[tuple[Event, int]], *, index_updates: Sequence[IndexUpdate] = ()
+    ) -> AppendResult:
         """Commit several events of *different* accounts in one transaction, each iff its account is still
         at the version given and every key is new: all of them or none (a bad-debt cover writes the payer's
-        and the debtor's events together). Accounts are locked in name order, so two such transactions
-        cannot deadlock on PostgreSQL."""
+        and the debtor's events together). ``index_updates`` (the market the command was accepted with) are
+        written in the same transaction, each iff its row is still at its expected version (else nothing is
+        written: ``CONFLICT``). Accounts are locked in name order, then index rows in asset order, so two
+        such transactions cannot deadlock on PostgreSQL."""
         ordered = sorted(items, key=lambda it: it[0].account)
         if len({ev.account for ev, _ in ordered}) != len(ordered):
             raise ValueError("append_all takes at most one event per account")
@@ -249,6 +348,22 @@ class EventStore:
                             "created_at": ev.created_at,
                         },
                     )
+                for u in sorted(index_updates, key=lambda u: u.asset):
+                    row = {
+                        "price_usd": repr(u.price_usd),
+                        "valuation_time": u.valuation_time,
+                        "accepted_at": u.accepted_at,
+                        "event_key": u.event_key,
+                    }
+                    if u.expected_version == 0:
+                        conn.execute(_INSERT_INDEX, {"asset": u.asset, "version": 1, **row})
+                    elif (
+                        conn.execute(
+                            _UPDATE_INDEX, {"a": u.asset, "expected": u.expected_version, **row}
+                        ).rowcount
+                        != 1
+                    ):
+                        raise _Conflict
         except _Conflict:
             return AppendResult.CONFLICT
         except IntegrityError:
