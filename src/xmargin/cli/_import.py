@@ -118,8 +118,6 @@ def read_files(files: list[str]) -> list[SourceDocument]:
     for name in files:
         try:
             docs.append(read_document(name))
-        except InputErrors as exc:
-            errors.extend(exc.errors)
         except InputError as exc:
             errors.append(exc)
     if errors:
