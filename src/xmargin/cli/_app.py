@@ -52,6 +52,10 @@ from ._replay import replay  # noqa: E402
 
 app.command()(replay)
 
+from ._import import import_cmd  # noqa: E402
+
+app.command("import")(import_cmd)
+
 from ._book import book_app  # noqa: E402
 
 app.add_typer(book_app, name="book")
