@@ -57,7 +57,11 @@ def check_latency(url: str, calls: int) -> dict[str, float]:
             ("BTC-PERPETUAL", "-2", "95000"),
             ("BTC-27DEC26-100000-C", "-3", "0.04"),
             ("BTC-27DEC26", "1", "95400"),
-            ("ETH_USDC-27DEC26-4000-P", "-20", "350"),
+            (
+                "ETH_USDC-27DEC26-4000-P",
+                "-20",
+                "590",
+            ),  # near its mark (594): fills outside the band are refused
             ("BTC_USDC-PERPETUAL", "1.5", "95000"),
         ):
             ledger.trade("trader", name, size, price, market=market)

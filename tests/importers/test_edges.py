@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from tests.importers.conftest import FIXTURES, load
 from xmargin.cli import app
-from xmargin.cli._import import _kind
 from xmargin.core import InputError
+from xmargin.core._files import _kind
 from xmargin.importers import (
     SourceDocument,
     import_binance,

@@ -62,7 +62,7 @@ NAMES = (
     "ETH_USDC-27DEC26-4000-P",
 )
 INSTS = {n: parse_name(n) for n in NAMES}
-VALUATIONS = {v.instrument.name: v for v in value_instruments(list(INSTS.values()), MARKET)}
+VALUATIONS = dict(value_instruments(list(INSTS.values()), MARKET).instruments)
 MARKS = {n: Decimal(repr(VALUATIONS[n].price)) for n in NAMES}  # the premium for options, else the mark
 ABSURD = (Decimal(1), Decimal("1e9"), Decimal("0.0001"))
 NEAR = st.decimals(min_value=Decimal("0.94"), max_value=Decimal("1.06"), places=3)  # mostly in the band

@@ -175,11 +175,9 @@ def test_funding_and_settle_take_a_market_on_the_cli(sqlite_url: str) -> None:
 
 
 def test_a_market_without_a_usable_mark_refuses(sqlite_url: str, market: MarketSnapshot) -> None:
-    broken = market.replace(marks_usd={**market.marks_usd, "BTC-PERPETUAL": math.nan})
-    with Ledger(sqlite_url) as ledger:
-        ledger.deposit("a", "BTC", "1")
-        with pytest.raises(RefusedError, match="no usable reference price"):
-            ledger.trade("a", "BTC-PERPETUAL", "0.1", "95000", market=broken)
+    """A NaN mark never reaches the ledger: the market itself refuses it when built (MarketSnapshot's bounds)."""
+    with pytest.raises(InputError, match=r"marks\.BTC-PERPETUAL: expected a finite number"):
+        market.replace(marks_usd={**market.marks_usd, "BTC-PERPETUAL": math.nan})
 
 
 # -- 2. withdrawals take at most the balance held ---------------------------------------------------------
@@ -232,16 +230,19 @@ def test_nan_from_the_model_refuses(sqlite_url: str, market: MarketSnapshot) -> 
 # -- 4. the index-move guard ------------------------------------------------------------------------------
 def test_index_far_from_the_last_accepted_is_bad_input_on_the_cli(tmp_path: Path, db_url: str) -> None:
     db = ["--db", db_url]
-    tiny = market_file(tmp_path, "tiny", BTC=1.0e-300)
+    tiny = market_file(tmp_path, "tiny", BTC=1.0e-300)  # refused by the market's own bounds
+    far = market_file(tmp_path, "far", BTC=1000.0)  # a sane number, far from the last accepted one
     triple = market_file(tmp_path, "triple", BTC=285000.0)
     run(["deposit", "a", "USDC", "100000", *db])
     run(["trade", "a", PERP, "0.1", "95000", "--market", MARKET, *db])  # accepted: BTC 95,000 stored
     r = run(["withdraw", "a", "USDC", "10", "--market", tiny, *db], code=2)
+    assert "index.BTC: expected a finite number in [1e-08, 1e+12], found 1e-300" in r.stderr
+    r = run(["withdraw", "a", "USDC", "10", "--market", far, *db], code=2)
     assert r.stderr.count("\n") == 1 and r.stderr.startswith(
         "error: market index.BTC: expected within a factor 2"
     )
     assert "last accepted index 95000.0 USD (market of 2026-11-25T08:00:00+00:00, accepted " in r.stderr
-    assert "found '1e-300 USD (market of 2026-11-25T08:00:00+00:00)'" in r.stderr
+    assert "found '1000.0 USD (market of 2026-11-25T08:00:00+00:00)'" in r.stderr
     run(["trade", "a", PERP, "0.1", "285000", "--market", triple, *db], code=2)
     run(["trade", "a", PERP, "0.1", "285000", "--market", triple, "--max-index-move", "3.5", *db])
     run(["withdraw", "a", "USDC", "10", "--market", MARKET, *db], code=2)  # 285,000 now the last
@@ -276,10 +277,9 @@ def test_the_last_accepted_index_is_stored_with_the_accepted_command_only(
 def test_non_finite_index_is_bad_input(sqlite_url: str, market: MarketSnapshot) -> None:
     with Ledger(sqlite_url) as ledger:
         ledger.deposit("a", "USDC", "1000")
-        for bad in (math.nan, math.inf, 0.0, -1.0):
-            broken = market.replace(index_usd={**market.index_usd, "ETH": bad})
-            with pytest.raises(InputError, match=r"index\.ETH: expected a finite index price > 0"):
-                ledger.withdraw("a", "USDC", "1", market=broken)
+        for bad in (math.nan, math.inf, 0.0, -1.0):  # refused by the market itself: never reaches a check
+            with pytest.raises(InputError, match=r"index\.ETH: expected a finite number"):
+                market.replace(index_usd={**market.index_usd, "ETH": bad})
         assert ledger.store.count_events() == 1
 
 

@@ -71,8 +71,8 @@ INSTRUMENTS = {
     "ETH_USDC-27DEC26-4000-P": st.decimals(min_value=Decimal(1), max_value=Decimal(900), places=2),
 }
 MARKS = {
-    v.instrument.name: Decimal(repr(v.price))
-    for v in value_instruments([instrument(n) for n in INSTRUMENTS], MARKET)
+    name: Decimal(repr(v.price))
+    for name, v in value_instruments([instrument(n) for n in INSTRUMENTS], MARKET).instruments.items()
 }
 """Each instrument's mark in its fill unit (the option premium for options): trades are priced around it."""
 TRADE_FACTOR = st.one_of(

@@ -24,6 +24,7 @@ from xmargin.importers._common import ImportResult, PortfolioDoc, PositionDoc, S
 from xmargin.importers._deribit import import_deribit
 from xmargin.importers._okx import import_okx
 from xmargin.importers._read import MAX_BYTES, parse_document, read_document
+from xmargin.instruments import portfolio_from_mapping
 
 
 class Importer(Protocol):
@@ -51,7 +52,10 @@ def import_documents(
     importer = IMPORTERS.get(venue.lower())
     if importer is None:
         raise InputError(where="VENUE", expected=f"one of {', '.join(IMPORTERS)}", found=venue)
-    return importer(documents, account=account)
+    result = importer(documents, account=account)
+    # the document must be a portfolio file xmargin itself accepts (FORMATS.md): the same validation
+    portfolio_from_mapping(dict(result.portfolio), source=f"the {venue.lower()} import")
+    return result
 
 
 __all__ = [

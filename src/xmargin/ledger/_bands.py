@@ -116,7 +116,7 @@ def _mark_in_quote(inst: Instrument, market: MarketSnapshot) -> float:
         return market.mark(inst)
     from xmargin.pricing import value_instruments
 
-    return float(value_instruments([inst], market)[0].price)
+    return float(value_instruments([inst], market).instruments[inst.name].price)
 
 
 def _show(x: Decimal) -> str:

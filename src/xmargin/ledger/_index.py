@@ -70,6 +70,8 @@ def index_updates(
     problems: list[InputError] = []
     updates: list[IndexUpdate] = []
     for asset, price in sorted(market.index_usd.items()):
+        if asset in market.defaulted_index:  # a stablecoin the market took at 1.0: nothing was given
+            continue
         where = f"market index.{asset}"
         if not (math.isfinite(price) and price > 0):
             problems.append(InputError(where=where, expected="a finite index price > 0 (USD)", found=price))
