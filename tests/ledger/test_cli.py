@@ -204,7 +204,7 @@ def _fuzz_case(rng: random.Random, db: str) -> list[str]:
         fields |= {"instrument": "BTC-27DEC26", "price": "95000"}
         bad |= {"instrument": [*BAD_INSTRUMENTS, PERP], "price": BAD_PRICES}
     else:
-        bad |= {"upto": ["0", "abc", "1.5"], "model": ["xx", "PM", ""], "account": [*BAD_ACCOUNTS, "nobody"]}
+        bad |= {"upto": ["0", "abc", "1.5"], "model": ["xx", "p m", ""], "account": [*BAD_ACCOUNTS, "nobody"]}
         bad.pop("key")
     part = rng.choice(sorted(bad))
     fields[part] = rng.choice(bad[part])

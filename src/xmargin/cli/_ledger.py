@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from xmargin.core import InputError, XmarginError
 from xmargin.ledger import DEFAULT_BAND, AccountState, Ledger, PriceBand, Receipt, RefusedError, is_ephemeral
 from xmargin.ledger._bands import BAND_TEXT_HELP
-from xmargin.ledger._checks import margin_of
+from xmargin.ledger._checks import to_portfolio
 from xmargin.ledger._fold import instrument as parse_stored
 from xmargin.ledger._index import DEFAULT_MAX_INDEX_MOVE, check_max_index_move
 from xmargin.ledger._money import to_text
@@ -41,10 +41,11 @@ from xmargin.ledger._requests import (
     trade_request,
     withdrawal_request,
 )
-from xmargin.margin import get_model, model_names
+from xmargin.margin import account_report
 from xmargin.market import MarketSnapshot, load_market
 
-from ._common import EXIT_REFUSED, console, err_console, handle_errors, print_json
+from ._common import EXIT_REFUSED, console, err_console, flags, handle_errors, print_json
+from ._margin import MODEL_FLAGS, model_of, print_margin
 
 T = TypeVar("T")
 
@@ -113,8 +114,8 @@ def database_url(db: str | None) -> str:
 
 
 def _model_name(model: str) -> str:
-    if model not in model_names():
-        raise InputError(where="--model", expected=f"one of {', '.join(model_names())}", found=model)
+    """The model's name, checked (a model kind, a preset name or a preset file; case-insensitive)."""
+    model_of(model, None)
     return model
 
 
@@ -136,9 +137,7 @@ def _open(
 ) -> Ledger:
     url = database_url(db)
     try:
-        return Ledger(
-            url, model=get_model(_model_name(model)), price_band=limits[0], max_index_move=limits[1]
-        )
+        return Ledger(url, model=model_of(model, None), price_band=limits[0], max_index_move=limits[1])
     except SQLAlchemyError as exc:
         shown = make_url(url).render_as_string(hide_password=True)
         raise XmarginError(f"cannot open the ledger database {shown}: {type(exc).__name__}") from None
@@ -369,16 +368,27 @@ def _show(
 
     state = _run(ledger, load)
     doc = portfolio_doc(state)
+    report = None
     if mkt is not None:
-        m = margin_of(state, get_model(model), mkt)
+        with flags(MODEL_FLAGS):
+            report = account_report(model_of(model, None), to_portfolio(state), mkt)
         doc.update(
-            model=m.model,
-            currency="USD",
-            equity=m.equity,
-            margin_balance=m.margin_balance,
-            initial_margin=m.initial_margin,
-            maintenance_margin=m.maintenance_margin,
-            available=m.available,
+            schema_version=report.schema_version,
+            valuation_time=report.valuation_time.isoformat().replace("+00:00", "Z"),
+            model=report.model,
+            preset=report.preset,
+            currency=report.currency,
+            equity=report.equity,
+            margin_balance=report.margin_balance,
+            initial_margin=report.initial_margin,
+            maintenance_margin=report.maintenance_margin,
+            available=report.available,
+            status=report.status,
+            warnings=list(report.warnings),
+            liquidation_prices={
+                u: {"below": lp.below, "above": lp.above}
+                for u, lp in report.breakdown.liquidation_prices.items()
+            },
         )
     if json_out:
         print_json(doc, schema="ledger-show")
@@ -392,14 +402,8 @@ def _show(
     for name, pos in state.positions.items():
         table.add_row(name, to_text(pos.size), f"{pos.avg_price:,.2f}")
     console.print(table)
-    if mkt is not None:
-        console.print(
-            f"{doc['model']}: equity {doc['equity']:,.2f}, margin balance {doc['margin_balance']:,.2f}, "
-            f"initial margin {doc['initial_margin']:,.2f}, maintenance margin {doc['maintenance_margin']:,.2f}, "
-            f"available {doc['available']:,.2f} (USD)",
-            markup=False,
-            highlight=False,
-        )
+    if report is not None:
+        print_margin(report)
 
 
 @ledger_app.command("show")

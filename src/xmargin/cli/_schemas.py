@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -77,13 +77,31 @@ class LedgerReceiptDoc(BaseModel):
     portfolio: dict[str, Any]
 
 
+class LiquidationSides(BaseModel):
+    below: float | None
+    above: float | None
+
+
 class LedgerShowDoc(_Open):
-    """``xmargin ledger show|replay --json``: the account as a portfolio file, plus its margin (the ``margin``
-    document's fields) with ``--market``."""
+    """``xmargin ledger show|replay --json``: the account as a portfolio file, plus, with ``--market``, its
+    margin (the ``margin`` document's fields, its status, warnings and liquidation prices on both sides)."""
 
     account: str
     collateral: dict[str, float]
     positions: dict[str, Any]
+    schema_version: int | None = None
+    valuation_time: str | None = None
+    model: str | None = None
+    preset: str | None = None
+    currency: str | None = None
+    equity: float | None = None
+    margin_balance: float | None = None
+    initial_margin: float | None = None
+    maintenance_margin: float | None = None
+    available: float | None = None
+    status: Literal["ok", "margin_call", "liquidatable"] | None = None
+    warnings: list[str] | None = None
+    liquidation_prices: dict[str, LiquidationSides] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import lru_cache
 
 from xmargin.core import InputError
@@ -82,10 +83,12 @@ def _parse_strike(text: str, name: str) -> float:
 
 
 def format_strike(strike_usd: float) -> str:
-    """``100000.0`` -> ``100000``; ``0.625`` -> ``0d625``."""
+    """``100000.0`` -> ``100000``; ``0.625`` -> ``0d625``; ``1e-05`` -> ``0d00001`` (never an exponent, which
+    no name can hold)."""
     if float(strike_usd).is_integer():
         return str(int(strike_usd))
-    return repr(float(strike_usd)).replace(".", "d")
+    text = format(Decimal(repr(float(strike_usd))), "f")
+    return text.replace(".", "d")
 
 
 @lru_cache(maxsize=65536)
