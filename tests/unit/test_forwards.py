@@ -1,0 +1,118 @@
+"""Forwards of expiries that are not listed, options off the loaded chain, expired instruments (issue 12 #1).
+
+Before: ``BTC-27DEC26-70000-C`` on the 2026-02-05 chain, which lists 25DEC26, was priced on spot
+(63,858) as its forward: 10,774 USD against 12,131 for the listed 25DEC26 option two days earlier, exit 0
+and no warning; an expired option on a chain priced at 0 with an IV of 36%. Rules now (FORMATS.md): the
+forward interpolates in log-forward between listed expiries, the vol comes from the chain's surface and
+both are named in ``warnings``; an expired instrument is bad input.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pytest
+
+from xmargin.core import InputError
+from xmargin.instruments import Instrument, Kind, parse_name
+from xmargin.market import MarketSnapshot, Source, load_deribit_chain, shipped_chain_path
+from xmargin.pricing import value_instruments
+from xmargin.risk import resolve_instruments
+
+T0 = datetime(2026, 1, 1, 8, tzinfo=UTC)
+
+
+def chain(snapshot: str = "20260205T212937Z") -> MarketSnapshot:
+    return load_deribit_chain(shipped_chain_path(), snapshot)
+
+
+def test_unlisted_expiry_between_listed_ones_interpolates_in_log_forward() -> None:
+    """Closed form: ln F(T) linear in T between the listed expiries around T (index at T = 0)."""
+    m = MarketSnapshot(
+        valuation_time=T0,
+        index_usd={"BTC": 100_000.0},
+        marks_usd={"BTC-26JUN26": 102_000.0, "BTC-25DEC26": 105_000.0},
+    )
+    inst = parse_name("BTC-25SEP26")
+    t1 = (datetime(2026, 6, 26, 8, tzinfo=UTC) - T0).total_seconds() / (365 * 86400)
+    t2 = (datetime(2026, 12, 25, 8, tzinfo=UTC) - T0).total_seconds() / (365 * 86400)
+    t = (datetime(2026, 9, 25, 8, tzinfo=UTC) - T0).total_seconds() / (365 * 86400)
+    w = (t - t1) / (t2 - t1)
+    want = math.exp((1 - w) * math.log(102_000.0) + w * math.log(105_000.0))
+    assert m.forward(inst) == pytest.approx(want, rel=1e-12)
+    assert m.forward_source(inst)[0] is Source.CURVE
+    note = m.forward_note(inst)
+    assert note is not None and "BTC-26JUN26 and BTC-25DEC26" in note
+
+
+def test_before_the_first_and_beyond_the_last_listed_expiry() -> None:
+    m = MarketSnapshot(valuation_time=T0, index_usd={"BTC": 100_000.0}, marks_usd={"BTC-26JUN26": 102_000.0})
+    t1 = (datetime(2026, 6, 26, 8, tzinfo=UTC) - T0).total_seconds() / (365 * 86400)
+    carry = math.log(1.02) / t1
+    for name in ("BTC-27MAR26", "BTC-25DEC26"):  # inside [0, T1] and beyond T1: the same carry
+        inst = parse_name(name)
+        assert m.forward(inst) == pytest.approx(100_000.0 * math.exp(carry * m.t_years(inst)), rel=1e-12)
+
+
+def test_without_listed_expiries_the_rate_carries_the_index() -> None:
+    m = MarketSnapshot(valuation_time=T0, index_usd={"BTC": 100_000.0}, vol={"BTC": 0.5}, rate=0.05)
+    inst = parse_name("BTC-25DEC26-100000-C")
+    assert m.forward(inst) == pytest.approx(100_000.0 * math.exp(0.05 * m.t_years(inst)), rel=1e-12)
+    assert m.forward_note(inst) is None
+
+
+def test_an_option_off_the_chain_is_priced_from_its_surface_and_named() -> None:
+    m = chain()
+    report = value_instruments([parse_name("BTC-27DEC26-70000-C"), parse_name("BTC-25DEC26-70000-C")], m)
+    off, on = report.instruments["BTC-27DEC26-70000-C"], report.instruments["BTC-25DEC26-70000-C"]
+    assert off.forward > m.index("BTC") * 1.03  # the interpolated forward, not spot (63,858)
+    assert off.forward == pytest.approx(on.forward, rel=2e-3)  # two days further out
+    assert off.price_usd == pytest.approx(on.price_usd, rel=0.02)  # was 11% below it
+    assert off.price_usd > on.price_usd  # two more days of time value
+    assert any("BTC-27DEC26-70000-C is not on the loaded chain" in w for w in report.warnings)
+    assert any("BTC-27DEC26-70000-C: no future or forward is listed" in w for w in report.warnings)
+    assert not any("BTC-25DEC26-70000-C" in w for w in report.warnings)
+
+
+def test_the_vectorised_and_the_scalar_forward_agree() -> None:
+    """One rule: ``resolve_instruments`` (the models' path) and ``MarketSnapshot.forward`` (scalar)."""
+    m = chain()
+    names = ["BTC-27DEC26-70000-C", "BTC-25DEC26", "BTC-27MAR26-70000-P", "BTC-PERPETUAL", "ETH-3JUL26", "BTC"]
+    insts = tuple(parse_name(n) for n in names)
+    table = resolve_instruments(insts, m)
+    for inst, f in zip(insts, table.forward, strict=True):
+        assert float(f) == pytest.approx(m.forward(inst), rel=1e-14), inst.name
+    assert len([w for w in table.warnings if "no future or forward" in w]) == 2
+
+
+def test_expired_instruments_are_bad_input_on_a_chain() -> None:
+    m = chain("20260819T094232Z")  # August 2026: March's options have expired
+    with pytest.raises(InputError, match="expired 2026-03-27 08:00Z"):
+        value_instruments([parse_name("BTC-27MAR26-70000-C")], m)
+    with pytest.raises(InputError, match="expired"):
+        resolve_instruments((parse_name("BTC-27MAR26"),), m)
+
+
+def test_stablecoin_without_an_index_is_taken_at_one_and_named() -> None:
+    m = MarketSnapshot(valuation_time=T0, index_usd={"BTC": 100_000.0})
+    assert m.index("USDC") == 1.0 and "USDC" in m.defaulted_index
+    table = resolve_instruments((Instrument(Kind.SPOT, "USDC"), parse_name("BTC_USDC-PERPETUAL")), m)
+    assert table.warnings == ("USDC has no index in the market: taken at 1.0 USD (give index.USDC to model a depeg)",)
+    depeg = m.replace(index_usd={**m.index_usd, "USDC": 0.97})
+    assert "USDC" not in depeg.defaulted_index
+    assert resolve_instruments((Instrument(Kind.SPOT, "USDC"),), depeg).warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("index_usd", {"BTC": -1.0}), ("index_usd", {"BTC": 1e-300}), ("index_usd", {"BTC": math.nan}),
+     ("vol", {"BTC": math.nan}), ("vol", {"BTC": -0.5}), ("option_iv", {"BTC-25DEC26-1000-C": 50.0}),
+     ("marks_usd", {"BTC-PERPETUAL": math.inf}), ("rate", math.nan)],
+)
+def test_a_snapshot_built_in_python_refuses_nonsense(field: str, value: object) -> None:
+    """Issue 12 #7 and #10: a MarketSnapshot built in Python accepted a negative index and NaN vol; a market
+    with ``BTC: 1e-300`` let a 1 USDC account sell 1,000 BTC."""
+    base = {"valuation_time": T0, "index_usd": {"BTC": 100_000.0}}
+    with pytest.raises(InputError, match="expected a finite number"):
+        MarketSnapshot(**{**base, field: value})  # type: ignore[arg-type]
