@@ -186,9 +186,9 @@ def test_cli_oracle_pump() -> None:
 def test_vol_beta_moves_implied_vols_with_the_crash() -> None:
     """IV × (S/S0)^−β, capped: a 30% fall with β = 1.5 lifts every BTC option's IV by 0.7^−1.5 = 1.707…;
     a 60% fall hits the cap (3); ETH options are left alone by a BTC tick."""
-    from xmargin.sim._replay import _Venue
+    from xmargin.sim._venue import Venue
 
-    v = _Venue(load_path(SHORT), 20, 0, replace(FAST, vol_beta=1.5, vol_cap=3.0))
+    v = Venue(load_path(SHORT), 20, 0, replace(FAST, vol_beta=1.5, vol_cap=3.0))
     iv0 = dict(v.engine.market.option_iv)
     v.move_engine({"BTC": v.base["BTC"] * 0.7})
     iv = v.engine.market.option_iv
