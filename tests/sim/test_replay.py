@@ -186,9 +186,9 @@ def test_cli_oracle_pump() -> None:
 def test_vol_beta_moves_implied_vols_with_the_crash() -> None:
     """IV × (S/S0)^−β, capped: a 30% fall with β = 1.5 lifts every BTC option's IV by 0.7^−1.5 = 1.707…;
     a 60% fall hits the cap (3); ETH options are left alone by a BTC tick."""
-    from xmargin.sim._replay import _Venue
+    from xmargin.sim._venue import Venue
 
-    v = _Venue(load_path(SHORT), 20, 0, replace(FAST, vol_beta=1.5, vol_cap=3.0))
+    v = Venue(load_path(SHORT), 20, 0, replace(FAST, vol_beta=1.5, vol_cap=3.0))
     iv0 = dict(v.engine.market.option_iv)
     v.move_engine({"BTC": v.base["BTC"] * 0.7})
     iv = v.engine.market.option_iv
@@ -251,3 +251,45 @@ def test_dex_keeper_incentives_are_paid_by_the_fund_or_socialized_never_booked_a
         rel_tol=1e-9,
     )
     assert d["negative_balance_end_usd"] < 1e-6
+
+
+PINNED = {
+    "cex": {
+        "liquidations": 123,
+        "bad_debt_usd": 877.0364484341151,
+        "insurance_fund_used_usd": 810.300538302469,
+        "adl_usd": 66.73591013164605,
+        "insurance_fund_end_usd": 0.0,
+    },
+    "dex": {
+        "liquidations": 17,
+        "bad_debt_usd": 3459.3638029329654,
+        "insurance_fund_used_usd": 3459.3638029329654,
+        "adl_usd": 0.0,
+        "insurance_fund_end_usd": 13436.478743104672,
+    },
+}
+
+
+@pytest.mark.parametrize("venue", ["cex", "dex"])
+def test_headline_numbers_are_pinned(venue: str) -> None:
+    """Black Thursday on 50 accounts (seed 1), a thin market and a tiny fund (CEX: no penalty, so bad debt
+    reaches ADL; DEX: keepers with 20k USD, so sales fill partially and some end short).
+
+    The numbers were recorded from the code before ``sim/_replay.py`` was split into ``_venue``, ``cex/``
+    and ``dex/`` (commit e2e8542). They are not an independent golden source: nothing outside this code
+    says they are right. They pin behaviour, so that moving code around (a refactor) cannot change a
+    replay's outcome unnoticed; a deliberate change of the model must re-record them and say why. Counts
+    are exact, amounts to 1e-9 relative (room for summation order in another numpy or BLAS)."""
+    cfg = replace(
+        FAST,
+        insurance_fraction=0.001,
+        impact=ImpactConfig(adv_to_oi=0.05),
+        cex=CexConfig(penalty=0.0),
+        dex=DexConfig(keeper_capital_usd=20_000.0),
+    )
+    d = replay("2020-03-12", venue, accounts=50, seed=1, config=cfg).as_dict()
+    want = PINNED[venue]
+    assert d["liquidations"] == want["liquidations"]
+    for key in ("bad_debt_usd", "insurance_fund_used_usd", "adl_usd", "insurance_fund_end_usd"):
+        assert math.isclose(d[key], want[key], rel_tol=1e-9, abs_tol=1e-9), key
