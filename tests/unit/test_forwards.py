@@ -78,7 +78,14 @@ def test_an_option_off_the_chain_is_priced_from_its_surface_and_named() -> None:
 def test_the_vectorised_and_the_scalar_forward_agree() -> None:
     """One rule: ``resolve_instruments`` (the models' path) and ``MarketSnapshot.forward`` (scalar)."""
     m = chain()
-    names = ["BTC-27DEC26-70000-C", "BTC-25DEC26", "BTC-27MAR26-70000-P", "BTC-PERPETUAL", "ETH-3JUL26", "BTC"]
+    names = [
+        "BTC-27DEC26-70000-C",
+        "BTC-25DEC26",
+        "BTC-27MAR26-70000-P",
+        "BTC-PERPETUAL",
+        "ETH-3JUL26",
+        "BTC",
+    ]
     insts = tuple(parse_name(n) for n in names)
     table = resolve_instruments(insts, m)
     for inst, f in zip(insts, table.forward, strict=True):
@@ -98,7 +105,9 @@ def test_stablecoin_without_an_index_is_taken_at_one_and_named() -> None:
     m = MarketSnapshot(valuation_time=T0, index_usd={"BTC": 100_000.0})
     assert m.index("USDC") == 1.0 and "USDC" in m.defaulted_index
     table = resolve_instruments((Instrument(Kind.SPOT, "USDC"), parse_name("BTC_USDC-PERPETUAL")), m)
-    assert table.warnings == ("USDC has no index in the market: taken at 1.0 USD (give index.USDC to model a depeg)",)
+    assert table.warnings == (
+        "USDC has no index in the market: taken at 1.0 USD (give index.USDC to model a depeg)",
+    )
     depeg = m.replace(index_usd={**m.index_usd, "USDC": 0.97})
     assert "USDC" not in depeg.defaulted_index
     assert resolve_instruments((Instrument(Kind.SPOT, "USDC"),), depeg).warnings == ()
@@ -106,9 +115,16 @@ def test_stablecoin_without_an_index_is_taken_at_one_and_named() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("index_usd", {"BTC": -1.0}), ("index_usd", {"BTC": 1e-300}), ("index_usd", {"BTC": math.nan}),
-     ("vol", {"BTC": math.nan}), ("vol", {"BTC": -0.5}), ("option_iv", {"BTC-25DEC26-1000-C": 50.0}),
-     ("marks_usd", {"BTC-PERPETUAL": math.inf}), ("rate", math.nan)],
+    [
+        ("index_usd", {"BTC": -1.0}),
+        ("index_usd", {"BTC": 1e-300}),
+        ("index_usd", {"BTC": math.nan}),
+        ("vol", {"BTC": math.nan}),
+        ("vol", {"BTC": -0.5}),
+        ("option_iv", {"BTC-25DEC26-1000-C": 50.0}),
+        ("marks_usd", {"BTC-PERPETUAL": math.inf}),
+        ("rate", math.nan),
+    ],
 )
 def test_a_snapshot_built_in_python_refuses_nonsense(field: str, value: object) -> None:
     """Issue 12 #7 and #10: a MarketSnapshot built in Python accepted a negative index and NaN vol; a market
