@@ -28,7 +28,7 @@ from xmargin.risk import Trade
 from ._common import console, flags, fmt, handle_errors, money_digits, print_json, warn
 
 COMPARE_MODELS = ("isolated", "cross", "standard", "pm")
-NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 """An ASCII decimal number (no other digits, no inf or nan)."""
 MODEL_FLAGS = {"model": "--model", "preset": "--preset", "currency": "--currency"}
 

@@ -35,7 +35,7 @@ def _concat(model: MarginModel, book: Book, parts: list[MarginResult]) -> Margin
         arrays = [getattr(p, field) for p in parts]
         return np.concatenate(arrays) if arrays else np.zeros(0)
 
-    flags = [p.flagged if p.flagged is not None else np.zeros(len(p.accounts), dtype=np.bool_) for p in parts]
+    gaps = [p.position_gap if p.position_gap is not None else np.full(len(p.accounts), np.inf) for p in parts]
     return MarginResult(
         model.name,
         book.accounts,
@@ -44,7 +44,7 @@ def _concat(model: MarginModel, book: Book, parts: list[MarginResult]) -> Margin
         cat("equity"),
         cat("margin_balance"),
         warnings=tuple(dict.fromkeys(w for p in parts for w in p.warnings)),
-        flagged=np.concatenate(flags) if flags else np.zeros(0, dtype=np.bool_),
+        position_gap=np.concatenate(gaps) if gaps else np.zeros(0),
     )
 
 

@@ -75,7 +75,7 @@ class BookEngine:
         self.model = model
         self.market = market
         self._im = self._mm = self._eq = self._bal = np.zeros((0, 0))
-        self._flag = np.zeros((0, 0), dtype=np.bool_)
+        self._pgap = np.zeros((0, 0))
         # the engine owns a copy: trades update its sizes in place, never the caller's book
         self._set_book(book.copy())
         self.full()
@@ -95,7 +95,7 @@ class BookEngine:
         n, k = book.n_accounts, len(self.underlyings)
         if self._im.shape != (n, k):
             self._im, self._mm, self._eq, self._bal = (np.zeros((n, k)) for _ in range(4))
-            self._flag = np.zeros((n, k), dtype=np.bool_)
+            self._pgap = np.full((n, k), np.inf)
 
     def _prepare(self, u: str) -> Any:
         """The model's prepared value for ``u``'s columns on the current market (made once per market)."""
@@ -122,7 +122,7 @@ class BookEngine:
         self._mm[target, k] = r.maintenance_margin
         self._eq[target, k] = r.equity
         self._bal[target, k] = r.margin_balance
-        self._flag[target, k] = False if r.flagged is None else r.flagged
+        self._pgap[target, k] = np.inf if r.position_gap is None else r.position_gap
 
     # -- operations ----------------------------------------------------------------------------------------
     def full(self) -> None:
@@ -296,5 +296,5 @@ class BookEngine:
             self.model.combine(self._mm),
             row_sum(self._eq),
             row_sum(self._bal),
-            flagged=np.asarray(self._flag.any(axis=1), dtype=np.bool_) if self._flag.size else None,
+            position_gap=self._pgap.min(axis=1) if self._pgap.size else None,
         )

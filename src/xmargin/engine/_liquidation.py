@@ -27,21 +27,22 @@ BOOK_UP = np.concatenate([np.linspace(1.005, 1.5, 100), np.geomspace(1.52, 50.0,
 
 
 def _parts(model: MarginModel, book: Book, market: MarketSnapshot, bases: list[str]) -> dict[str, FloatArray]:
-    """Per-underlying IM, MM, margin balance and isolated flags, shape (accounts, underlyings)."""
+    """Per-underlying MM, margin balance and isolated positions' gap, shape (accounts, underlyings)."""
     n, k = book.n_accounts, len(bases)
-    out = {f: np.zeros((n, k)) for f in ("mm", "bal", "flag")}
+    out = {f: np.zeros((n, k)) for f in ("mm", "bal", "pgap")}
     for j, u in enumerate(bases):
         cols = np.array([c for c, i in enumerate(book.instruments) if i.base == u], dtype=np.intp)
         r = model.requirement(book.select(None, cols), market, detail=False)
         out["mm"][:, j] = r.maintenance_margin
         out["bal"][:, j] = r.margin_balance
-        out["flag"][:, j] = 0.0 if r.flagged is None else r.flagged
+        out["pgap"][:, j] = np.inf if r.position_gap is None else r.position_gap
     return out
 
 
-def _gap(model: MarginModel, mm: FloatArray, bal: FloatArray, flag: FloatArray) -> FloatArray:
+def _gap(model: MarginModel, mm: FloatArray, bal: FloatArray, pgap: FloatArray) -> FloatArray:
+    """``MarginResult.gap`` from per-underlying parts: the account's gap, or its smallest position's."""
     g = bal.sum(axis=1) - model.combine(mm)
-    return np.asarray(np.where(flag.any(axis=1), np.minimum(g, 0.0), g), dtype=np.float64)
+    return np.asarray(np.minimum(g, pgap.min(axis=1)) if pgap.size else g, dtype=np.float64)
 
 
 def book_liquidation_prices(
@@ -52,7 +53,7 @@ def book_liquidation_prices(
     pinned = pin_entries(book, market)
     bases = sorted({i.base for i in pinned.instruments})
     parts = _parts(model, pinned, market, bases)
-    today = _gap(model, parts["mm"], parts["bal"], parts["flag"])
+    today = _gap(model, parts["mm"], parts["bal"], parts["pgap"])
     out: dict[str, tuple[FloatArray, FloatArray]] = {}
     for j, u in enumerate(bases):
         if u in STABLECOINS:
@@ -70,10 +71,10 @@ def book_liquidation_prices(
                 if alive.size == 0:
                     break
                 r = model.requirement(sub.select(alive), market.shifted(u, float(x)), detail=False)
-                mm, bal, flag = (parts[f][alive].copy() for f in ("mm", "bal", "flag"))
+                mm, bal, pgap = (parts[f][alive].copy() for f in ("mm", "bal", "pgap"))
                 mm[:, j], bal[:, j] = r.maintenance_margin, r.margin_balance
-                flag[:, j] = 0.0 if r.flagged is None else r.flagged
-                gap = _gap(model, mm, bal, flag)
+                pgap[:, j] = np.inf if r.position_gap is None else r.position_gap
+                gap = _gap(model, mm, bal, pgap)
                 crossed = ~(gap > 0)
                 if crossed.any():
                     g0, g1 = prev_gap[crossed], gap[crossed]

@@ -57,15 +57,11 @@ def underlyings_of(book: Book) -> list[str]:
 
 
 def account_gap(model: MarginModel, book: Book) -> Gap:
-    """``margin_balance − maintenance_margin`` of the one-row ``book`` (and, under an isolated model, never
-    above the smallest gap of its positions: a position below its own maintenance is liquidated)."""
+    """``margin_balance − maintenance_margin`` of the one-row ``book`` (under an isolated model, never above
+    the smallest gap of its positions, each on its own margin: ``MarginResult.gap``)."""
 
     def gap(m: MarketSnapshot) -> float:
-        r = model.requirement(book, m, detail=False)
-        g = float(r.margin_balance[0] - r.maintenance_margin[0])
-        if r.flagged is not None and bool(r.flagged[0]):
-            return min(g, 0.0)
-        return g
+        return float(model.requirement(book, m, detail=False).gap[0])
 
     return gap
 

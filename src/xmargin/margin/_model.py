@@ -46,8 +46,9 @@ MODEL_KINDS = ("isolated", "cross", "standard", "pm")
 class MarginResult:
     """Margin of every account of a book, USD; arrays of length n_accounts.
 
-    ``flagged``: accounts with an isolated position below its own maintenance margin (isolated models; that
-    position is liquidatable whatever the rest of the account holds)."""
+    ``position_gap`` (isolated models): per account, the smallest ``balance − maintenance`` of its isolated
+    positions, each on its own margin (+inf without one); below zero that position is liquidatable whatever
+    the rest of the account holds."""
 
     model: str
     accounts: tuple[str, ...]
@@ -57,7 +58,7 @@ class MarginResult:
     margin_balance: FloatArray
     breakdown: tuple[Breakdown, ...] = field(default=())
     warnings: tuple[str, ...] = ()
-    flagged: NDArray[np.bool_] | None = None
+    position_gap: FloatArray | None = None
 
     @property
     def available(self) -> FloatArray:
@@ -68,7 +69,14 @@ class MarginResult:
     def liquidatable(self) -> NDArray[np.bool_]:
         """Below maintenance (NaN counts as below), or holding an isolated position below its own."""
         below = ~(self.margin_balance >= self.maintenance_margin)
-        return below if self.flagged is None else below | self.flagged
+        return below if self.position_gap is None else below | ~(self.position_gap >= 0)
+
+    @property
+    def gap(self) -> FloatArray:
+        """How far each account is above liquidation (USD): ``margin_balance − maintenance_margin``, or its
+        smallest isolated position's own gap if that is smaller. Liquidatable below 0."""
+        g = self.margin_balance - self.maintenance_margin
+        return g if self.position_gap is None else np.minimum(g, self.position_gap)
 
     @property
     def status(self) -> NDArray[np.str_]:

@@ -13,7 +13,7 @@ the Binance style (``_tiers``). Short options by Deribit's formula; long options
   isolated position; neither: the position's initial requirement (opened at its tier's maximum leverage),
   named in ``warnings``; a long option: its premium;
 - the position's balance is ``B = M + its unrealised P&L``; it is liquidated when ``B < MM`` of the position,
-  whatever the rest of the account holds (the account is then ``liquidatable``: ``MarginResult.flagged``);
+  whatever the rest of the account holds (the account is then ``liquidatable``: ``MarginResult.position_gap``);
   its liquidation price comes from ``M`` alone. For a linear future this is B1's isolated formula
   ``LP = (WB + cum − side·|N|·EP) / (|N|·MMR − side·|N|)`` with ``WB = M``;
 - the account locks ``IM = Σ max(M, the position's initial requirement)`` and ``MM = Σ MM``. Its margin
@@ -247,7 +247,8 @@ class IsolatedMargin(_RatioMargin):
         profit = e.row_sums(np.maximum(x.upnl, 0.0))
         beyond = e.row_sums(np.maximum(-x.upnl - x.margin, 0.0))
         im = e.row_sums(np.maximum(x.margin, ch.im))
-        below = e.row_sums((x.balance < ch.mm).astype(np.float64)) > 0
+        pgap = np.full(book.n_accounts, np.inf)
+        np.minimum.at(pgap, e.rows, np.where(x.allocation >= 0, x.balance - ch.mm, np.inf))
         warnings = list(prep.table.warnings)
         default = np.flatnonzero(x.allocation == 0)
         if default.size:
@@ -274,7 +275,7 @@ class IsolatedMargin(_RatioMargin):
             equity - haircut - profit + beyond,
             breakdown,
             tuple(warnings),
-            flagged=below,
+            position_gap=pgap,
         )
 
     def _default_warning(self, book: Book, x: IsolatedEntries, default: IntArray) -> str:
