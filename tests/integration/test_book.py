@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from xmargin.cli import app
 from xmargin.engine import (
     book_from_frame,
+    book_liquidation_prices,
     book_to_frame,
     generate_book,
     margin_book,
@@ -21,7 +22,7 @@ from xmargin.engine import (
     read_book,
 )
 from xmargin.instruments import load_portfolio
-from xmargin.margin import get_model
+from xmargin.margin import get_model, liquidation_prices, resolve_model
 from xmargin.market import DEMO_SNAPSHOT, load_deribit_chain, shipped_chain_path
 from xmargin.risk import Book
 
@@ -104,6 +105,37 @@ def test_cli_generate_margin_export(tmp_path: Path) -> None:
     for key in ("initial_margin", "maintenance_margin", "margin_balance", "equity"):
         assert doc[key] == pytest.approx(float(row[key]), rel=1e-9, abs=1e-6), key
     assert load_portfolio(pf_path).account == account
+    # status and liquidation prices on both sides, as the single-account report gives them
+    assert row["status"] == doc["status"]
+    assert set(result["status"]) <= {"ok", "margin_call", "liquidatable"}
+    assert summary["accounts_below_maintenance"] == int((result["status"] == "liquidatable").sum())
+    for u, sides in doc["breakdown"]["liquidation_prices"].items():
+        for side in ("below", "above"):
+            book_price = float(row[f"liquidation_{side}_{u}"])
+            if sides[side] is None:
+                assert np.isnan(book_price), (u, side)
+            else:
+                assert book_price == pytest.approx(sides[side], rel=1e-4), (u, side)
+
+
+@pytest.mark.parametrize("model", ["pm", "cross", "isolated"])
+def test_book_liquidation_prices_match_the_one_account_solver(small_book: Book, model: str) -> None:
+    """The book-wide grid + refinement against Brent's method on each account alone (both sides)."""
+    m = resolve_model(model)
+    rows = np.arange(0, 400, 20)
+    sub = small_book.select(rows)
+    book_prices = book_liquidation_prices(m, sub, MARKET)
+    compared = 0
+    for i in range(sub.n_accounts):
+        for u, lp in liquidation_prices(m, sub.row(i), MARKET).items():
+            for k, side in enumerate((lp.below, lp.above)):
+                got = book_prices[u][k][i]
+                if side is None:
+                    assert np.isnan(got)
+                    continue
+                assert got == pytest.approx(side, rel=2e-4)
+                compared += 1
+    assert compared >= 10
 
 
 @pytest.mark.parametrize(

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click (pinned)
 
 from ._app import app
-
-
-def _quiet_broken_pipe() -> None:
-    """The reader went away (``xmargin ... | head -1``): stop quietly, as ``cat`` does, with exit 0 rather
-    than a traceback or exit 1; standard output is pointed at /dev/null so the interpreter's final flush
-    does not fail again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(0)
+from ._common import quiet_broken_pipe
 
 
 def main() -> None:
@@ -26,7 +17,8 @@ def main() -> None:
         code = app(standalone_mode=False)
         sys.stdout.flush()
     except BrokenPipeError:
-        _quiet_broken_pipe()
+        quiet_broken_pipe()
+        sys.exit(0)
     except NoArgsIsHelpError as exc:
         sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx is not None else "")
         sys.exit(2)

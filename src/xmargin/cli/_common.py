@@ -35,11 +35,25 @@ WIDE = 240
 """Columns of a console that is not a terminal (a pipe, a file): wide enough that no number is truncated."""
 
 
+def quiet_broken_pipe() -> None:
+    """The reader went away (``xmargin ... | head -1``): stop quietly with exit 0, as ``cat`` does, rather
+    than a traceback or exit 1; standard output is pointed at /dev/null so no later flush fails again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """Rich exits 1 when the reader goes away; xmargin exits 0 (:func:`quiet_broken_pipe`)."""
+        quiet_broken_pipe()
+        raise SystemExit(EXIT_OK)
+
+
 def _console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     tty = stream.isatty()
     width = None if tty or os.environ.get("COLUMNS") else WIDE
-    return Console(stderr=stderr, width=width, highlight=False, soft_wrap=stderr)
+    return _Console(stderr=stderr, width=width, highlight=False, soft_wrap=stderr)
 
 
 console = _console()
@@ -120,7 +134,10 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except XmarginError as exc:
             err_console.print(f"error: {exc}", markup=False)
             raise typer.Exit(EXIT_FAULT) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt, BrokenPipeError):
+        except BrokenPipeError:
+            quiet_broken_pipe()
+            raise typer.Exit(EXIT_OK) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
             if os.environ.get("XMARGIN_DEBUG"):

@@ -32,7 +32,7 @@ from xmargin.core import InputError
 from xmargin.instruments import Instrument, Portfolio
 from xmargin.margin import MarginModel, MarginResult
 from xmargin.market import MarketSnapshot
-from xmargin.risk import MATRICES, Book, pin_entries, row_sum
+from xmargin.risk import MATRICES, Book, row_sum
 
 FloatArray = NDArray[np.float64]
 
@@ -275,7 +275,7 @@ class BookEngine:
     def pin_entries(self) -> None:
         """Enter every future and perpetual held without an entry price at the current mark (its unrealised
         P&L is zero now and follows the market from here on), then re-evaluate."""
-        pinned = pin_entries(self.book, self.market)
+        pinned = self.model.pin(self.book, self.market)
         if pinned is not self.book:
             self._set_book(pinned)
             self.full()

@@ -7,8 +7,9 @@ margin less its own maintenance). On each side of x = 1 a scan finds the nearest
 method (``scipy.optimize.brentq``) refines it to 1e-10 relative. Both sides are reported
 (``LiquidationPrices(below, above)``); a side with no sign change within the scan (down to 0.1% of the
 price, up to 50 times it) is null, and both are null when the account is already at or below
-maintenance. Futures held without an entry price are entered at today's mark first, so that their P&L
-follows the price.
+maintenance. What the model reads from today's market is fixed first (``MarginModel.pin``: futures held
+without an entry price entered at today's mark, an isolated position's default margin), so that the margin
+follows the price from there.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from xmargin.margin._model import MarginModel
 from xmargin.margin._result import LiquidationPrices
 from xmargin.market import STABLECOINS, MarketSnapshot
-from xmargin.risk import Book, pin_entries, resolve_instruments
+from xmargin.risk import Book, resolve_instruments
 
 DOWN = np.concatenate([np.linspace(0.99, 0.5, 50), np.geomspace(0.49, 1e-3, 24)])
 UP = np.concatenate([np.linspace(1.01, 2.0, 50), np.geomspace(2.05, 50.0, 24)])
@@ -70,8 +71,7 @@ def liquidation_prices(
     model: MarginModel, book: Book, market: MarketSnapshot
 ) -> dict[str, LiquidationPrices]:
     """Per underlying held (stablecoins excluded): the liquidation prices below and above the index (USD)."""
-    pinned = pin_entries(book, market)
-    gap = account_gap(model, pinned)
+    gap = account_gap(model, model.pin(book, market))
     return {u: solve(gap, market, u) for u in underlyings_of(book)}
 
 
@@ -84,7 +84,7 @@ def liquidation_price(
     model: MarginModel, book: Book, market: MarketSnapshot, underlying: str
 ) -> float | None:
     """The nearest liquidation index price of ``underlying`` (either side), or None."""
-    lp = solve(account_gap(model, pin_entries(book, market)), market, underlying)
+    lp = solve(account_gap(model, model.pin(book, market)), market, underlying)
     return nearest_of(lp, market.index(underlying))
 
 

@@ -108,7 +108,10 @@ class MarginModel(Protocol):
     """A margin model (see the module docstring for what every model promises).
 
     ``name``: the registered name of the model kind (``pm``); ``preset_name``: the preset it runs with.
-    ``detail=False`` skips the per-account breakdown (the whole-book path).
+    ``detail=False`` skips the per-account breakdown (the whole-book path). ``pin(book, market)``: the book
+    with what the model reads from today's market fixed (futures entered at their mark; an isolated
+    model's default margins), so that its margin follows the price from here on (liquidation prices, risk
+    loops, replays).
     """
 
     name: str
@@ -126,6 +129,8 @@ class MarginModel(Protocol):
     ) -> MarginResult: ...
 
     def combine(self, parts: FloatArray) -> FloatArray: ...
+
+    def pin(self, book: Book, market: MarketSnapshot) -> Book: ...
 
 
 def sum_parts(parts: FloatArray) -> FloatArray:

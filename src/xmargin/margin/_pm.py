@@ -57,6 +57,7 @@ from xmargin.risk import (
     ScenarioSet,
     equity_usd,
     group_scan,
+    pin_entries,
     resolve_instruments,
     row_max,
     row_sum,
@@ -360,6 +361,10 @@ class PortfolioMargin:
         return MarginResult(
             self.name, book.accounts, im, mm, equity, equity - haircut, breakdown, table.warnings
         )
+
+    def pin(self, book: Book, market: MarketSnapshot) -> Book:
+        """Futures held without an entry price entered at today's mark (``risk.pin_entries``)."""
+        return pin_entries(book, market)
 
     def combine(self, parts: FloatArray) -> FloatArray:
         """Per-account requirement from per-underlying parts ``(accounts, underlyings)``: the sum, less

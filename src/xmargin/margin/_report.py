@@ -67,8 +67,10 @@ def _positions(
 
     if not isinstance(model, IsolatedMargin):
         return {}
-    pinned = pin_entries(book, market)
+    pinned = model.pin(book, market)  # the default margins fixed at today's: the wallet does not move
     x = model.entries(pinned, market)
+    given = model.entries(pin_entries(book, market), market).allocation  # how each margin was set
+    premium = ALLOCATION_NAMES.index("premium")
     out: dict[str, PositionMargin] = {}
     for k, c in enumerate(x.entries.cols.tolist()):
         if x.allocation[k] < 0:  # a coin balance
@@ -77,13 +79,13 @@ def _positions(
         im = float(max(x.margin[k], x.charges.im[k]))
         mm = float(x.charges.mm[k])
         balance = float(x.balance[k])
-        lp = LiquidationPrices(None, None)
-        if with_liquidation and inst.base not in STABLECOINS:
+        lp = LiquidationPrices(None, None)  # a long option is paid in full: never liquidated
+        if with_liquidation and inst.base not in STABLECOINS and given[k] != premium:
             lp = solve(position_gap(model, pinned, k, market), market, inst.base)
         out[inst.name] = PositionMargin(
             margin=float(x.margin[k]),
             liquidation_price=nearest_of(lp, market.index(inst.base)),
-            allocation=ALLOCATION_NAMES[int(x.allocation[k])],
+            allocation=ALLOCATION_NAMES[int(given[k])],
             leverage=float(x.leverage[k]) if x.leverage[k] > 0 else None,
             initial_margin=im,
             maintenance_margin=mm,

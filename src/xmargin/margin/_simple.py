@@ -30,10 +30,11 @@ Sources (URLs in the presets):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
 import numpy as np
+import scipy.sparse as sp
 
 from xmargin.margin._collateral import CollateralPolicy
 from xmargin.margin._model import MarginResult, register, sum_parts
@@ -47,11 +48,11 @@ from xmargin.margin._ratio import (
     per_underlying,
     ratio_breakdowns,
 )
-from xmargin.margin._result import RateTable, RatioBreakdown
+from xmargin.margin._result import ALLOCATION_NAMES, RateTable, RatioBreakdown
 from xmargin.margin._standard import RatioPrepared, prepare_ratio, prepared_for
 from xmargin.margin._tiers import TierTable
 from xmargin.market import MarketSnapshot
-from xmargin.risk import Book, Columns, equity_usd, upnl_settle
+from xmargin.risk import Book, Columns, equity_usd, pin_entries, upnl_settle
 
 DEFAULT_WARNINGS_LISTED = 5
 """Positions named one by one in the default-allocation warning; beyond that, counted."""
@@ -107,6 +108,10 @@ class _RatioMargin:
 
     def combine(self, parts: FloatArray) -> FloatArray:
         return sum_parts(parts)
+
+    def pin(self, book: Book, market: MarketSnapshot) -> Book:
+        """Futures held without an entry price entered at today's mark (``risk.pin_entries``)."""
+        return pin_entries(book, market)
 
     def _charges(self, book: Book, prep: RatioPrepared) -> tuple[Entries, EntryCharges, dict[str, TierTable]]:
         table = prep.table
@@ -191,6 +196,18 @@ class IsolatedMargin(_RatioMargin):
     name = "isolated"
     _isolated = True
 
+    def pin(self, book: Book, market: MarketSnapshot) -> Book:
+        """Futures entered at today's mark, and every position without an allocation given its default
+        margin as of today (its initial requirement now): an isolated wallet does not follow the price."""
+        pinned = pin_entries(book, market)
+        x = self.entries(pinned, market)
+        default = np.flatnonzero(x.allocation == ALLOCATION_NAMES.index("default"))
+        if default.size == 0:
+            return pinned
+        rows, cols = x.entries.rows[default], x.entries.cols[default]
+        fixed = sp.csr_matrix((x.margin[default], (rows, cols)), shape=pinned.q.shape)
+        return replace(pinned, q_isolated=(pinned.q_isolated + fixed).tocsr())
+
     def entries(
         self, book: Book, market: MarketSnapshot, prepared: RatioPrepared | None = None
     ) -> IsolatedEntries:
@@ -248,7 +265,9 @@ class IsolatedMargin(_RatioMargin):
         beyond = e.row_sums(np.maximum(-x.upnl - x.margin, 0.0))
         im = e.row_sums(np.maximum(x.margin, ch.im))
         pgap = np.full(book.n_accounts, np.inf)
-        np.minimum.at(pgap, e.rows, np.where(x.allocation >= 0, x.balance - ch.mm, np.inf))
+        # a long option is paid in full (its margin is its premium): it cannot be liquidated
+        liable = (x.allocation >= 0) & (x.allocation != ALLOCATION_NAMES.index("premium"))
+        np.minimum.at(pgap, e.rows, np.where(liable, x.balance - ch.mm, np.inf))
         warnings = list(prep.table.warnings)
         default = np.flatnonzero(x.allocation == 0)
         if default.size:

@@ -45,7 +45,7 @@ from xmargin.margin._ratio import (
 )
 from xmargin.margin._result import RateTable, RatioBreakdown
 from xmargin.market import MarketSnapshot
-from xmargin.risk import Book, Columns, InstrumentTable, equity_usd, resolve_instruments
+from xmargin.risk import Book, Columns, InstrumentTable, equity_usd, pin_entries, resolve_instruments
 
 
 class RatioModel(Protocol):
@@ -112,6 +112,10 @@ class StandardMargin:
 
     def prepare(self, columns: Columns, market: MarketSnapshot) -> RatioPrepared:
         return prepare_ratio(self.preset.options, columns, market)
+
+    def pin(self, book: Book, market: MarketSnapshot) -> Book:
+        """Futures held without an entry price entered at today's mark (``risk.pin_entries``)."""
+        return pin_entries(book, market)
 
     def combine(self, parts: FloatArray) -> FloatArray:
         return sum_parts(parts)

@@ -196,13 +196,23 @@ class Book:
         mats = self.matrices
         accounts = self.accounts
         instruments = None
+        n_rows = len(accounts) if rows is None else len(rows)
+        n_cols = len(self.instruments) if cols is None else len(cols)
+
+        def sliced(m: sp.csr_matrix) -> sp.csr_matrix:
+            if m.nnz == 0:  # most books hold no entry prices or isolated margins: nothing to slice
+                return sp.csr_matrix((n_rows, n_cols), dtype=np.float64)
+            if rows is not None:
+                m = m[rows]
+            if cols is not None:
+                m = m[:, cols]
+            return sp.csr_matrix(m)
+
         if rows is not None:
-            mats = tuple(m[rows] for m in mats)
             accounts = tuple(accounts[i] for i in rows)
         if cols is not None:
-            mats = tuple(m[:, cols] for m in mats)
             instruments = tuple(self.instruments[c] for c in cols)
-        return self.with_matrices([m.tocsr() for m in mats], accounts=accounts, instruments=instruments)
+        return self.with_matrices([sliced(m) for m in mats], accounts=accounts, instruments=instruments)
 
     def row(self, i: int) -> Book:
         """Account ``i`` as a one-row book (same columns)."""
