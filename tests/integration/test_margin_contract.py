@@ -74,13 +74,15 @@ def test_bad_what_ifs_are_one_error_line(tmp_path: Path, flag: str) -> None:
 # -- 5. every preset with its model kind ---------------------------------------------------------------
 def test_models_lists_every_preset_with_its_sources() -> None:
     doc = run_json(["models"])
-    presets = {p["name"]: p for p in doc["presets"]}
+    presets = {p["name"]: p for p in doc["models"] if p["type"] == "preset"}
     assert set(presets) == set(shipped_presets())
     for p in presets.values():
         assert p["models"] and p["description"] and p["parameters"]
     assert presets["cross-binance"]["models"] == ["cross", "isolated"]
     assert any("binance.com" in s for s in presets["cross-binance"]["sources"].values())
-    assert {m["name"] for m in doc["models"]} >= {"isolated", "cross", "standard", "pm"}
+    kinds = {m["name"]: m for m in doc["models"] if m["type"] == "model"}
+    assert set(kinds) >= {"isolated", "cross", "standard", "pm"}
+    assert all(m["source"] for m in doc["models"])  # FORMATS.md: every model and preset with its source
     human = runner.invoke(app, ["models"])
     assert human.exit_code == 0 and "cross-binance" in human.stdout
 

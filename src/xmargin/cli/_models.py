@@ -23,17 +23,16 @@ def models(
         print_json(cat, schema="models")
         return
     mt = Table(title="Models (--model NAME; names are case-insensitive)")
-    for col in ("model", "default preset", "takes presets of kind", "what it is"):
-        mt.add_column(col)
-    for m in cat.models:
-        mt.add_row(m.name, m.default_preset, ", ".join(m.preset_kinds), m.description)
+    for col in ("model", "default preset", "what it is", "source"):
+        mt.add_column(col, overflow="fold")
+    for m in cat.kinds:
+        mt.add_row(m.name, m.default_preset, m.description, m.source)
     console.print(mt)
     pt = Table(title="Presets (--model PRESET, or --model MODEL --preset PRESET|FILE)")
     for col in ("preset", "kind", "models", "description", "sources"):
         pt.add_column(col, overflow="fold")
     for p in cat.presets:
-        sources = "; ".join(f"{k}: {v}" for k, v in p.sources.items())
-        pt.add_row(p.name, p.kind, ", ".join(p.models), p.description, sources)
+        pt.add_row(p.name, p.kind, ", ".join(p.models), p.description, p.source)
     console.print(pt)
     console.print(
         "Every parameter with its value: xmargin models --json; formulas and sources: docs/margin.md"

@@ -9,14 +9,15 @@ it accepts. A preset of the wrong kind for the model is bad input naming both.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 from xmargin.core import InputError
 from xmargin.margin._model import MarginModel, get_model, model_names, preset_kinds
 from xmargin.margin._presets import (
     PRESET_TYPES,
-    PresetInfo,
     preset_document,
     preset_info,
     shipped_path,
@@ -80,34 +81,75 @@ def resolve_model(name: str, preset: str | None = None) -> MarginModel:
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
-    """A model kind for ``xmargin models``: its default preset and the preset kinds it accepts."""
+    """One entry of ``xmargin models``: a model kind (``type`` model) or a shipped preset (``type`` preset),
+    its kind, the model kinds it serves, what it is, its sources and its parameters (a model kind's are
+    those of its default preset)."""
 
     name: str
+    type: Literal["model", "preset"]
+    kind: str
+    models: tuple[str, ...]
     default_preset: str
-    preset_kinds: tuple[str, ...]
     description: str
+    source: str
+    sources: Mapping[str, str]
+    parameters: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
-    """``xmargin models --json``: every model kind and every shipped preset with its parameters and sources."""
+    """``xmargin models --json`` (FORMATS.md): every model and preset, with its parameters and sources."""
 
     models: tuple[ModelInfo, ...]
-    presets: tuple[PresetInfo, ...]
     schema_version: int = 1
+
+    @property
+    def presets(self) -> tuple[ModelInfo, ...]:
+        return tuple(m for m in self.models if m.type == "preset")
+
+    @property
+    def kinds(self) -> tuple[ModelInfo, ...]:
+        return tuple(m for m in self.models if m.type == "model")
+
+
+def _joined(sources: Mapping[str, str]) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in sources.items())
 
 
 def catalog() -> Catalog:
     from xmargin.margin._model import _REGISTRY
 
-    models = tuple(
-        ModelInfo(
-            name,
-            DEFAULT_PRESETS.get(name, ""),
-            preset_kinds(name),
-            (factory.__doc__ or "").strip().splitlines()[0],
+    presets = {p: preset_info(p, KIND_MODELS[_preset_kind(p)]) for p in shipped_presets()}
+    entries: list[ModelInfo] = []
+    for name, factory in _REGISTRY.items():
+        default = DEFAULT_PRESETS.get(name, "")
+        p = presets.get(default)
+        own = str(getattr(factory, "source", "")).strip()
+        entries.append(
+            ModelInfo(
+                name=name,
+                type="model",
+                kind=name,
+                models=(name,),
+                default_preset=default,
+                description=(factory.__doc__ or "").strip().splitlines()[0],
+                source=own or (_joined(p.sources) if p is not None else ""),
+                sources=dict(p.sources) if p is not None else {},
+                parameters=dict(p.parameters) if p is not None else {},
+            )
         )
-        for name, factory in _REGISTRY.items()
-    )
-    presets = tuple(preset_info(p, KIND_MODELS[_preset_kind(p)]) for p in shipped_presets())
-    return Catalog(models, presets)
+    for p in presets.values():
+        entries.append(
+            ModelInfo(
+                name=p.name,
+                type="preset",
+                kind=p.kind,
+                models=p.models,
+                default_preset=p.name,
+                description=p.description,
+                source=_joined(p.sources),
+                sources=dict(p.sources),
+                parameters=dict(p.parameters),
+            )
+        )
+    return Catalog(tuple(entries))

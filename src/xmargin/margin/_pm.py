@@ -133,6 +133,10 @@ class PortfolioMargin:
     a YAML file or a mapping."""
 
     name = "pm"
+    source = (
+        "Deribit KB 'Portfolio Margin' and the private/pme/simulate API (pm-deribit: D1-D4); CME SPAN's risk "
+        "array (pm-span: C1-C4); docs/margin.md"
+    )
     decomposes_by_underlying = True
     scales_linearly = True
     scales_linearly_reason = (

@@ -79,6 +79,10 @@ class _RatioMargin:
     """Shared computation of ``isolated`` and ``cross``; ``isolated`` sets ``_isolated``."""
 
     name: str
+    source = (
+        "Binance FAQ 'How to Calculate Liquidation Price of USDⓈ-M Futures Contracts' (B1) and its 2021-03-18 "
+        "tier table (B2); Deribit's short-option formula (S4); docs/margin.md"
+    )
     _isolated: ClassVar[bool]
     default_preset: ClassVar[str] = "cross-fixed"
     decomposes_by_underlying = True

@@ -92,6 +92,10 @@ class StandardMargin:
     """
 
     name = "standard"
+    source = (
+        "Deribit KB 'Standard Margin', '11 January 2022' and 'Linear Perpetual' (S1-S3); Deribit's option "
+        "formulas as TSLab copies them (S4); docs/margin.md"
+    )
     decomposes_by_underlying = True
     scales_linearly = False
     scales_linearly_reason = "futures rates grow with net size (Deribit's size increment, S1)"
