@@ -181,7 +181,7 @@ def test_bad_debt_and_the_waterfall(db_url: str, market: MarketSnapshot) -> None
         assert debtor.bad_debt_outstanding("USDC") == D("4600.000001")
         again = ledger.insurance_cover("a", "USDC", "1000", key="ins-1")
         assert again.replayed and again.linked == ins.linked and again.state == ins.state
-        with pytest.raises(InputError, match="--key"):
+        with pytest.raises(InputError, match="key"):
             ledger.insurance_cover("a", "USDC", "999", key="ins-1")  # same key, other command
 
         adl = ledger.adl("b", "a", "USDC", "4000.0000001")  # rounded up to 4000.000001

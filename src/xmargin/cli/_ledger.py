@@ -14,10 +14,11 @@ unreachable).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.table import Table
@@ -48,9 +49,36 @@ from ._common import EXIT_REFUSED, console, err_console, flags, handle_errors, p
 from ._margin import MODEL_FLAGS, model_of, print_margin
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 DB_ENV = "XMARGIN_LEDGER_DB"
 DEFAULT_DB = Path("xmargin-data") / "ledger.db"
+
+LEDGER_FLAGS = {
+    **{f"price_band.{part}": f"--price-band {part}" for part in ("futures", "options", "floor")},
+    "db": "--db",
+    "key": "--key",
+    "upto": "--upto",
+    "fee": "--fee",
+    "market": "--market",
+    "price_band": "--price-band",
+    "max_index_move": "--max-index-move",
+    "model": "--model",
+    "preset": "--model",
+}
+"""The library's parameter names in errors, as this command line's flags."""
+
+
+def with_flags(fn: Callable[P, T]) -> Callable[P, T]:
+    """A command whose library errors name the flags (:data:`LEDGER_FLAGS`)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        with flags(LEDGER_FLAGS):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
 
 ledger_app = typer.Typer(
     help="Durable account ledger: deposits, withdrawals and trades with margin checks (exit 3: refused).",
@@ -221,6 +249,7 @@ def _pre(account: str, key: str | None, *, reserved_ok: bool = False) -> None:
 
 @ledger_app.command("deposit")
 @handle_errors
+@with_flags
 def deposit(
     account: Annotated[str, typer.Argument(help="Account id")],
     asset: Annotated[str, typer.Argument(help="Coin code, e.g. BTC or USDC")],
@@ -240,6 +269,7 @@ def deposit(
 
 @ledger_app.command("withdraw")
 @handle_errors
+@with_flags
 def withdraw(
     account: Annotated[str, typer.Argument(help="Account id")],
     asset: Annotated[str, typer.Argument(help="Coin code, e.g. BTC or USDC")],
@@ -264,6 +294,7 @@ def withdraw(
 
 @ledger_app.command("trade", context_settings=SIGNED)
 @handle_errors
+@with_flags
 def trade(
     account: Annotated[str, typer.Argument(help="Account id")],
     instrument: Annotated[str, typer.Argument(help="Instrument, e.g. BTC-PERPETUAL")],
@@ -296,6 +327,7 @@ def trade(
 
 @ledger_app.command("funding", context_settings=SIGNED)
 @handle_errors
+@with_flags
 def funding(
     account: Annotated[str, typer.Argument(help="Account id")],
     instrument: Annotated[str, typer.Argument(help="A perpetual, e.g. BTC-PERPETUAL")],
@@ -322,6 +354,7 @@ def funding(
 
 @ledger_app.command("settle")
 @handle_errors
+@with_flags
 def settle(
     account: Annotated[str, typer.Argument(help="Account id")],
     instrument: Annotated[str, typer.Argument(help="An expiring future or option")],
@@ -408,6 +441,7 @@ def _show(
 
 @ledger_app.command("show")
 @handle_errors
+@with_flags
 def show(
     account: Annotated[str, typer.Argument(help="Account id")],
     db: DbOpt = None,
@@ -421,6 +455,7 @@ def show(
 
 @ledger_app.command("replay")
 @handle_errors
+@with_flags
 def replay_cmd(
     account: Annotated[str, typer.Argument(help="Account id")],
     db: DbOpt = None,

@@ -67,11 +67,9 @@ class PriceBand:
 
     def __post_init__(self) -> None:
         for name, (key, inside, shown) in _LIMITS.items():
-            value = parse_decimal(getattr(self, name), where=f"--price-band {key}", max_places=12)
+            value = parse_decimal(getattr(self, name), where=f"price_band.{key}", max_places=12)
             if not inside(value):
-                raise InputError(
-                    where=f"--price-band {key}", expected=f"a number in {shown}", found=str(value)
-                )
+                raise InputError(where=f"price_band.{key}", expected=f"a number in {shown}", found=str(value))
             object.__setattr__(self, name, value)
 
     @classmethod
@@ -79,17 +77,15 @@ class PriceBand:
         """``0.05`` (the futures band; options keep their defaults) or ``futures=0.05,options=0.3,floor=0.04``
         (any subset, each once)."""
         if "=" not in text:
-            return cls(futures=parse_decimal(text, where="--price-band", max_places=12))
+            return cls(futures=parse_decimal(text, where="price_band", max_places=12))
         names = {"futures": "futures", "options": "options", "floor": "options_floor"}
         values: dict[str, Decimal] = {}
         for part in text.split(","):
             key, _, value = part.partition("=")
             key = key.strip()
             if key not in names or names[key] in values:
-                raise InputError(
-                    where="--price-band", expected=f"{BAND_TEXT_HELP}, each part once", found=text
-                )
-            values[names[key]] = parse_decimal(value, where=f"--price-band {key}", max_places=12)
+                raise InputError(where="price_band", expected=f"{BAND_TEXT_HELP}, each part once", found=text)
+            values[names[key]] = parse_decimal(value, where=f"price_band.{key}", max_places=12)
         return cls(**values)
 
     def describe(self, inst: Instrument) -> str:

@@ -41,7 +41,7 @@ DEFAULT_MAX_INDEX_MOVE = 2.0
 MAX_INDEX_MOVE_LIMIT = Decimal(1_000_000)
 
 
-def check_max_index_move(value: object, *, where: str = "--max-index-move") -> float:
+def check_max_index_move(value: object, *, where: str = "max_index_move") -> float:
     """The guard's factor ``F``: a number > 1 (and at most 1,000,000)."""
     if isinstance(value, float):
         if not (math.isfinite(value) and 1 < value <= MAX_INDEX_MOVE_LIMIT):

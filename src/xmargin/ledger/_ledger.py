@@ -123,7 +123,7 @@ class Ledger(LedgerBase):
         data, request = trade_request(instrument, size, price, fee)
         name, fill = data["instrument"], Decimal(data["price"])
         if market is None:
-            raise InputError(where="--market", expected="a market file to check the trade", found="none")
+            raise InputError(where="market", expected="a market file to check the trade", found="none")
 
         def check(before: AccountState, after: AccountState) -> MarginAfter | None:
             from xmargin.ledger._checks import check_trade

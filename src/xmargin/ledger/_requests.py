@@ -66,12 +66,12 @@ def check_account(account: object, *, reserved_ok: bool = False) -> str:
 def check_key(key: object) -> str:
     if not isinstance(key, str) or not KEY_RE.fullmatch(key):
         raise InputError(
-            where="--key", expected="1-128 characters of letters, digits, _ . : @ / + = -", found=key
+            where="key", expected="1-128 characters of letters, digits, _ . : @ / + = -", found=key
         )
     return key
 
 
-def check_seq(value: object, *, where: str = "--upto") -> int:
+def check_seq(value: object, *, where: str = "upto") -> int:
     """A sequence number bound: an integer in [1, 2^63 − 1]."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SEQ:
         raise InputError(
@@ -145,7 +145,7 @@ def _fill_request(
 
 
 def trade_request(name: object, size: object, price: object, fee: object) -> Request:
-    return _fill_request(name, size, price, fee, "fee", "--fee")
+    return _fill_request(name, size, price, fee, "fee", "fee")
 
 
 def liquidation_fill_request(name: object, size: object, price: object, penalty: object) -> Request:

@@ -35,7 +35,7 @@ def check_withdrawal_without_market(before: AccountState, after: AccountState, a
     """Without a market: only from an account holding no positions, and only down to a zero balance."""
     if before.positions:
         raise InputError(
-            where="--market",
+            where="market",
             expected="a market file to check a withdrawal from an account holding positions",
             found="none",
         )

@@ -43,12 +43,12 @@ def _parse_url(url: str) -> sa.URL:
         parsed = sa.make_url(url)
     except ArgumentError:
         raise InputError(
-            where="--db",
+            where="db",
             expected="a database URL like sqlite:///FILE or postgresql+psycopg://HOST/DB",
             found=url,
         ) from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise InputError(where="--db", expected="a sqlite:// or postgresql+psycopg:// URL", found=url)
+        raise InputError(where="db", expected="a sqlite:// or postgresql+psycopg:// URL", found=url)
     return parsed
 
 
@@ -83,7 +83,7 @@ def make_engine(url: str) -> sa.Engine:
                 path = Path(str(parsed.database).removeprefix("file:"))
                 if not path.parent.is_dir():
                     raise InputError(
-                        where="--db",
+                        where="db",
                         expected="a SQLite file in an existing directory",
                         found=f"{url} (no directory {path.parent})",
                     )
@@ -92,7 +92,7 @@ def make_engine(url: str) -> sa.Engine:
             return engine
         return sa.create_engine(url, pool_size=10, max_overflow=20)
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
-        raise InputError(where="--db", expected="a supported database URL", found=f"{url} ({exc})") from None
+        raise InputError(where="db", expected="a supported database URL", found=f"{url} ({exc})") from None
 
 
 def _sqlite_setup(engine: sa.Engine, *, in_memory: bool) -> None:

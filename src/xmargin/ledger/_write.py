@@ -81,7 +81,7 @@ class LedgerBase:
     ) -> None:
         if not ephemeral and is_ephemeral(url):
             raise InputError(
-                where="--db",
+                where="db",
                 expected="a durable database (a SQLite file or PostgreSQL); an in-memory database loses "
                 "every write at exit (Ledger(..., ephemeral=True) for tests)",
                 found=url,
@@ -280,7 +280,7 @@ class LedgerBase:
         stored = original.data.get("request")
         if stored != fp and stored != fingerprint(account, kind, request, normalise=False):
             raise InputError(
-                where="--key",
+                where="key",
                 expected="a new key, or the same command the key was first used with",
                 found=original.key,
             )
