@@ -4,13 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean install
+.PHONY: demo test lint bench clean install lock
 
-$(STAMP): pyproject.toml
+# Both commands install the same pinned set: requirements.lock (every extra and the test tools, resolved from
+# pyproject.toml's ranges by `make lock`), then xmargin itself without touching those pins.
+$(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
+
+lock: $(STAMP)
+	$(BIN)/python -m pip install -q uv
+	$(BIN)/python -m uv pip compile pyproject.toml --extra all --extra test --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu --no-header -o requirements.lock
 
 install: $(STAMP)
 

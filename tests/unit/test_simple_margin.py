@@ -158,9 +158,11 @@ def test_isolated_profits_do_not_back_other_positions() -> None:
     iso, cross = run(IsolatedMargin(), p), run(CrossMargin(), p)
     assert float(cross.equity[0]) == pytest.approx(50_000 + 10_000 + 10_000 - 1_000)
     assert float(cross.margin_balance[0]) == pytest.approx(float(cross.equity[0]))
-    assert float(iso.margin_balance[0]) == pytest.approx(50_000 - 1_000)
+    # the profits are locked with the positions' margins: they raise neither IM's cover nor available
+    assert float(iso.margin_balance[0]) == pytest.approx(float(cross.margin_balance[0]))
     assert iso.breakdown[0].unrealised_profit_excluded_usd == pytest.approx(20_000.0)
-    np.testing.assert_allclose(iso.initial_margin, cross.initial_margin)  # no long options: same requirement
+    np.testing.assert_allclose(iso.initial_margin, cross.initial_margin + 20_000.0)
+    assert float(iso.available[0]) == pytest.approx(50_000 - 1_000 - float(cross.initial_margin[0]))
 
 
 def test_registered_by_name() -> None:

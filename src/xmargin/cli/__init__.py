@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click (pinned)
+try:  # typer >= 0.17 vendors click as typer._click; older releases depend on click itself
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
 from ._app import app
 from ._common import quiet_broken_pipe

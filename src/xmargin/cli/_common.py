@@ -160,7 +160,8 @@ def warn(lines: tuple[str, ...] | list[str]) -> None:
 def fmt(x: float | None, digits: int = 2) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "-"
-    return f"{x:,.{digits}f}"
+    text = f"{x:,.{digits}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text  # no "-0.00"
 
 
 def fmt_sig(x: float | None, sig: int = 6) -> str:

@@ -1,7 +1,7 @@
 """Errors, argument checks, time: the bottom layer every other layer may use."""
 
 from xmargin.core import _check as check
-from xmargin.core._errors import InputError, InputErrors, PricingError, XmarginError
+from xmargin.core._errors import InputError, InputErrors, PricingError, XmarginError, require
 from xmargin.core._files import atomic_write, check_output
 from xmargin.core._io import input_errors, load_document, parse_json, parse_yaml, read_text
 from xmargin.core._json import SCHEMA_VERSION, json_schema, to_data
@@ -27,6 +27,7 @@ __all__ = [
     "parse_utc",
     "parse_yaml",
     "read_text",
+    "require",
     "to_data",
     "year_fraction",
 ]

@@ -51,3 +51,11 @@ class InputErrors(InputError):
 
 class PricingError(XmarginError):
     """A numerical method could not produce a trustworthy number."""
+
+
+def require(module: str, extra: str) -> None:
+    """Fail with how to install it if the optional ``module`` (of the ``xmargin[extra]`` extra) is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise XmarginError(f"this needs {module}, an optional dependency: pip install 'xmargin[{extra}]'")

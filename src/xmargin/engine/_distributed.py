@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from xmargin.core import require
 from xmargin.margin import MarginModel, MarginResult
 from xmargin.market import MarketSnapshot
 from xmargin.risk import Book
@@ -102,6 +103,7 @@ def margin_book_dask(
 
 def connect(scheduler: str) -> Any:
     """A ``distributed.Client`` for ``scheduler`` (an address, or ``local`` for a LocalCluster here)."""
+    require("distributed", "dask")
     from distributed import Client, LocalCluster
 
     if scheduler == "local":

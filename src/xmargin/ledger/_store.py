@@ -92,7 +92,11 @@ def make_engine(url: str) -> sa.Engine:
             return engine
         return sa.create_engine(url, pool_size=10, max_overflow=20)
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
-        raise InputError(where="db", expected="a supported database URL", found=f"{url} ({exc})") from None
+        raise InputError(
+            where="db",
+            expected="a supported database URL (PostgreSQL needs: pip install 'xmargin[postgres]')",
+            found=f"{url} ({exc})",
+        ) from None
 
 
 def _sqlite_setup(engine: sa.Engine, *, in_memory: bool) -> None:

@@ -188,7 +188,8 @@ class RatioBreakdown(BreakdownBase):
     rates: Mapping[str, RateTable]
     haircut_usd: float
     unrealised_profit_excluded_usd: float = 0.0
-    """isolated: profits of isolated positions, which back nothing else until realised."""
+    """isolated: profits of isolated positions, locked in the initial margin (they back nothing else until
+    realised)."""
     loss_beyond_isolated_margin_usd: float = 0.0
     """isolated: losses of positions beyond their own margin, which the rest of the account does not carry."""
 

@@ -16,10 +16,10 @@ the Binance style (``_tiers``). Short options by Deribit's formula; long options
   whatever the rest of the account holds (the account is then ``liquidatable``: ``MarginResult.position_gap``);
   its liquidation price comes from ``M`` alone. For a linear future this is B1's isolated formula
   ``LP = (WB + cum − side·|N|·EP) / (|N|·MMR − side·|N|)`` with ``WB = M``;
-- the account locks ``IM = Σ max(M, the position's initial requirement)`` and ``MM = Σ MM``. Its margin
-  balance is its equity less the haircuts, less the profits of isolated positions (they back nothing else
-  until realised) and plus their losses beyond their own margin (carried by the venue's liquidation, not by
-  the rest of the account).
+- the account locks ``IM = Σ max(M, the position's initial requirement) + Σ unrealised profits`` (profits of
+  isolated positions back nothing else until realised, so they never raise ``available``) and
+  ``MM = Σ MM``. Its margin balance is its equity less the haircuts, plus the losses of positions beyond
+  their own margin (carried by the venue's liquidation, not by the rest of the account).
 
 Sources (URLs in the presets):
 - B1: Binance FAQ "How to Calculate Liquidation Price of USDⓈ-M Futures Contracts",
@@ -267,7 +267,9 @@ class IsolatedMargin(_RatioMargin):
         haircut = self.collateral.haircut_usd(book, prep.table, market)
         profit = e.row_sums(np.maximum(x.upnl, 0.0))
         beyond = e.row_sums(np.maximum(-x.upnl - x.margin, 0.0))
-        im = e.row_sums(np.maximum(x.margin, ch.im))
+        # unrealised profits of isolated positions back nothing else until realised: they are locked with
+        # the positions' margins (so they never raise ``available``), while the margin balance counts them
+        im = e.row_sums(np.maximum(x.margin, ch.im)) + profit
         pgap = np.full(book.n_accounts, np.inf)
         # a long option is paid in full (its margin is its premium): it cannot be liquidated
         liable = (x.allocation >= 0) & (x.allocation != ALLOCATION_NAMES.index("premium"))
@@ -295,7 +297,7 @@ class IsolatedMargin(_RatioMargin):
             im,
             e.row_sums(ch.mm),
             equity,
-            equity - haircut - profit + beyond,
+            equity - haircut + beyond,
             breakdown,
             tuple(warnings),
             position_gap=pgap,

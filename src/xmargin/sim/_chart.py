@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from xmargin.core import InputError
+from xmargin.core import InputError, require
 from xmargin.sim._replay import OUTCOME_FIELDS, ReplayReport
 
 
 def _figure(reports: Sequence[ReplayReport]) -> Any:
+    require("matplotlib", "charts")
     import matplotlib
 
     matplotlib.use("Agg")

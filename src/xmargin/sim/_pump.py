@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from xmargin.core import InputError, check
+from xmargin.core import InputError, check, require
 from xmargin.oracle import StablePrice, StablePriceConfig
 
 FloatArray = NDArray[np.float64]
@@ -270,6 +270,7 @@ def plot_pump(report: PumpReport, path: str | Path) -> Path:
     matplotlib is imported here (Agg canvas, no pyplot, no global backend change) so importing the library
     stays fast.
     """
+    require("matplotlib", "charts")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
