@@ -210,3 +210,23 @@ def test_fixed_preset_validation() -> None:
     with pytest.raises(InputError) as err:
         IsolatedMargin(doc)
     assert err.value.where == "cross-fixed.futures.default.maintenance"
+
+
+def test_isolated_short_option_is_liquidated_on_its_own_loss() -> None:
+    """An isolated short call's balance is its margin plus the premium's change since entry (pinned at
+    today's mark): the account's and the position's liquidation prices are the same price, where the
+    position's own balance meets its own maintenance."""
+    from xmargin.margin import account_report
+
+    mkt = market()
+    p = pf({"BTC-27DEC26-110000-C": -1.0}, {"USDC": 50_000.0})
+    model = IsolatedMargin()
+    report = account_report(model, p, mkt)
+    pos = report.breakdown.positions["BTC-27DEC26-110000-C"]
+    above = report.breakdown.liquidation_prices["BTC"].above
+    assert above is not None and pos.liquidation_prices.above == pytest.approx(above, rel=1e-9)
+    pinned = model.pin(Book.from_portfolio(p), mkt)
+    x = model.entries(pinned, mkt.shifted("BTC", above / 100_000.0))
+    k = [pinned.instruments[int(c)].kind.value for c in x.entries.cols].index("option")
+    assert float(x.balance[k]) == pytest.approx(float(x.charges.mm[k]), rel=1e-6)
+    assert float(x.upnl[k]) < 0  # the call's value rose: the short lost it

@@ -298,6 +298,8 @@ def input_errors(
             expected = str(ctx.get("error", err["msg"]))
         else:
             expected = _EXPECTED.get(kind, err["msg"])
+        if isinstance(found, dict) and "value" in found and set(found) <= {"value", "source", "note"}:
+            found = found["value"]  # a {value, source} parameter: its value is what is wrong
         if isinstance(found, dict | list) and len(str(found)) > 80:
             found = f"a {type(found).__name__}"
         out.append(InputError(where=where, expected=expected, found=found))

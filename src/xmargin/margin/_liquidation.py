@@ -21,7 +21,7 @@ import numpy as np
 from xmargin.margin._model import MarginModel
 from xmargin.margin._result import LiquidationPrices
 from xmargin.market import STABLECOINS, MarketSnapshot
-from xmargin.risk import Book, resolve_instruments
+from xmargin.risk import Book
 
 DOWN = np.concatenate([np.linspace(0.99, 0.5, 50), np.geomspace(0.49, 1e-3, 24)])
 UP = np.concatenate([np.linspace(1.01, 2.0, 50), np.geomspace(2.05, 50.0, 24)])
@@ -93,25 +93,15 @@ def nearest_of(lp: LiquidationPrices, index: float) -> float | None:
     return min(sides, key=lambda p: abs(np.log(p / index))) if sides else None
 
 
-def position_gap(model: MarginModel, book: Book, entry: int, market: MarketSnapshot) -> Gap:
+def position_gap(model: MarginModel, book: Book, entry: int) -> Gap:
     """An isolated position's balance on its own margin less its own maintenance (``entry``: its index
-    among the one-row book's non-zero entries, ``market`` today's). Options carry no entry price in a book,
-    so their change of value from today's is added to the balance."""
+    among the one-row ``book``'s non-zero entries; the book pinned by ``model.pin``)."""
     from xmargin.margin._simple import IsolatedMargin
 
     assert isinstance(model, IsolatedMargin)
-    c = int(model.entries(book, market).entries.cols[entry])
-    inst = book.instruments[c]
-    size = float(book.q[0, c])
-    is_option = inst.kind.value == "option"
-
-    def value(m: MarketSnapshot) -> float:
-        return size * float(resolve_instruments((inst,), m).value_usd[0]) if is_option else 0.0
-
-    today = value(market)
 
     def gap(m: MarketSnapshot) -> float:
         x = model.entries(book, m)
-        return float(x.balance[entry] + value(m) - today - x.charges.mm[entry])
+        return float(x.balance[entry] - x.charges.mm[entry])
 
     return gap

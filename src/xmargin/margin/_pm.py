@@ -129,8 +129,9 @@ def _dense(x: Any) -> FloatArray:
 
 @register("pm")
 class PortfolioMargin:
-    """Scenario portfolio margin. ``preset``: ``pm-deribit`` (default), ``pm-span``, ``pm-cross-collateral``,
-    a YAML file or a mapping."""
+    """Scenario portfolio margin: the worst loss over a grid of price moves and vol shocks, plus add-ons.
+
+    ``preset``: ``pm-deribit`` (default), ``pm-span``, ``pm-cross-collateral``, a YAML file or a mapping."""
 
     name = "pm"
     source = (

@@ -405,5 +405,6 @@ class PresetInfo:
 def preset_info(name: str, models: tuple[str, ...]) -> PresetInfo:
     doc, _ = preset_document(name, default=name)
     preset = load_preset(doc, kinds=tuple(PRESET_TYPES), default=name)
-    params = preset.model_dump(mode="json", exclude={"kind", "name", "description", "sources"})
+    # the file's own parameters: each with its {value, source} where the preset gives one
+    params = {k: v for k, v in doc.items() if k not in ("kind", "name", "description", "sources")}
     return PresetInfo(preset.name, preset.kind, models, preset.description, dict(preset.sources), params)

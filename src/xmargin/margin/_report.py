@@ -81,7 +81,7 @@ def _positions(
         balance = float(x.balance[k])
         lp = LiquidationPrices(None, None)  # a long option is paid in full: never liquidated
         if with_liquidation and inst.base not in STABLECOINS and given[k] != premium:
-            lp = solve(position_gap(model, pinned, k, market), market, inst.base)
+            lp = solve(position_gap(model, pinned, k), market, inst.base)
         out[inst.name] = PositionMargin(
             margin=float(x.margin[k]),
             liquidation_price=nearest_of(lp, market.index(inst.base)),

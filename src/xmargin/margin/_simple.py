@@ -10,7 +10,7 @@ the Binance style (``_tiers``). Short options by Deribit's formula; long options
 
 - ``isolated_margin`` given: that amount (USD); ``leverage`` given: the entry notional over the leverage,
   ``|N| · entry · / leverage`` (entry: the position's ``avg_price``, else the mark), as Binance opens an
-  isolated position; neither: the position's initial requirement (opened at its tier's maximum leverage),
+  isolated position; neither: the position's initial requirement (as if opened at its maximum leverage),
   named in ``warnings``; a long option: its premium;
 - the position's balance is ``B = M + its unrealised P&L``; it is liquidated when ``B < MM`` of the position,
   whatever the rest of the account holds (the account is then ``liquidatable``: ``MarginResult.position_gap``);
@@ -158,7 +158,7 @@ class _RatioMargin:
 
 @register("cross", preset_kinds=("ratio",))
 class CrossMargin(_RatioMargin):
-    """Collateral pooled; ratios on each instrument's net notional, fixed or tiered (module docstring)."""
+    """Cross margin: collateral pooled, each instrument charged a ratio of its notional, fixed or tiered."""
 
     name = "cross"
     _isolated = False
@@ -195,7 +195,7 @@ class CrossMargin(_RatioMargin):
 
 @register("isolated", preset_kinds=("ratio",))
 class IsolatedMargin(_RatioMargin):
-    """Each position on its own margin; it is liquidated on that margin alone (module docstring)."""
+    """Isolated margin: each position on its own margin, liquidated on that margin alone."""
 
     name = "isolated"
     _isolated = True
@@ -204,13 +204,23 @@ class IsolatedMargin(_RatioMargin):
         """Futures entered at today's mark, and every position without an allocation given its default
         margin as of today (its initial requirement now): an isolated wallet does not follow the price."""
         pinned = pin_entries(book, market)
-        x = self.entries(pinned, market)
+        prep = self.prepare(pinned.columns, market)
+        x = self._entries(pinned, prep)[0]
+        e, table = x.entries, prep.table
+        # options held without an entry premium: entered at today's mark premium (settlement asset)
+        no_entry = table.is_option[e.cols] & (e.aligned(pinned.q_at_entry) == 0)
+        rows, cols, size = e.rows[no_entry], e.cols[no_entry], e.size[no_entry]
+        shape = pinned.q.shape
+        q_entry = pinned.q_entry + sp.csr_matrix((size * table.value_settle[cols], (rows, cols)), shape=shape)
+        q_at_entry = pinned.q_at_entry + sp.csr_matrix((size, (rows, cols)), shape=shape)
         default = np.flatnonzero(x.allocation == ALLOCATION_NAMES.index("default"))
-        if default.size == 0:
-            return pinned
-        rows, cols = x.entries.rows[default], x.entries.cols[default]
-        fixed = sp.csr_matrix((x.margin[default], (rows, cols)), shape=pinned.q.shape)
-        return replace(pinned, q_isolated=(pinned.q_isolated + fixed).tocsr())
+        fixed = sp.csr_matrix((x.margin[default], (e.rows[default], e.cols[default])), shape=shape)
+        return replace(
+            pinned,
+            q_entry=q_entry.tocsr(),
+            q_at_entry=q_at_entry.tocsr(),
+            q_isolated=(pinned.q_isolated + fixed).tocsr(),
+        )
 
     def entries(
         self, book: Book, market: MarketSnapshot, prepared: RatioPrepared | None = None
@@ -227,22 +237,28 @@ class IsolatedMargin(_RatioMargin):
         iso = e.aligned(book.q_isolated)
         lev = e.aligned(book.q_leverage)
         at = e.aligned(book.q_at_entry)
-        entry_usd = e.aligned(book.q_entry)
+        entry = e.aligned(book.q_entry)
+        opt = table.is_option[c]
         has_entry = at != 0
-        avg = np.where(has_entry, entry_usd / np.where(has_entry, at, 1.0), table.forward[c])
+        avg = np.where(has_entry, entry / np.where(has_entry, at, 1.0), 0.0)
+        fwd = table.forward[c]
+        fut_avg = np.where(has_entry & ~opt, avg, fwd)
         conv = prep.conv[c]
+        settle = table.settle_usd[c]
+        # futures: P&L since entry (the equity's); options: the premium's change since entry (settlement asset)
         upnl = np.where(
-            has_entry,
-            upnl_settle(e.size, avg, table.forward[c], table.inverse[c])
-            * np.where(table.inverse[c], table.settle_usd[c], 1.0),
-            0.0,
+            has_entry & ~opt,
+            upnl_settle(e.size, fut_avg, fwd, table.inverse[c]) * np.where(table.inverse[c], settle, 1.0),
+            np.where(has_entry & opt, e.size * (table.value_settle[c] - avg) * settle, 0.0),
         )
-        long_opt = table.is_option[c] & (e.size > 0)
+        long_opt = opt & (e.size > 0)
         margin = np.where(
             iso > 0,
             iso,
             np.where(
-                lev > 0, size * avg * conv / np.where(lev > 0, lev, 1.0), np.where(long_opt, ch.locked, ch.im)
+                lev > 0,
+                size * fut_avg * conv / np.where(lev > 0, lev, 1.0),
+                np.where(long_opt, ch.locked, ch.im),
             ),
         )
         allocation = np.where(iso > 0, 2, np.where(lev > 0, 1, np.where(long_opt, 3, 0))).astype(np.intp)
@@ -313,7 +329,7 @@ class IsolatedMargin(_RatioMargin):
             what = f"{len(names)} positions"
         return (
             f"no leverage or isolated_margin given for {what}: each is isolated with its own initial margin "
-            f"requirement (opened at its tier's maximum leverage)"
+            f"requirement as its margin"
         )
 
 

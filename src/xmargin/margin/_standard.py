@@ -85,7 +85,9 @@ def prepared_for(
 
 @register("standard")
 class StandardMargin:
-    """Deribit standard margin for every account of a book (see the module docstring for the formulas).
+    """Deribit standard margin: each instrument on its own net size, futures at rates growing with size.
+
+    The formulas are in the module docstring.
 
     ``preset``: a shipped preset name (default ``standard-deribit``), a YAML/JSON path or a mapping;
     ``collateral``: haircuts (default: the preset's ``collateral`` section, else none).

@@ -3,8 +3,10 @@
 ``Book`` holds sizes ``q[account, instrument]`` (scipy.sparse CSR, coin units; collateral assets are spot
 columns holding balances) and, entry by entry where the portfolio gave them:
 
-- ``q_entry`` (size × entry price, USD) and ``q_at_entry`` (the size carrying that entry price) for futures
-  and perpetuals bought at a known price (option premiums are paid at the trade: they carry no entry);
+- ``q_entry`` (size × entry price) and ``q_at_entry`` (the size carrying that entry price) for positions
+  bought at a known price: futures and perpetuals in USD per coin (their unrealised P&L is in equity);
+  options in their premium per coin in the settlement asset (the premium was paid at the trade: equity
+  counts an option at its mark, only an isolated position's own balance uses its entry);
 - ``q_leverage`` (the position's leverage) and ``q_isolated`` (its isolated margin, USD) for positions held
   in isolated mode (FORMATS.md).
 
@@ -91,7 +93,7 @@ class Book:
             for pos in pf.positions:
                 c = col(pos.instrument)
                 put("q", r, c, pos.size_coin)
-                if pos.avg_price_usd is not None and pos.instrument.kind in DELTA_ONE:
+                if pos.avg_price_usd is not None and pos.instrument.kind is not Kind.SPOT:
                     put("q_entry", r, c, pos.size_coin * pos.avg_price_usd)
                     put("q_at_entry", r, c, pos.size_coin)
                 if pos.leverage is not None:

@@ -47,10 +47,13 @@ def upnl_settle(
 
 
 def upnl_usd_entries(book: Book, table: InstrumentTable) -> sp.csr_matrix:
-    """Per entry (account, instrument) carrying an entry price: its unrealised P&L in USD."""
+    """Per future or perpetual (account, instrument) carrying an entry price: its unrealised P&L in USD
+    (an option's entry premium is not in equity: the option counts at its mark)."""
     at = book.q_at_entry.tocoo()
-    if at.nnz == 0:
+    keep = table.is_linear_delta_one[at.col] if at.nnz else np.zeros(0, dtype=np.bool_)
+    if not keep.any():
         return sp.csr_matrix(book.q.shape)
+    at = sp.coo_matrix((at.data[keep], (at.row[keep], at.col[keep])), shape=at.shape)
     entry_usd = np.asarray(book.q_entry[at.row, at.col]).reshape(-1)
     avg = entry_usd / np.where(at.data != 0, at.data, 1.0)
     c = at.col
@@ -188,9 +191,10 @@ def fill_price(inst: Instrument, market: MarketSnapshot) -> float:
 
 def apply_trades(pf: Portfolio, trades: list[Trade] | tuple[Trade, ...], market: MarketSnapshot) -> Portfolio:
     """The account after the fills (FORMATS.md ``--add``): an option pays (or receives) ``size × price`` in
-    its settlement asset; a future or perpetual enters at its price, the position's entry the size-weighted
-    average while it grows (a held position without an entry is first pinned at mark), the realised P&L of
-    a reduction paid into the settlement asset. Leverage and isolated margin of a position are kept."""
+    its settlement asset; a future or perpetual realises the P&L of a reduction into its settlement asset.
+    Either enters at its price: the position's entry is the size-weighted average while it grows (a held
+    position without an entry is taken as entered at today's mark), kept while it shrinks, the fill's price
+    when it flips. Leverage and isolated margin of a position are kept."""
     collateral = dict(pf.collateral)
     positions: dict[Instrument, Position] = {p.instrument: p for p in pf.positions}
     for tr in trades:
@@ -200,24 +204,23 @@ def apply_trades(pf: Portfolio, trades: list[Trade] | tuple[Trade, ...], market:
         old = positions.get(inst)
         s0 = old.size_coin if old is not None else 0.0
         s1 = s0 + tr.size_coin
-        if inst.kind is Kind.OPTION:
+        held_entry = old.avg_price_usd if old is not None and old.avg_price_usd is not None else None
+        if inst.kind is Kind.OPTION:  # the premium moves in cash; the entry premium is kept for the record
             collateral[asset] = collateral.get(asset, 0.0) - tr.size_coin * price
-            new = Position(inst, s1) if old is None else replace(old, size_coin=s1)
+            e0 = held_entry if held_entry is not None else fill_price(inst, market)
         else:
-            e0 = old.avg_price_usd if old is not None and old.avg_price_usd is not None else market.mark(inst)
+            e0 = held_entry if held_entry is not None else market.mark(inst)
             if s0 != 0.0 and (s0 > 0) != (tr.size_coin > 0):
                 closed = min(abs(s0), abs(tr.size_coin)) * np.sign(s0)
                 pnl = float(upnl_settle(closed, e0, price, inst.inverse))
                 collateral[asset] = collateral.get(asset, 0.0) + pnl
-            if s1 == 0.0 or s0 == 0.0 or (s1 > 0) != (s0 > 0):
-                entry = price
-            elif abs(s1) > abs(s0):
-                entry = (abs(s0) * e0 + abs(tr.size_coin) * price) / abs(s1)
-            else:
-                entry = e0
-            new = (
-                Position(inst, s1, entry) if old is None else replace(old, size_coin=s1, avg_price_usd=entry)
-            )
+        if s1 == 0.0 or s0 == 0.0 or (s1 > 0) != (s0 > 0):
+            entry = price
+        elif abs(s1) > abs(s0):
+            entry = (abs(s0) * e0 + abs(tr.size_coin) * price) / abs(s1)
+        else:
+            entry = e0
+        new = Position(inst, s1, entry) if old is None else replace(old, size_coin=s1, avg_price_usd=entry)
         if s1 == 0.0:
             positions.pop(inst, None)
         else:
