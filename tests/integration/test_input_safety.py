@@ -179,3 +179,31 @@ def test_tables_do_not_truncate_numbers_when_piped() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "…" not in proc.stdout
     assert "165,786.97" in proc.stdout  # the equity, whole
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["book"],
+        ["ledger", "deposit", "a"],
+        ["ledger", "trade", "a", "BTC-PERPETUAL", "1", "1", "--bogus"],
+        ["book", "margin", "b.parquet", "--market"],
+        ["replay", "--accounts", "abc"],
+        ["import"],
+        ["schema", "margin", "extra"],
+        ["models", "--json", "x"],
+        ["bench", "book", "--accounts", "x"],
+        ["demo", "--replay-accounts", "many"],
+        ["margin", "p.yaml", "--market", "m.yaml", "--model"],
+        ["compare", "-z"],
+    ],
+)
+def test_usage_errors_across_commands_are_one_line(args: list[str]) -> None:
+    """Issue 12 #13: usage errors printed a usage box instead of the ``error:`` line (exit 2 either way)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "xmargin", *args], capture_output=True, text=True, timeout=120
+    )
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr and "╭" not in proc.stderr + proc.stdout

@@ -22,8 +22,10 @@ def main() -> None:
     except BrokenPipeError:
         quiet_broken_pipe()
         sys.exit(0)
-    except NoArgsIsHelpError as exc:
+    except NoArgsIsHelpError as exc:  # a group without its command: the help, and the one error line
+        where = exc.ctx.command_path if exc.ctx is not None else "xmargin"
         sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx is not None else "")
+        sys.stderr.write(f"error: {where}: expected a command (see the list above), found nothing\n")
         sys.exit(2)
     except UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "xmargin"
