@@ -53,6 +53,7 @@ from xmargin.market import MarketSnapshot
 from xmargin.risk import (
     Book,
     Columns,
+    GroupScan,
     InstrumentTable,
     ScenarioSet,
     equity_usd,
@@ -120,7 +121,7 @@ class _GroupResult:
     initial: FloatArray
     charge: FloatArray
     carved_out: NDArray[np.bool_]
-    scan: dict[str, Any]
+    scan: GroupScan
 
 
 def _dense(x: Any) -> FloatArray:
@@ -314,18 +315,18 @@ class PortfolioMargin:
             g.option_value_usd,
             g.roll_rates,
         )
-        full = self._charge(scan["worst"], scan["roll"], scan["net_d"], scan["short"], g)
+        full = self._charge(scan.worst, scan.roll, scan.net_d, scan.short, g)
         charge = full.total
         carved_out = np.zeros(n_acc, dtype=np.bool_)
         if self.preset.long_options_at_premium:
             # Long options lose at most their premium: the group is also charged as "everything but its
             # long options, plus their full value", and the smaller of the two counts.
-            carved = self._charge(scan["worst_c"], scan["roll_c"], scan["net_dc"], scan["short"], g)
-            alt = carved.total + scan["premium"]
+            carved = self._charge(scan.worst_c, scan.roll_c, scan.net_dc, scan.short, g)
+            alt = carved.total + scan.premium
             carved_out = alt < charge
             charge = np.minimum(charge, alt)
         # long options are paid in full: the initial requirement is never below their value
-        initial = np.maximum(charge, scan["premium"]) if self.preset.long_options_paid_in_full else charge
+        initial = np.maximum(charge, scan.premium) if self.preset.long_options_paid_in_full else charge
         return _GroupResult(g, full, initial, charge, carved_out, scan)
 
     def requirement(
@@ -416,10 +417,10 @@ class PortfolioMargin:
         groups: list[list[PmGroup]] = [[] for _ in range(n_acc)]
         for res in results:
             g, scan, full = res.group, res.scan, res.full
-            rows = np.flatnonzero(scan["held"])  # accounts holding a column of the group
+            rows = np.flatnonzero(scan.held)  # accounts holding a column of the group
             pnl_rows = _dense(book.q[rows][:, g.ci] @ g.pnl_usd)
             for k, i in enumerate(rows.tolist()):
-                j = int(scan["worst_j"][i])
+                j = int(scan.worst_j[i])
                 vol = int(scen.vol_dir[g.si][j])
                 groups[i].append(
                     PmGroup(
@@ -439,7 +440,7 @@ class PortfolioMargin:
                         delta_shock_usd=float(full.delta_shock[i]),
                         short_option_minimum_usd=float(full.som[i]),
                         long_options_at_premium=bool(res.carved_out[i]),
-                        long_option_value_usd=float(scan["premium"][i]),
+                        long_option_value_usd=float(scan.premium[i]),
                         maintenance_usd=float(self.preset.mm_factor * res.charge[i]),
                         pnl_grid=self._grid(pnl_rows[k], g, scen),
                     )

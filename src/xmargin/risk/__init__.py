@@ -1,7 +1,7 @@
 """Risk: the book, its resolution against a market, scenario sets and the PnL[instrument, scenario] matrix."""
 
 from xmargin.risk._book import DELTA_ONE, MATRICES, Book
-from xmargin.risk._kernels import group_scan, row_max, row_sum
+from xmargin.risk._kernels import GroupScan, group_scan, row_max, row_sum
 from xmargin.risk._resolve import KIND_CODE, Columns, InstrumentTable, resolve, resolve_instruments
 from xmargin.risk._scenarios import VIEWS, ScenarioSet, scenario_pnl
 from xmargin.risk._valuation import (
@@ -28,6 +28,7 @@ __all__ = [
     "VIEWS",
     "Book",
     "Columns",
+    "GroupScan",
     "InstrumentTable",
     "ScenarioSet",
     "Trade",

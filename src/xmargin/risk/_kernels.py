@@ -15,6 +15,7 @@ This is ``Q @ PnL`` fused with the reductions the margin charge needs, without m
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numba as nb
@@ -22,6 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xmargin.pricing import parallel_and_serial
+
+FloatArray = NDArray[np.float64]
 
 PARALLEL_MIN_ROWS = 2_000
 _BLOCK = 256
@@ -200,6 +203,30 @@ def _scan_row(  # type: ignore[no-untyped-def]
 _scan_par, _scan_ser = parallel_and_serial(_group_scan)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class GroupScan:
+    """One risk group's scan of every account row (``_c``: the row without its long options)."""
+
+    worst: FloatArray
+    """Worst weighted scenario loss (USD, ≥ the loss of any scenario)."""
+    worst_j: NDArray[np.int64]
+    """Index of that scenario."""
+    roll: FloatArray
+    """``Σ_expiry |net delta| · roll_rates[expiry]`` (coin)."""
+    net_d: FloatArray
+    """Net delta of the group (coin)."""
+    short: FloatArray
+    """Short option size."""
+    worst_c: FloatArray
+    worst_jc: NDArray[np.int64]
+    roll_c: FloatArray
+    net_dc: FloatArray
+    premium: FloatArray
+    """Mark value of the row's long options (USD)."""
+    held: NDArray[np.bool_]
+    """The row holds a column of the group."""
+
+
 def group_scan(
     indptr: Any,
     indices: Any,
@@ -212,24 +239,23 @@ def group_scan(
     is_opt: Any,
     opt_value: Any,
     roll_rates: Any,
-) -> dict[str, Any]:
-    """Run the scan over every row (see the module docstring); arrays keyed by name. ``roll`` and
-    ``roll_c`` are ``Σ_expiry |net delta| · roll_rates[expiry]`` in coin."""
+) -> GroupScan:
+    """Run the scan over every row (see the module docstring)."""
     n_exp = int(roll_rates.shape[0])
     n = indptr.shape[0] - 1
-    out = {
-        "worst": np.empty(n),
-        "worst_j": np.empty(n, dtype=np.int64),
-        "roll": np.empty(n),
-        "net_d": np.empty(n),
-        "short": np.empty(n),
-        "worst_c": np.empty(n),
-        "worst_jc": np.empty(n, dtype=np.int64),
-        "roll_c": np.empty(n),
-        "net_dc": np.empty(n),
-        "premium": np.empty(n),
-        "held": np.empty(n, dtype=np.bool_),
-    }
+    out = GroupScan(
+        worst=np.empty(n),
+        worst_j=np.empty(n, dtype=np.int64),
+        roll=np.empty(n),
+        net_d=np.empty(n),
+        short=np.empty(n),
+        worst_c=np.empty(n),
+        worst_jc=np.empty(n, dtype=np.int64),
+        roll_c=np.empty(n),
+        net_dc=np.empty(n),
+        premium=np.empty(n),
+        held=np.empty(n, dtype=np.bool_),
+    )
     fn = _scan_par if n >= PARALLEL_MIN_ROWS else _scan_ser
     fn(
         indptr,
@@ -244,17 +270,17 @@ def group_scan(
         opt_value,
         n_exp,
         roll_rates,
-        out["worst"],
-        out["worst_j"],
-        out["roll"],
-        out["net_d"],
-        out["short"],
-        out["worst_c"],
-        out["worst_jc"],
-        out["roll_c"],
-        out["net_dc"],
-        out["premium"],
-        out["held"],
+        out.worst,
+        out.worst_j,
+        out.roll,
+        out.net_d,
+        out.short,
+        out.worst_c,
+        out.worst_jc,
+        out.roll_c,
+        out.net_dc,
+        out.premium,
+        out.held,
     )
     return out
 
