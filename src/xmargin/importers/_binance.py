@@ -61,7 +61,6 @@ class _State:
         self.risk_files = 0
         self.accounts = 0
         self.account_positions: list[Node] = []
-        self.usd_margins: set[str] = set()
         self.guessed_isolation = False
         self.at_mark: list[str] = []
 
@@ -176,7 +175,7 @@ def _position(book: Book, state: _State, node: Node) -> None:
         margin = node.key("isolatedWallet").opt_positive()
         lever = node.key("leverage").opt_positive()
         if margin is not None:
-            state.usd_margins.add(quote)
+            book.isolated_margin_at_par(quote)
     if entry is None:
         key = "unRealizedProfit" if node.has("unRealizedProfit") else "unrealizedProfit"
         upl = node.key(key).opt_number()
@@ -206,8 +205,6 @@ def _warnings(book: Book, state: _State) -> None:
         book.warn("no account response was given: collateral holds no balances")
     if state.risk_files == 0 and not book.n_legs:
         book.warn("no positionRisk response was given: the portfolio holds balances only")
-    if state.usd_margins:
-        book.warn(f"isolated margins in {', '.join(sorted(state.usd_margins))} are taken as USD at 1:1")
     if state.guessed_isolation:
         book.warn(
             "the V3 response has no marginType: positions with a nonzero isolatedWallet are taken as isolated"

@@ -24,7 +24,16 @@ from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from xmargin.core import InputError, InputErrors
-from xmargin.importers._common import ImportResult, Node, PortfolioDoc, PositionDoc, Shown, asset_code
+from xmargin.importers._common import (
+    STABLECOINS,
+    ImportResult,
+    Node,
+    PortfolioDoc,
+    PositionDoc,
+    Shown,
+    asset_code,
+    product,
+)
 from xmargin.instruments import Instrument, Kind, format_name
 
 T = TypeVar("T")
@@ -73,6 +82,8 @@ class Book:
         self._pnl: dict[str, list[float]] = {}
         self._legs: dict[Instrument, list[Leg]] = {}
         self._zero: list[str] = []
+        self._margins_at_par: set[str] = set()
+        self._margins_at_price: dict[str, set[str]] = {}
 
     def warn(self, text: str) -> None:
         if text not in self.warnings:
@@ -104,6 +115,23 @@ class Book:
     def pnl(self, asset: str, amount: float) -> None:
         """P&L owed to or by the account in ``asset`` that its balance does not hold yet."""
         self._pnl.setdefault(asset, []).append(amount)
+
+    def isolated_margin_usd(
+        self, amount: float, currency: str, node: Node, price_key: str, price: float | None, *, need: str
+    ) -> float:
+        """An isolated margin of ``amount`` ``currency`` in USD: a stablecoin at 1:1, a coin at ``price`` (the
+        field ``price_key`` of ``node``; absent: bad input asking for ``need``). Each way is named in a warning."""
+        if currency in STABLECOINS:
+            self._margins_at_par.add(currency)
+            return amount
+        if price is None:
+            raise node.key(price_key).error(f"{need}, to value the isolated margin in {currency} in USD")
+        self._margins_at_price.setdefault(price_key, set()).add(currency)
+        return product(amount, price)
+
+    def isolated_margin_at_par(self, currency: str) -> None:
+        """An isolated margin kept in ``currency``, a USD stablecoin the venue quotes in, taken at 1:1."""
+        self._margins_at_par.add(currency)
 
     def zero(self, label: str) -> None:
         self._zero.append(label)
@@ -151,6 +179,12 @@ class Book:
                 collateral[asset] = total
         if self.errors:
             raise InputErrors(self.errors)
+        if self._margins_at_par:
+            self.warn(
+                f"isolated margins in {', '.join(sorted(self._margins_at_par))} are taken as USD at 1:1"
+            )
+        for key, currencies in sorted(self._margins_at_price.items()):
+            self.warn(f"isolated margins in {', '.join(sorted(currencies))} are valued in USD at {key}")
         if self._zero:
             shown = ", ".join(self._zero[:8]) + (
                 f" and {len(self._zero) - 8} more" if len(self._zero) > 8 else ""

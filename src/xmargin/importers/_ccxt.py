@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from xmargin.core import InputError
 from xmargin.importers._book import Book, Leg
 from xmargin.importers._common import (
-    STABLECOINS,
     ImportResult,
     Node,
     Shown,
@@ -75,8 +74,6 @@ class _State:
         self.priced = False
         self.dated: list[str] = []
         self.converted: list[str] = []
-        self.usd_margins: set[str] = set()
-        self.coin_margins: set[str] = set()
         self.unknown: set[str] = set()
         self.conflicts: list[str] = []
 
@@ -196,7 +193,7 @@ def _position(book: Book, state: _State, node: Node) -> None:
         size = face
     state.priced = state.priced or entry is not None
     isolated = _isolated(node, state, label)
-    margin, lever = _margin(node, state, settle, mark or entry) if isolated else (None, None)
+    margin, lever = _margin(node, book, settle, mark or entry) if isolated else (None, None)
     book.leg(
         Leg(
             inst,
@@ -213,7 +210,7 @@ def _position(book: Book, state: _State, node: Node) -> None:
     )
 
 
-def _margin(node: Node, state: _State, settle: str, price: float | None) -> tuple[float | None, float | None]:
+def _margin(node: Node, book: Book, settle: str, price: float | None) -> tuple[float | None, float | None]:
     lever = node.key("leverage").opt_positive()
     collateral = node.key("collateral").opt_number()
     if collateral is None:
@@ -221,15 +218,8 @@ def _margin(node: Node, state: _State, settle: str, price: float | None) -> tupl
     margin = exact_sum(collateral, -(node.key("unrealizedPnl").opt_number() or 0.0))
     if margin <= 0:
         return None, lever
-    if settle in STABLECOINS:
-        state.usd_margins.add(settle)
-        return margin, lever
-    if price is None:
-        raise node.key("markPrice").error(
-            f"a mark or entry price, to value the isolated margin in {settle} in USD"
-        )
-    state.coin_margins.add(settle)
-    return product(margin, price), lever
+    usd = book.isolated_margin_usd(margin, settle, node, "markPrice", price, need="a mark or entry price")
+    return usd, lever
 
 
 def _warnings(book: Book, state: _State) -> None:
@@ -248,12 +238,6 @@ def _warnings(book: Book, state: _State) -> None:
         book.warn(
             f"{', '.join(state.converted)}: contractSize is in USD for inverse contracts; converted to coin at "
             "entryPrice (at markPrice where there is none)"
-        )
-    if state.usd_margins:
-        book.warn(f"isolated margins in {', '.join(sorted(state.usd_margins))} are taken as USD at 1:1")
-    if state.coin_margins:
-        book.warn(
-            f"isolated margins in {', '.join(sorted(state.coin_margins))} are valued in USD at markPrice"
         )
     if state.conflicts:
         book.warn(f"{', '.join(state.conflicts)}: marginMode and isolated disagree; marginMode is used")

@@ -78,8 +78,6 @@ class _State:
         self.balances = 0
         self.instruments: dict[str, Node] = {}
         self.converted: list[str] = []
-        self.usd_margins: set[str] = set()
-        self.coin_margins: set[str] = set()
         self.assumed_hour: list[str] = []
 
 
@@ -251,7 +249,7 @@ def _position(book: Book, state: _State, node: Node) -> None:
         state.converted.append(label)
     else:
         raise id_node.error(f"a contract valued in {base} or USD (ctValCcy is {spec.currency})")
-    isolated, margin, lever = _isolation(node, state, base, mark)
+    isolated, margin, lever = _isolation(node, book, base, mark)
     book.leg(
         Leg(
             inst,
@@ -269,7 +267,7 @@ def _position(book: Book, state: _State, node: Node) -> None:
 
 
 def _isolation(
-    node: Node, state: _State, base: str, mark: float | None
+    node: Node, book: Book, base: str, mark: float | None
 ) -> tuple[bool, float | None, float | None]:
     mode_node = node.key("mgnMode")
     mode = mode_node.text()
@@ -284,15 +282,9 @@ def _isolation(
         return True, None, lever
     ccy_node = node.key("ccy")
     ccy = ccy_node.text()
-    if ccy in STABLECOINS:
-        state.usd_margins.add(ccy)
-        return True, margin, lever
-    if ccy != base:
+    if ccy not in STABLECOINS and ccy != base:
         raise ccy_node.error(f"a margin currency of USDT, USDC or {base}")
-    if mark is None:
-        raise node.key("markPx").error(f"the mark price, to value the isolated margin in {ccy} in USD")
-    state.coin_margins.add(ccy)
-    return True, product(margin, mark), lever
+    return True, book.isolated_margin_usd(margin, ccy, node, "markPx", mark, need="the mark price"), lever
 
 
 def _warnings(book: Book, state: _State) -> None:
@@ -305,10 +297,6 @@ def _warnings(book: Book, state: _State) -> None:
             f"{', '.join(state.converted)}: contracts valued in USD converted to coin at the entry price avgPx "
             "(at markPx where there is none)"
         )
-    if state.usd_margins:
-        book.warn(f"isolated margins in {', '.join(sorted(state.usd_margins))} are taken as USD at 1:1")
-    if state.coin_margins:
-        book.warn(f"isolated margins in {', '.join(sorted(state.coin_margins))} are valued in USD at markPx")
     if state.assumed_hour:
         book.warn(
             f"{', '.join(state.assumed_hour)}: no expTime in the files; taken to expire at 08:00 UTC, "
