@@ -43,6 +43,14 @@ def test_a_size_that_overflows_is_bad_input() -> None:
         import_okx([okx(pos="1e300", ctVal="1e300")])
 
 
+@pytest.mark.parametrize("pos", ["100000000001", "-100000000001"])
+def test_a_size_beyond_the_portfolio_bound_is_refused_by_the_importer_itself(pos: str) -> None:
+    # found by test_fuzz: 1e11 contracts x 0.01 BTC = 1e9 + 0.01 coin, past FORMATS.md's |size| <= 1e9; every
+    # importer (not only import_documents) returns a portfolio file xmargin accepts, or bad input
+    with pytest.raises(InputError, match=re.escape("the okx import: positions.BTC_USDT-PERPETUAL.size")):
+        import_okx([okx(pos=pos)])
+
+
 def test_a_size_that_underflows_is_left_out() -> None:
     result = import_okx([okx(pos="1e-300", ctVal="1e-300")])
     assert result.portfolio["positions"] == {}

@@ -34,7 +34,7 @@ from xmargin.importers._common import (
     asset_code,
     product,
 )
-from xmargin.instruments import Instrument, Kind, format_name
+from xmargin.instruments import Instrument, Kind, format_name, portfolio_from_mapping
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -195,6 +195,8 @@ class Book:
             "collateral": collateral,
             "positions": dict(sorted(positions.items())),
         }
+        # the document must be a portfolio file xmargin itself accepts (FORMATS.md): the same validation
+        portfolio_from_mapping(dict(portfolio), source=f"the {self.venue} import")
         return ImportResult(portfolio=portfolio, warnings=tuple(self.warnings))
 
     # -- one instrument -------------------------------------------------------------------------------------
