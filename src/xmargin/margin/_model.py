@@ -22,7 +22,7 @@ What the whole-book engine relies on is part of the protocol and checked by ``xm
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -190,7 +190,3 @@ def get_model(name: str, **params: Any) -> MarginModel:
     if factory is None:
         raise InputError(where="model", expected=f"one of {', '.join(_REGISTRY)}", found=name)
     return factory(**params)
-
-
-def as_mapping(x: Mapping[str, Any] | None) -> dict[str, Any]:
-    return dict(x or {})
