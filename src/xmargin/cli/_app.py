@@ -52,6 +52,10 @@ from ._replay import replay  # noqa: E402
 
 app.command()(replay)
 
+from ._backtest import backtest_cmd  # noqa: E402
+
+app.command("backtest")(backtest_cmd)
+
 from ._import import import_cmd  # noqa: E402
 
 app.command("import")(import_cmd)

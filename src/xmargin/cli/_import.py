@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from xmargin.core import InputError, InputErrors, atomic_write, check_output
+from xmargin.core import InputError, atomic_write, check_output, parse_each
 from xmargin.importers import IMPORTERS, PortfolioDoc, Shown, SourceDocument, import_documents, read_document
 
 from ._common import err_console, handle_errors, print_json
@@ -41,16 +41,7 @@ def read_files(files: list[str]) -> list[SourceDocument]:
             expected="'-' (standard input) at most once",
             found=Shown(f"{files.count('-')} times"),
         )
-    docs: list[SourceDocument] = []
-    errors: list[InputError] = []
-    for name in files:
-        try:
-            docs.append(read_document(name))
-        except InputError as exc:
-            errors.append(exc)
-    if errors:
-        raise InputErrors(errors)
-    return docs
+    return parse_each(read_document, files)
 
 
 @handle_errors

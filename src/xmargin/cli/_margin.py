@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from xmargin.core import InputError, InputErrors
+from xmargin.core import InputError, parse_each
 from xmargin.instruments import MAX_PRICE_USD, MAX_SIZE_COIN, Kind, Portfolio, load_portfolio, parse_name
 from xmargin.margin import (
     CompareReport,
@@ -61,34 +61,30 @@ def _number(text: str, *, where: str, lo: float, hi: float) -> float:
 
 def parse_adds(adds: list[str]) -> list[Trade]:
     """``INSTRUMENT=SIZE[@PRICE]`` flags into trades (every problem reported)."""
-    trades: list[Trade] = []
-    errors: list[InputError] = []
-    for text in adds:
-        where = f"--add {text!r}"
+    return parse_each(_parse_add, adds)
+
+
+def _parse_add(text: str) -> Trade:
+    where = f"--add {text!r}"
+    try:
         name, sep, rest = text.partition("=")
-        try:
-            if not sep:
-                raise InputError(where=where, expected="INSTRUMENT=SIZE or INSTRUMENT=SIZE@PRICE", found=text)
-            inst = parse_name(name.strip())
-            if inst.kind is Kind.SPOT:
-                raise InputError(where=where, expected="a derivative", found=name)
-            size_text, at, price_text = rest.partition("@")
-            size = _number(size_text, where=where, lo=-MAX_SIZE_COIN, hi=MAX_SIZE_COIN)
-            if size == 0:
-                raise InputError(where=where, expected="a non-zero size in coin", found=size_text)
-            price = _number(price_text, where=where, lo=0.0, hi=MAX_PRICE_USD) if at else None
-            if price is not None and price <= 0 and inst.kind is not Kind.OPTION:
-                raise InputError(where=where, expected="a price > 0", found=price_text)
-            trades.append(Trade(inst, size, price))
-        except InputError as exc:
-            errors.append(
-                exc
-                if exc.where.startswith("--add")
-                else InputError(where=where, expected=exc.expected, found=exc.found)
-            )
-    if errors:
-        raise InputErrors(errors)
-    return trades
+        if not sep:
+            raise InputError(where=where, expected="INSTRUMENT=SIZE or INSTRUMENT=SIZE@PRICE", found=text)
+        inst = parse_name(name.strip())
+        if inst.kind is Kind.SPOT:
+            raise InputError(where=where, expected="a derivative", found=name)
+        size_text, at, price_text = rest.partition("@")
+        size = _number(size_text, where=where, lo=-MAX_SIZE_COIN, hi=MAX_SIZE_COIN)
+        if size == 0:
+            raise InputError(where=where, expected="a non-zero size in coin", found=size_text)
+        price = _number(price_text, where=where, lo=0.0, hi=MAX_PRICE_USD) if at else None
+        if price is not None and price <= 0 and inst.kind is not Kind.OPTION:
+            raise InputError(where=where, expected="a price > 0", found=price_text)
+        return Trade(inst, size, price)
+    except InputError as exc:
+        if exc.where.startswith("--add"):
+            raise
+        raise InputError(where=where, expected=exc.expected, found=exc.found) from None
 
 
 def load_inputs(portfolio: Path, market: Path) -> tuple[Portfolio, MarketSnapshot]:

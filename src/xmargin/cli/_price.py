@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from xmargin.core import InputError, InputErrors
+from xmargin.core import parse_each
 from xmargin.instruments import parse_name
 from xmargin.market import load_market
 from xmargin.pricing import value_instruments
@@ -25,15 +25,7 @@ def price(
     json_out: Annotated[bool, typer.Option("--json", help="Machine output (FORMATS.md)")] = False,
 ) -> None:
     """Price instruments with their Greeks (per coin of size; Greeks of the USD price)."""
-    errors: list[InputError] = []
-    parsed = []
-    for name in instruments:
-        try:
-            parsed.append(parse_name(name))
-        except InputError as exc:
-            errors.append(exc)
-    if errors:
-        raise InputErrors(errors)
+    parsed = parse_each(parse_name, instruments)
     mkt = load_market(market)
     report = value_instruments(parsed, mkt)
     if json_out:

@@ -160,6 +160,12 @@ def _replay() -> dict[str, Any]:
     return json_schema(ReplayReport | SweepDoc | PumpDoc, title="xmargin replay --json")
 
 
+def _backtest() -> dict[str, Any]:
+    from xmargin.sim import BacktestReport
+
+    return json_schema(BacktestReport, title="xmargin backtest --json")
+
+
 def _book_margin() -> dict[str, Any]:
     return json_schema(BookMarginSummary, title="xmargin book margin --json")
 
@@ -183,6 +189,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "models": _models,
     "portfolio": _portfolio,
     "replay": _replay,
+    "backtest": _backtest,
     "book-margin": _book_margin,
     "bench": _bench,
     "ledger-receipt": _ledger_receipt,

@@ -12,7 +12,11 @@ The CLI prints an ``InputError`` as one line ``error: WHERE: expected X, found Y
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
+
+A = TypeVar("A")
+T = TypeVar("T")
 
 
 class XmarginError(Exception):
@@ -47,6 +51,23 @@ class InputErrors(InputError):
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
+
+
+def parse_each(fn: Callable[[A], T], items: Iterable[A]) -> list[T]:
+    """``fn`` of every item, in order; the bad input met among them raised together (``InputErrors``, one line
+    per problem), so a user fixes a file or a list of flags in one pass."""
+    out: list[T] = []
+    errors: list[InputError] = []
+    for item in items:
+        try:
+            out.append(fn(item))
+        except InputErrors as exc:
+            errors.extend(exc.errors)
+        except InputError as exc:
+            errors.append(exc)
+    if errors:
+        raise InputErrors(errors)
+    return out
 
 
 class PricingError(XmarginError):

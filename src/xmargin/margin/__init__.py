@@ -3,15 +3,26 @@ models themselves, their typed results and the account documents built from them
 
 from xmargin.margin._catalog import Catalog, ModelInfo, catalog, resolve_model
 from xmargin.margin._collateral import CollateralPolicy, asset_vol
+from xmargin.margin._fhs import FhsMargin
 from xmargin.margin._liquidation import liquidation_price, liquidation_prices, nearest, solve
-from xmargin.margin._model import MODEL_KINDS, MarginModel, MarginResult, get_model, model_names, register
+from xmargin.margin._model import (
+    MODEL_KINDS,
+    HistoricalModel,
+    MarginModel,
+    MarginResult,
+    get_model,
+    model_names,
+    register,
+)
 from xmargin.margin._pm import PortfolioMargin, Prepared
 from xmargin.margin._presets import (
+    FhsPreset,
     PmPreset,
     PresetInfo,
     RatioPreset,
     ShortOptions,
     StandardPreset,
+    load_fhs_preset,
     load_pm_preset,
     load_preset,
     shipped_presets,
@@ -21,6 +32,7 @@ from xmargin.margin._result import (
     Breakdown,
     CompareReport,
     ExtendedCell,
+    FhsBreakdown,
     InstrumentCharge,
     LiquidationPrices,
     MarginPair,
@@ -48,6 +60,10 @@ __all__ = [
     "CompareReport",
     "CrossMargin",
     "ExtendedCell",
+    "FhsBreakdown",
+    "FhsMargin",
+    "FhsPreset",
+    "HistoricalModel",
     "InstrumentCharge",
     "IsolatedMargin",
     "LiquidationPrices",
@@ -82,6 +98,7 @@ __all__ = [
     "get_model",
     "liquidation_price",
     "liquidation_prices",
+    "load_fhs_preset",
     "load_pm_preset",
     "load_preset",
     "model_names",

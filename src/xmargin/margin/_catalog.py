@@ -29,8 +29,9 @@ DEFAULT_PRESETS = {
     "cross": "cross-fixed",
     "standard": "standard-deribit",
     "pm": "pm-deribit",
+    "fhs": "fhs",
 }
-KIND_MODELS = {"ratio": ("cross", "isolated"), "standard": ("standard",), "pm": ("pm",)}
+KIND_MODELS = {"ratio": ("cross", "isolated"), "standard": ("standard",), "pm": ("pm",), "fhs": ("fhs",)}
 """Model kinds each preset kind serves (the first is the one a preset name alone selects)."""
 
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FloatArray = NDArray[np.float64]
-MODEL_KINDS = ("isolated", "cross", "standard", "pm")
+MODEL_KINDS = ("isolated", "cross", "standard", "pm", "fhs")
 """The model kinds FORMATS.md names (``fhs`` and venue models register themselves the same way)."""
 
 
@@ -131,6 +131,16 @@ class MarginModel(Protocol):
     def combine(self, parts: FloatArray) -> FloatArray: ...
 
     def pin(self, book: Book, market: MarketSnapshot) -> Book: ...
+
+
+@runtime_checkable
+class HistoricalModel(Protocol):
+    """A model whose risk parameters come from a price history over a margin period of risk (``fhs``): a
+    backtest runs it at its own horizon and on its own history."""
+
+    def with_horizon(self, days: int) -> MarginModel: ...
+
+    def with_history(self, history: Any) -> MarginModel: ...
 
 
 def sum_parts(parts: FloatArray) -> FloatArray:

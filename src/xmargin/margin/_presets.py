@@ -313,11 +313,66 @@ class PmPreset(_Strict):
         return self
 
 
-Preset = PmPreset | RatioPreset | StandardPreset
-PRESET_TYPES: dict[str, type[PmPreset] | type[RatioPreset] | type[StandardPreset]] = {
+Lambda = Annotated[float, Sourced, _n(gt=0.0, lt=1.0)]
+Confidence = Annotated[float, Sourced, _n(ge=0.9, lt=1.0)]
+HorizonDays = Annotated[int, Sourced, Field(strict=True, ge=1, le=10)]
+LookbackDays = Annotated[int, Sourced, Field(strict=True, ge=250, le=36500)]
+Cap = Annotated[float, Sourced, _n(ge=1.0, le=100.0)]
+
+
+class Apc(_Strict):
+    """Anti-procyclicality tools of EMIR RTS 153/2013 Art. 28(1), each off at 0/null."""
+
+    buffer: Annotated[float, Sourced, _n(ge=0.0, le=1.0)] = 0.0
+    """(a) a buffer of this fraction of the margin, released while margins rise (Art. 28(1)(a): ≥ 25%)"""
+    reference_lag_days: Annotated[int, Sourced, Field(strict=True, ge=1, le=365)] = 30
+    """the buffer is held against the margin at the volatility of this many days ago"""
+    stressed_weight: Fraction = 0.0
+    """(b) weight of the stressed observations (Art. 28(1)(b): ≥ 25%)"""
+    floor_years: Annotated[float, Sourced, _n(gt=0.0, le=100.0)] | None = None
+    """(c) the margin is never below the one computed over this many years of history (Art. 28(1)(c): 10)"""
+    floor_basis: Literal["volatility", "returns"] = "returns"
+    """``returns``: the ES of the windows as they happened over the floor's span (unfiltered);
+    ``volatility``: the same windows rescaled to the RMS daily return over that span. Both read Art. 28(1)(c)'s
+    "volatility estimated over a 10 year historical lookback period"; docs/backtest.md measures both."""
+
+
+class Liquidity(_Strict):
+    """Close-out cost of each underlying's net delta by the square-root law: (2/3)·Y·σ_daily·√(|Q|/V)·|Q|."""
+
+    y: Annotated[float, Sourced, _n(ge=0.0, le=10.0)] = 0.0
+    daily_volume_usd: dict[str, Annotated[float, Sourced, _n(gt=0.0)]] = Field(default_factory=dict)
+
+
+class FhsPreset(_Strict):
+    """The ``fhs`` model: filtered historical simulation ES with anti-procyclicality (``margin/_fhs.py``)."""
+
+    kind: Literal["fhs"] = "fhs"
+    name: str
+    description: str = ""
+    sources: dict[str, str] = Field(default_factory=dict)
+    history: str = "crypto-daily"
+    lambda_: Lambda = Field(0.94, alias="lambda")
+    confidence: Confidence = 0.99
+    horizon_days: HorizonDays = 2
+    lookback_days: LookbackDays = 3653
+    vol_ratio_cap: Cap | None = None
+    apc: Apc = Apc()
+    mm_factor: Fraction = 0.8
+    short_option_minimum: Annotated[float, Sourced, _n(ge=0.0, le=1.0)] = 0.0
+    """per coin of net short options, × the index: a floor on the requirement"""
+    long_options_paid_in_full: bool = True
+    liquidity: Liquidity = Liquidity()
+    stablecoins: list[str] = Field(default_factory=lambda: ["USDC", "USDT"])
+    collateral: CollateralSection = CollateralSection()
+
+
+Preset = PmPreset | RatioPreset | StandardPreset | FhsPreset
+PRESET_TYPES: dict[str, type[PmPreset] | type[RatioPreset] | type[StandardPreset] | type[FhsPreset]] = {
     "pm": PmPreset,
     "ratio": RatioPreset,
     "standard": StandardPreset,
+    "fhs": FhsPreset,
 }
 
 
@@ -359,7 +414,7 @@ def preset_document(ref: PresetSource, *, default: str) -> tuple[dict[str, Any],
 
 def load_preset(ref: PresetSource | Preset, *, kinds: tuple[str, ...], default: str) -> Preset:
     """A preset of one of ``kinds`` (a shipped name, a file, a mapping, or a preset value)."""
-    if isinstance(ref, PmPreset | RatioPreset | StandardPreset):
+    if isinstance(ref, PmPreset | RatioPreset | StandardPreset | FhsPreset):
         preset: Preset = ref
     else:
         doc, label = preset_document(ref, default=default)
@@ -387,6 +442,13 @@ def load_pm_preset(preset: PresetSource | PmPreset = None, default: str = "pm-de
     """A ``pm`` preset by name (``pm-deribit``, ``pm-span``, ``pm-cross-collateral``), file or mapping."""
     p = load_preset(preset, kinds=("pm",), default=default)
     assert isinstance(p, PmPreset)
+    return p
+
+
+def load_fhs_preset(preset: PresetSource | FhsPreset = None, default: str = "fhs") -> FhsPreset:
+    """An ``fhs`` preset by name (``fhs``, ``fhs-plain``...), file or mapping."""
+    p = load_preset(preset, kinds=("fhs",), default=default)
+    assert isinstance(p, FhsPreset)
     return p
 
 

@@ -194,7 +194,37 @@ class RatioBreakdown(BreakdownBase):
     """isolated: losses of positions beyond their own margin, which the rest of the account does not carry."""
 
 
-Breakdown = PmBreakdown | RatioBreakdown
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FhsBreakdown(BreakdownBase):
+    """The ``fhs`` model's detail: the expected shortfall of each scenario block and what the
+    anti-procyclicality tools and add-ons made of it (USD)."""
+
+    model: Literal["fhs"] = "fhs"
+    preset: str
+    history: str
+    asof: str
+    """the last history day the scenarios and today's volatility come from"""
+    horizon_days: int
+    confidence: float
+    scenarios: int
+    es_filtered_usd: float
+    es_reference_usd: float | None
+    es_lookback_usd: float | None
+    es_stressed_usd: float | None
+    apc_margin_usd: float
+    """the ES after the anti-procyclicality tools"""
+    liquidity_usd: float
+    short_option_minimum_usd: float
+    long_option_value_usd: float
+    haircut_usd: float
+    worst_scenario_day: str
+    """end day of the historical window behind the worst filtered scenario"""
+    worst_loss_usd: float
+    sigma_daily: Mapping[str, float]
+    """today's EWMA daily volatility per underlying"""
+
+
+Breakdown = PmBreakdown | RatioBreakdown | FhsBreakdown
 
 
 # -- documents ---------------------------------------------------------------------------------------------------

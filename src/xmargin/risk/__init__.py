@@ -1,9 +1,10 @@
 """Risk: the book, its resolution against a market, scenario sets and the PnL[instrument, scenario] matrix."""
 
 from xmargin.risk._book import DELTA_ONE, MATRICES, Book
+from xmargin.risk._historical import FilteredHistory, HistoricalScenarios, expected_shortfall
 from xmargin.risk._kernels import GroupScan, group_scan, row_max, row_sum
 from xmargin.risk._resolve import KIND_CODE, Columns, InstrumentTable, resolve, resolve_instruments
-from xmargin.risk._scenarios import VIEWS, ScenarioSet, scenario_pnl
+from xmargin.risk._scenarios import VIEWS, ScenarioSet, joint_scenario_pnl, reprice, scenario_pnl
 from xmargin.risk._valuation import (
     Trade,
     UnderlyingGreeks,
@@ -28,7 +29,9 @@ __all__ = [
     "VIEWS",
     "Book",
     "Columns",
+    "FilteredHistory",
     "GroupScan",
+    "HistoricalScenarios",
     "InstrumentTable",
     "ScenarioSet",
     "Trade",
@@ -36,13 +39,16 @@ __all__ = [
     "account_greeks",
     "apply_trades",
     "equity_usd",
+    "expected_shortfall",
     "fill_price",
     "group_scan",
+    "joint_scenario_pnl",
     "long_option_value_usd",
     "pin_entries",
     "pin_portfolio",
     "portfolio_greeks",
     "realize_entries",
+    "reprice",
     "resolve",
     "resolve_instruments",
     "row_max",

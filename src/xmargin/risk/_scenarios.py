@@ -76,13 +76,64 @@ def scenario_pnl(
         return pnl
     hit = table.underlying[:, None] == scenarios.underlying[None, :]  # (n, S)
     move = np.where(hit, scenarios.price_move[None, :], 0.0)
+    # rate shifts move dated forwards by exp(dr·T) (carry) and discount linear options
+    dr = np.where(hit, scenarios.rate_shift[None, :], 0.0)
+    opt = table.kind == KIND_CODE[Kind.OPTION]
+    vol_mult = np.ones((int(opt.sum()), s_count))
+    if opt.any():
+        up, down = vol_up[opt], vol_down[opt]
+        vdir = np.where(hit[opt], scenarios.vol_dir[None, :], 0)
+        vol_mult = np.where(
+            vdir > 0, 1.0 + up[:, None], np.where(vdir < 0, np.maximum(1.0 - down[:, None], 0.01), 1.0)
+        )
+    return reprice(table, move, vol_mult, dr, view=view, rate=rate)
+
+
+def joint_scenario_pnl(
+    table: InstrumentTable,
+    underlyings: tuple[str, ...],
+    price_move: FloatArray,
+    vol_move: FloatArray,
+    *,
+    view: str = "usd",
+    rate: float = 0.0,
+) -> FloatArray:
+    """``PnL[instrument, scenario]`` for joint scenarios that move several underlyings at once (historical and
+    filtered-historical sets): ``price_move[u, s]`` and ``vol_move[u, s]`` are relative moves of underlying
+    ``underlyings[u]``'s price and of its options' implied vols (vol × (1 + move), floored at 1%); an
+    instrument on an underlying not listed does not move (a stablecoin)."""
+    n, s_count = len(table.instruments), price_move.shape[1]
+    if n == 0 or s_count == 0:
+        return np.zeros((n, s_count))
+    where = {u: k for k, u in enumerate(underlyings)}
+    row = np.array([where.get(str(u), -1) for u in table.underlying], dtype=np.intp)
+    listed = row >= 0
+    move = np.where(listed[:, None], price_move[np.maximum(row, 0)], 0.0)
+    vmove = np.where(listed[:, None], vol_move[np.maximum(row, 0)], 0.0)
+    opt = table.kind == KIND_CODE[Kind.OPTION]
+    vol_mult = np.maximum(1.0 + vmove[opt], 0.01)
+    return reprice(table, move, vol_mult, np.zeros((n, s_count)), view=view, rate=rate)
+
+
+def reprice(
+    table: InstrumentTable,
+    move: FloatArray,
+    vol_mult: FloatArray,
+    dr: FloatArray,
+    *,
+    view: str,
+    rate: float,
+) -> FloatArray:
+    """The one repricing behind every scenario set: ``PnL[instrument, scenario]`` per coin of size when each
+    instrument's underlying moves by ``move[i, s]`` (relative), its implied vol is multiplied by
+    ``vol_mult[k, s]`` (options, in table order) and rates shift by ``dr[i, s]``."""
+    n, s_count = move.shape
+    pnl = np.zeros((n, s_count))
     growth = 1.0 + move
     t = table.t_years
     kind = table.kind
     fwd = table.forward
     inv = table.inverse
-    # rate shifts move dated forwards by exp(dr·T) (carry) and discount linear options
-    dr = np.where(hit, scenarios.rate_shift[None, :], 0.0)
     carry = np.exp(dr * np.maximum(t, 0.0)[:, None])
     f_new = fwd[:, None] * growth * carry
     delta_one = (kind == KIND_CODE[Kind.FUTURE]) | (kind == KIND_CODE[Kind.PERPETUAL])
@@ -106,11 +157,7 @@ def scenario_pnl(
         pnl[spot] = table.index_usd[spot, None] * move[spot]
     # --- options: full Black-76 repricing on the grid ----------------------------------------------------
     if opt.any():
-        up, down = vol_up[opt], vol_down[opt]
-        vdir = np.where(hit[opt], scenarios.vol_dir[None, :], 0)
-        vol_new = table.vol[opt, None] * np.where(
-            vdir > 0, 1.0 + up[:, None], np.where(vdir < 0, np.maximum(1.0 - down[:, None], 0.01), 1.0)
-        )
+        vol_new = table.vol[opt, None] * vol_mult
         r_new = rate + dr[opt]
         p_new = black76_price(
             forward=f_new[opt],

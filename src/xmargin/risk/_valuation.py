@@ -49,23 +49,50 @@ def upnl_settle(
 def upnl_usd_entries(book: Book, table: InstrumentTable) -> sp.csr_matrix:
     """Per future or perpetual (account, instrument) carrying an entry price: its unrealised P&L in USD
     (an option's entry premium is not in equity: the option counts at its mark)."""
-    at = book.q_at_entry.tocoo()
-    keep = table.is_linear_delta_one[at.col] if at.nnz else np.zeros(0, dtype=np.bool_)
-    if not keep.any():
-        return sp.csr_matrix(book.q.shape)
-    at = sp.coo_matrix((at.data[keep], (at.row[keep], at.col[keep])), shape=at.shape)
-    entry_usd = np.asarray(book.q_entry[at.row, at.col]).reshape(-1)
-    avg = entry_usd / np.where(at.data != 0, at.data, 1.0)
-    c = at.col
-    settle = upnl_settle(at.data, avg, table.forward[c], table.inverse[c])
-    usd = settle * np.where(table.inverse[c], table.settle_usd[c], 1.0)
-    return sp.csr_matrix((usd, (at.row, at.col)), shape=book.q.shape)
+    rows, cols, usd = _upnl_usd_stored(book, table)
+    return sp.csr_matrix((usd, (rows, cols)), shape=book.q.shape)
+
+
+def _upnl_usd_stored(
+    book: Book, table: InstrumentTable
+) -> tuple[NDArray[np.intp], NDArray[np.intp], FloatArray]:
+    """Rows, columns and USD unrealised P&L of every stored entry of a future or perpetual."""
+    at = book.q_at_entry
+    if at.nnz == 0:
+        e = np.zeros(0, dtype=np.intp)
+        return e, e, np.zeros(0)
+    at = at if at.has_canonical_format else at.tocsr(copy=True)
+    at.sum_duplicates()
+    row = np.repeat(np.arange(at.shape[0], dtype=np.intp), np.diff(at.indptr))
+    col = at.indices.astype(np.intp)
+    keep = table.is_linear_delta_one[col] & (at.data != 0)
+    entry_usd = _aligned_entries(book, at)[keep]
+    size, row, c = at.data[keep], row[keep], col[keep]
+    avg = entry_usd / size
+    settle = upnl_settle(size, avg, table.forward[c], table.inverse[c])
+    return row, c, settle * np.where(table.inverse[c], table.settle_usd[c], 1.0)
+
+
+def _aligned_entries(book: Book, at: sp.csr_matrix) -> FloatArray:
+    """``q_entry`` at each stored entry of ``at`` (``q_at_entry`` in canonical form, CSR order); one array
+    comparison when the two matrices share their structure, as ``pin_entries`` and the builders make them."""
+    e = book.q_entry
+    if (
+        at.has_canonical_format
+        and e.has_canonical_format
+        and np.array_equal(at.indptr, e.indptr)
+        and np.array_equal(at.indices, e.indices)
+    ):
+        return np.asarray(e.data, dtype=np.float64)
+    coo = at.tocoo()
+    return np.asarray(e[coo.row, coo.col], dtype=np.float64).reshape(-1)
 
 
 def equity_usd(book: Book, table: InstrumentTable) -> FloatArray:
     """Per account: collateral at index + options at mark value + unrealised P&L of futures bought at a price."""
     value = book.q @ table.value_usd
-    upnl = np.asarray(upnl_usd_entries(book, table).sum(axis=1), dtype=np.float64).reshape(-1)
+    rows, _, usd = _upnl_usd_stored(book, table)
+    upnl = np.bincount(rows, weights=usd, minlength=book.n_accounts)
     return np.asarray(value + upnl, dtype=np.float64)
 
 
@@ -134,6 +161,17 @@ def pin_entries(book: Book, market: MarketSnapshot) -> Book:
     """The book with every future and perpetual held without an entry price entered at today's mark: its
     unrealised P&L is zero now and follows the market from here on (liquidation prices, risk loops)."""
     marks = _marks(book.instruments, market)
+    if book.q_at_entry.nnz == 0:  # nothing entered yet (a fresh book): one pass over q's stored values
+        q = book.q if book.q.has_canonical_format else book.q.tocsr(copy=True)
+        q.sum_duplicates()
+        at = np.where(marks[q.indices] > 0, q.data, 0.0)
+        if not at.any():
+            return book
+        q_at = sp.csr_matrix((at, q.indices.copy(), q.indptr.copy()), shape=q.shape)
+        q_e = sp.csr_matrix((at * marks[q.indices], q.indices.copy(), q.indptr.copy()), shape=q.shape)
+        q_at.eliminate_zeros()
+        q_e.eliminate_zeros()
+        return replace(book, q_entry=q_e, q_at_entry=q_at)
     held = (book.q @ sp.diags((marks > 0).astype(np.float64))).tocsr()
     missing = (held - held.multiply((book.q_at_entry != 0).astype(np.float64))).tocsr()
     missing.eliminate_zeros()

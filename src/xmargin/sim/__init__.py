@@ -1,6 +1,9 @@
-"""Simulations: crash replay of a whole book under a CEX and a DEX, sweeps over seeded books (in process or on
+"""Simulations: margin backtests and their statistics, crash replay of a whole book under a CEX and a DEX, sweeps over seeded books (in process or on
 Dask), oracle-manipulation scenarios."""
 
+from xmargin.sim._backtest import HORIZONS, BacktestConfig, backtest
+from xmargin.sim._backtest_report import write_backtest_report
+from xmargin.sim._backtest_types import BacktestReport
 from xmargin.sim._chart import plot_replay
 from xmargin.sim._impact import ImpactConfig, SqrtImpact
 from xmargin.sim._pump import SHAPES, PumpConfig, PumpReport, oracle_pump, plot_pump, pump_path
@@ -9,10 +12,13 @@ from xmargin.sim._scenarios import SCENARIOS, PricePath, Scenario, load_path, sc
 from xmargin.sim._sweep import summarize, sweep
 
 __all__ = [
+    "HORIZONS",
     "OUTCOME_FIELDS",
     "SCENARIOS",
     "SHAPES",
     "VENUES",
+    "BacktestConfig",
+    "BacktestReport",
     "DexConfig",
     "ImpactConfig",
     "PricePath",
@@ -22,6 +28,7 @@ __all__ = [
     "ReplayReport",
     "Scenario",
     "SqrtImpact",
+    "backtest",
     "load_path",
     "oracle_pump",
     "plot_pump",
@@ -31,4 +38,5 @@ __all__ = [
     "scenario",
     "summarize",
     "sweep",
+    "write_backtest_report",
 ]

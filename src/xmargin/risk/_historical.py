@@ -1,0 +1,294 @@
+"""Filtered historical simulation (FHS): joint historical scenarios rescaled to today's volatility, and
+expected shortfall.
+
+Method (Barone-Adesi, Giannopoulos & Vosper, "VaR without correlations for portfolios of derivative
+securities", J. Futures Markets 19(5), 1999; the EWMA variance of J.P. Morgan/Reuters, RiskMetrics Technical
+Document, 4th ed., 1996, §5.2.1):
+
+- daily log returns ``r[t, u]`` of every underlying on one calendar, so a scenario is one historical day (or
+  window) for all underlyings at once: correlations come from the data, not from a matrix;
+- the EWMA variance forecast ``σ²[t] = λ σ²[t−1] + (1 − λ) r²[t−1]`` (``σ[t]`` uses returns before ``t``
+  only), seeded with the mean square of an underlying's first ``WARMUP_DAYS`` returns, whose scenarios are
+  not used;
+- a horizon of ``h`` days uses **overlapping h-day log returns** ``R[t] = r[t−h+1] + … + r[t]`` (not √h
+  scaling: fat tails and autocorrelation over the horizon stay in the data); each is rescaled by the ratio of
+  today's volatility to the volatility when its window began, ``x = R · min(σ_now / σ[t−h+1], cap)``, and a
+  scenario moves the price by ``exp(x) − 1``;
+- implied vols move by the historical h-day log change of the 30-day ATM implied vol where the history has
+  one (``iv_<U>``), otherwise by the change of the EWMA volatility forecast over the same window,
+  ``σ[t+1] / σ[t−h+1]`` (a realised vol-of-vol proxy; xmargin's choice, documented in docs/backtest.md).
+
+``HistoricalScenarios`` holds several blocks of scenarios over the same underlyings, each one ES is taken over:
+``filtered`` (today's vol), ``reference`` (the vol of ``reference_lag`` days ago: the anti-procyclical
+buffer), ``lookback`` (unfiltered returns of the last ``floor_years``: the 10-year floor) and ``stressed``
+(unfiltered returns of the most volatile year in the history: the stressed observations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from xmargin.core import InputError
+from xmargin.market import PriceHistory
+
+FloatArray = NDArray[np.float64]
+WARMUP_DAYS = 30
+"""Returns used to seed an underlying's EWMA variance; scenarios need a window starting after them."""
+BLOCKS = ("filtered", "reference", "lookback", "raw")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class HistoricalScenarios:
+    """Joint scenarios for ``underlyings``: ``price_move[u, s]`` and ``vol_move[u, s]`` (relative; 0 where
+    ``valid[u, s]`` is False: that underlying has no price over the window, or the window ends after its last
+    usable day), the end row and day of each window and the block it belongs to (an index into ``BLOCKS``).
+    An account is charged over the scenarios valid for every underlying it holds (``FilteredHistory.masks``),
+    so its margin never depends on what other accounts hold."""
+
+    underlyings: tuple[str, ...]
+    price_move: FloatArray
+    vol_move: FloatArray
+    valid: NDArray[np.bool_]
+    end_row: NDArray[np.intp]
+    end_day: NDArray[np.datetime64]
+    block: NDArray[np.int8]
+    sigma_now: FloatArray
+    """today's EWMA daily vol per underlying"""
+    last_row: NDArray[np.intp]
+    """per underlying: the last history row its scenarios and volatility come from"""
+    asof: NDArray[np.datetime64]
+    """per underlying: the day of ``last_row``"""
+
+    def __len__(self) -> int:
+        return int(self.price_move.shape[1])
+
+    def in_block(self, name: str) -> NDArray[np.bool_]:
+        return np.asarray(self.block == BLOCKS.index(name), dtype=np.bool_)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GroupMasks:
+    """The scenarios each ES is taken over, for accounts holding one set of underlyings."""
+
+    filtered: NDArray[np.bool_]
+    reference: NDArray[np.bool_]
+    lookback: NDArray[np.bool_]
+    stressed: NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FilteredHistory:
+    """Daily log returns of a history and their EWMA volatility forecasts, computed once per (history, λ).
+
+    Row ``t`` of ``log_ret`` is ``ln(close[t] / close[t−1])``; ``sigma[t]`` is the forecast for row ``t``
+    made with rows before it, and ``sigma[T]`` (one past the last row) the forecast for the next day. Every
+    value depends on earlier rows only, so truncating the history never changes an earlier value."""
+
+    history: PriceHistory
+    lam: float
+    log_ret: FloatArray
+    sigma: FloatArray
+    first_valid: NDArray[np.intp]
+    """per underlying: the first row whose return has a seeded forecast (after the warm-up)"""
+    iv_log_change: FloatArray | None
+    cum_ret: FloatArray
+    """``cum_ret[t] = Σ log_ret[:t]`` (NaN as 0): an h-day return is a difference of two rows"""
+    last_valid: NDArray[np.intp]
+    """per underlying: the last row with a price (−1 if none)"""
+
+    @staticmethod
+    def build(history: PriceHistory, lam: float) -> FilteredHistory:
+        if not 0.0 < lam < 1.0:
+            raise InputError(where="lambda", expected="a decay in (0, 1), e.g. 0.94", found=lam)
+        close = history.close
+        t_count, u_count = close.shape
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.full_like(close, np.nan)
+            r[1:] = np.log(close[1:] / close[:-1])
+        sigma = np.full((t_count + 1, u_count), np.nan)
+        first_valid = np.full(u_count, t_count, dtype=np.intp)
+        for u in range(u_count):
+            ok = np.flatnonzero(np.isfinite(r[:, u]))
+            if ok.size <= WARMUP_DAYS:
+                continue
+            f = int(ok[0])
+            seed = f + WARMUP_DAYS
+            var = float(np.mean(r[f:seed, u] ** 2))
+            col = r[:, u]
+            out = sigma[:, u]
+            for t in range(seed, t_count + 1):
+                var = lam * var + (1.0 - lam) * col[t - 1] ** 2
+                out[t] = np.sqrt(var)
+            first_valid[u] = seed
+        iv_change = None
+        if history.iv is not None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                iv_change = np.full_like(close, np.nan)
+                iv_change[1:] = np.log(history.iv[1:] / history.iv[:-1])
+        cum = np.vstack([np.zeros((1, u_count)), np.cumsum(np.nan_to_num(r), axis=0)])
+        ok = np.isfinite(close)
+        last_valid = np.where(ok.any(axis=0), t_count - 1 - np.argmax(ok[::-1], axis=0), -1).astype(np.intp)
+        return FilteredHistory(history, lam, r, sigma, first_valid, iv_change, cum, last_valid)
+
+    def scenarios(
+        self,
+        asof: np.datetime64,
+        underlyings: tuple[str, ...],
+        *,
+        horizon_days: int,
+        ratio_cap: float | None,
+        reference_lag: int | None = None,
+        floor_years: float | None = None,
+        floor_volatility: bool = False,
+        raw: bool = False,
+    ) -> HistoricalScenarios:
+        """Every h-day window ending on or before ``asof`` (and each underlying's last price), in the blocks
+        of the module docstring; ``raw`` adds the unfiltered windows (the returns-based floor and the
+        stressed observations are masks over them)."""
+        h = int(horizon_days)
+        hist = self.history
+        cols = np.array([hist.column(u) for u in underlyings], dtype=np.intp)
+        t_asof = int(np.searchsorted(hist.dates, asof, side="right")) - 1
+        t_u = np.minimum(t_asof, self.last_valid[cols])
+        start_u = self.first_valid[cols]
+        short = [u for k, u in enumerate(underlyings) if t_u[k] - start_u[k] + 1 < h + 1]
+        if short:
+            raise InputError(
+                where=f"history {hist.name}",
+                expected=f"more than {WARMUP_DAYS + h} daily returns of {', '.join(short)} on or before {asof}",
+                found="fewer",
+            )
+        t_last = int(t_u.max())
+        ends = np.arange(max(int(start_u.min()) + h - 1, h), t_last + 1)
+        valid = (ends[None, :] - h + 1 >= start_u[:, None]) & (ends[None, :] <= t_u[:, None])
+        cs = self.cum_ret[:, cols]
+        window = np.where(valid.T, cs[ends + 1] - cs[ends + 1 - h], 0.0)  # (E, U) h-day log returns
+        sig = self.sigma[:, cols]
+        with np.errstate(invalid="ignore"):
+            sig_start = np.where(valid.T, sig[ends - h + 1], 1.0)
+        ucol = np.arange(cols.size)
+        sigma_now = sig[t_u + 1, ucol]
+        vol_mv = np.where(valid.T, self._vol_moves(ends, h, cols, sig), 0.0)
+        blocks: list[tuple[int, FloatArray]] = [(0, self._rescaled(window, sig_start, sigma_now, ratio_cap))]
+        if reference_lag is not None:
+            sigma_ref = sig[np.maximum(t_u + 1 - reference_lag, start_u), ucol]
+            blocks.append((1, self._rescaled(window, sig_start, sigma_ref, ratio_cap)))
+        if floor_years is not None and floor_volatility:
+            span = round(365.25 * floor_years)
+            r = self.log_ret[:, cols]
+            sigma_long = np.array(
+                [
+                    np.sqrt(np.nanmean(r[max(t_u[k] + 1 - span, start_u[k]) : t_u[k] + 1, k] ** 2))
+                    for k in ucol
+                ]
+            )
+            blocks.append((2, self._rescaled(window, sig_start, sigma_long, ratio_cap)))
+        if raw:
+            blocks.append((3, window))
+        n_b = len(blocks)
+        return HistoricalScenarios(
+            underlyings,
+            np.hstack([np.expm1(x).T for _, x in blocks]),
+            np.tile(vol_mv.T, n_b),
+            np.tile(valid, n_b),
+            np.tile(ends, n_b),
+            np.tile(hist.dates[ends], n_b),
+            np.concatenate([np.full(ends.size, b, dtype=np.int8) for b, _ in blocks]),
+            sigma_now,
+            t_u,
+            hist.dates[t_u],
+        )
+
+    def masks(
+        self,
+        scen: HistoricalScenarios,
+        members: NDArray[np.intp],
+        *,
+        lookback_days: int,
+        floor_years: float | None,
+        floor_volatility: bool,
+        stressed: bool,
+    ) -> GroupMasks:
+        """The scenarios of accounts holding the underlyings ``members`` (indices into
+        ``scen.underlyings``): windows valid for all of them, within the lookback from the latest of their
+        last days; the floor's span; and the stressed year of these underlyings."""
+        ok = scen.valid[members].all(axis=0)
+        t_last = int(scen.last_row[members].max())
+        recent = ok & (scen.end_row > t_last - lookback_days)
+        none = np.zeros(len(scen), dtype=np.bool_)
+        lookback = none
+        if floor_years is not None:
+            in_span = ok & (scen.end_row > t_last - round(365.25 * floor_years))
+            lookback = in_span & scen.in_block("lookback" if floor_volatility else "raw")
+        stress = none
+        if stressed:
+            raw = ok & scen.in_block("raw")
+            ends = scen.end_row[raw]
+            cols = np.array([self.history.column(scen.underlyings[int(k)]) for k in members], dtype=np.intp)
+            lo, hi = self._stressed_year(ends, self.log_ret[:, cols])
+            stress = raw & (scen.end_row >= lo) & (scen.end_row <= hi)
+        return GroupMasks(
+            filtered=recent & scen.in_block("filtered"),
+            reference=recent & scen.in_block("reference"),
+            lookback=lookback,
+            stressed=stress,
+        )
+
+    @staticmethod
+    def _rescaled(
+        window: FloatArray, sig_start: FloatArray, sigma_to: FloatArray, cap: float | None
+    ) -> FloatArray:
+        ratio = sigma_to[None, :] / sig_start
+        if cap is not None:
+            ratio = np.minimum(ratio, cap)
+        return window * ratio
+
+    def _vol_moves(
+        self, ends: NDArray[np.intp], h: int, cols: NDArray[np.intp], sig: FloatArray
+    ) -> FloatArray:
+        """Relative implied-vol move per window: the ATM IV's where the history has one, else the proxy."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            proxy = np.expm1(np.log(sig[ends + 1] / sig[ends - h + 1]))
+        if self.iv_log_change is None:
+            return proxy
+        ivc = self.iv_log_change[:, cols]
+        cs = np.vstack([np.zeros((1, len(cols))), np.cumsum(np.nan_to_num(ivc), axis=0)])
+        n_ok = np.vstack([np.zeros((1, len(cols))), np.cumsum(np.isfinite(ivc), axis=0)])
+        full = (n_ok[ends + 1] - n_ok[ends + 1 - h]) == h
+        return np.where(full, np.expm1(cs[ends + 1] - cs[ends + 1 - h]), proxy)
+
+    @staticmethod
+    def _stressed_year(ends: NDArray[np.intp], r: FloatArray) -> tuple[int, int]:
+        """First and last end row of the 365 consecutive windows (among ``ends``) whose days have the
+        highest mean squared return, averaged over the underlyings: the stressed observations."""
+        sq = np.mean(r[ends] ** 2, axis=1)
+        span = min(365, ends.size)
+        csum = np.concatenate([[0.0], np.cumsum(sq)])
+        best = int(np.argmax(csum[span:] - csum[:-span]))
+        return int(ends[best]), int(ends[best + span - 1])
+
+
+def expected_shortfall(loss: FloatArray, confidence: float) -> FloatArray:
+    """Expected shortfall per row of ``loss[row, scenario]`` (positive = loss): the mean of the
+    ``k = ⌈S (1 − confidence)⌉`` largest losses of its ``S`` equally weighted scenarios (the discrete ES of
+    Acerbi & Tasche, "On the coherence of expected shortfall", J. Banking & Finance 26(7), 2002, taken on
+    whole scenarios as the CCPs' historical-simulation margins do)."""
+    s = loss.shape[1]
+    if s == 0:
+        return np.zeros(loss.shape[0])
+    k = max(1, int(np.ceil(s * (1.0 - confidence) - 1e-9)))
+    worst = np.partition(loss, s - k, axis=1)[:, s - k :]
+    return np.asarray(worst.mean(axis=1), dtype=np.float64)
+
+
+__all__ = [
+    "BLOCKS",
+    "WARMUP_DAYS",
+    "FilteredHistory",
+    "GroupMasks",
+    "HistoricalScenarios",
+    "expected_shortfall",
+]
