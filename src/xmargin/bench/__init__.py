@@ -5,7 +5,8 @@
 """
 
 from xmargin.bench._book import bench_book, uniform_book
+from xmargin.bench._fhs import bench_fhs
 from xmargin.bench._pricing import bench_pricing
 from xmargin.bench._whatif import bench_whatif
 
-__all__ = ["bench_book", "bench_pricing", "bench_whatif", "uniform_book"]
+__all__ = ["bench_book", "bench_fhs", "bench_pricing", "bench_whatif", "uniform_book"]

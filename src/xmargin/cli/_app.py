@@ -78,11 +78,12 @@ app.add_typer(bench_app, name="bench")
 
 
 def _register_bench() -> None:
-    from ._bench import book, pricing, whatif
+    from ._bench import book, fhs, pricing, whatif
 
     bench_app.command("pricing")(pricing)
     bench_app.command("whatif")(whatif)
     bench_app.command("book")(book)
+    bench_app.command("fhs")(fhs)
 
 
 _register_bench()

@@ -60,3 +60,18 @@ def book(
 
     result = bench_book(accounts, positions=positions)
     _show(result, "Whole-book pm margin (ratio = full recompute / bare Q @ PnL, same run)", json_out)
+
+
+@handle_errors
+def fhs(
+    accounts: Annotated[
+        int, typer.Option("--accounts", min=0, help="Accounts in the book timed against pm (0: skip)")
+    ] = 100_000,
+    calls: Annotated[int, typer.Option("--calls", min=100, help="Timed what-if calls")] = 1000,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine output")] = False,
+) -> None:
+    """fhs vs pm on a whole book, fhs what-if p50/p99 (ms), and a 13-year daily backtest (s)."""
+    from xmargin.bench import bench_fhs
+
+    result = bench_fhs(accounts, calls=calls)
+    _show(result, "fhs: whole book vs pm (same run), what-if latency, 13-year backtest", json_out)

@@ -50,7 +50,7 @@ from xmargin.risk import (
     HistoricalScenarios,
     InstrumentTable,
     equity_usd,
-    expected_shortfall,
+    es_scan,
     joint_scenario_pnl,
     long_option_value_usd,
     pin_entries,
@@ -58,8 +58,6 @@ from xmargin.risk import (
 )
 
 FloatArray = NDArray[np.float64]
-CHUNK_ACCOUNTS = 4096
-"""Accounts per slice of the (accounts × scenarios) loss matrix."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -273,19 +271,21 @@ class FhsMargin:
                 floor_volatility=p.apc.floor_basis == "volatility",
                 stressed=p.apc.stressed_weight > 0,
             )
-            filt = np.flatnonzero(masks.filtered)
-            count[accounts] = filt.size
-            for lo in range(0, accounts.size, CHUNK_ACCOUNTS):
-                rows = accounts[lo : lo + CHUNK_ACCOUNTS]
-                loss = -np.asarray(q[rows] @ prep.pnl_usd) if rows.size < n else -np.asarray(q @ prep.pnl_usd)
-                for name in es:
-                    m = getattr(masks, name)
-                    if m.any():
-                        es[name][rows] = expected_shortfall(loss[:, m], p.confidence)
-                f = loss[:, filt]
-                j = np.argmax(f, axis=1)
-                worst_j[rows] = filt[j]
-                worst[rows] = f[np.arange(rows.size), j]
+            names = ["filtered", *[b for b in es if b != "filtered" and getattr(masks, b).any()]]
+            used = np.zeros(len(scen), dtype=np.bool_)
+            for name in names:
+                used |= getattr(masks, name)
+            union = np.flatnonzero(used)  # the scenarios this group needs, and each block's place in them
+            cols = [np.searchsorted(union, np.flatnonzero(getattr(masks, name))) for name in names]
+            count[accounts] = cols[0].size
+            if cols[0].size == 0:
+                continue
+            block_es, worst[accounts], j = es_scan(
+                accounts, q.indptr, q.indices, q.data, prep.pnl_usd[:, union], cols, p.confidence
+            )
+            worst_j[accounts] = np.where(j >= 0, union[np.maximum(j, 0)], -1)
+            for b, name in enumerate(names):
+                es[name][accounts] = block_es[:, b]
         m = es["filtered"].copy()
         if p.apc.buffer > 0:
             m = np.clip((1.0 + p.apc.buffer) * es["reference"], m, (1.0 + p.apc.buffer) * m)

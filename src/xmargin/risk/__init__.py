@@ -1,6 +1,7 @@
 """Risk: the book, its resolution against a market, scenario sets and the PnL[instrument, scenario] matrix."""
 
 from xmargin.risk._book import DELTA_ONE, MATRICES, Book
+from xmargin.risk._es_kernel import es_scan
 from xmargin.risk._historical import FilteredHistory, HistoricalScenarios, expected_shortfall
 from xmargin.risk._kernels import GroupScan, group_scan, row_max, row_sum
 from xmargin.risk._resolve import KIND_CODE, Columns, InstrumentTable, resolve, resolve_instruments
@@ -39,6 +40,7 @@ __all__ = [
     "account_greeks",
     "apply_trades",
     "equity_usd",
+    "es_scan",
     "expected_shortfall",
     "fill_price",
     "group_scan",

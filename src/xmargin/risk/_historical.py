@@ -144,10 +144,12 @@ class FilteredHistory:
         floor_years: float | None = None,
         floor_volatility: bool = False,
         raw: bool = False,
+        span_days: int | None = None,
     ) -> HistoricalScenarios:
         """Every h-day window ending on or before ``asof`` (and each underlying's last price), in the blocks
         of the module docstring; ``raw`` adds the unfiltered windows (the returns-based floor and the
-        stressed observations are masks over them)."""
+        stressed observations are masks over them); ``span_days``: only windows ending within that many days
+        of the earliest last day (everything a lookback or a floor of that span can use, for any account)."""
         h = int(horizon_days)
         hist = self.history
         cols = np.array([hist.column(u) for u in underlyings], dtype=np.intp)
@@ -162,7 +164,10 @@ class FilteredHistory:
                 found="fewer",
             )
         t_last = int(t_u.max())
-        ends = np.arange(max(int(start_u.min()) + h - 1, h), t_last + 1)
+        first_end = max(int(start_u.min()) + h - 1, h)
+        if span_days is not None:
+            first_end = max(first_end, int(t_u.min()) - span_days + 1)
+        ends = np.arange(first_end, t_last + 1)
         valid = (ends[None, :] - h + 1 >= start_u[:, None]) & (ends[None, :] <= t_u[:, None])
         cs = self.cum_ret[:, cols]
         window = np.where(valid.T, cs[ends + 1] - cs[ends + 1 - h], 0.0)  # (E, U) h-day log returns

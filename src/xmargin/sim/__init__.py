@@ -3,6 +3,7 @@ Dask), oracle-manipulation scenarios."""
 
 from xmargin.sim._backtest import HORIZONS, BacktestConfig, backtest
 from xmargin.sim._backtest_report import write_backtest_report
+from xmargin.sim._backtest_sweep import SweepJob, backtest_sweep, markdown_table, target_row
 from xmargin.sim._backtest_types import BacktestReport
 from xmargin.sim._chart import plot_replay
 from xmargin.sim._impact import ImpactConfig, SqrtImpact
@@ -28,8 +29,11 @@ __all__ = [
     "ReplayReport",
     "Scenario",
     "SqrtImpact",
+    "SweepJob",
     "backtest",
+    "backtest_sweep",
     "load_path",
+    "markdown_table",
     "oracle_pump",
     "plot_pump",
     "plot_replay",
@@ -38,5 +42,6 @@ __all__ = [
     "scenario",
     "summarize",
     "sweep",
+    "target_row",
     "write_backtest_report",
 ]

@@ -34,8 +34,10 @@ if TYPE_CHECKING:
 FloatArray = NDArray[np.float64]
 HORIZONS = (1, 2, 5)
 DEFAULT_WARMUP_DAYS = 365
-"""Without ``--from``, a backtest starts a year after the history's first common day (a historical model
-needs a history to draw from)."""
+"""A backtest starts at the earliest a year after the history's first common day (a historical model needs a
+history to draw from); a short history keeps a third of its span instead."""
+MIN_WARMUP_DAYS = 60
+"""A short history (``deribit-2026``) keeps a third of its span, at least this many days, for the lookback."""
 REALISED_VOL_LAMBDA = 0.94
 """Where the history has no implied vol, options are valued at the EWMA realised vol (RiskMetrics λ)."""
 
@@ -119,7 +121,8 @@ def backtest(
             where=f"history {hist.name}", expected=f"days with prices of {', '.join(unders)}", found="none"
         )
     first, last = int(np.flatnonzero(have)[0]), int(np.flatnonzero(have)[-1])
-    earliest = first + DEFAULT_WARMUP_DAYS
+    warmup = min(DEFAULT_WARMUP_DAYS, max(MIN_WARMUP_DAYS, (last - first) // 3))
+    earliest = first + warmup
     t0 = (
         earliest
         if config.start is None
@@ -129,7 +132,7 @@ def backtest(
     if t0 < earliest:
         warnings.append(
             f"the backtest starts {hist.dates[min(earliest, last)]}, not {config.start}: the first "
-            f"{DEFAULT_WARMUP_DAYS} days of the common history of {', '.join(unders)} are kept for the models' lookback"
+            f"{warmup} days of the common history of {', '.join(unders)} are kept for the models' lookback"
         )
         t0 = earliest
     t_end = (
