@@ -52,7 +52,7 @@ def _verdict(r: BacktestReport) -> list[str]:
         ),
         f"independence: {'not rejected' if r.independent else 'rejected'} "
         f"(Christoffersen p = {r.christoffersen.p_independence:.3f})",
-        f"red 250-day windows: {r.traffic_light.red}",
+        f"red {r.traffic_light.window}-observation windows: {r.traffic_light.red}",
     ]
     return lines
 

@@ -13,6 +13,7 @@ from xmargin.core import InputError, parse_each
 from xmargin.instruments import MAX_PRICE_USD, MAX_SIZE_COIN, Kind, Portfolio, load_portfolio, parse_name
 from xmargin.margin import (
     CompareReport,
+    FhsBreakdown,
     MarginModel,
     MarginReport,
     PmBreakdown,
@@ -171,7 +172,38 @@ def print_margin(doc: MarginReport) -> None:
         console.print(gt)
     if isinstance(doc.breakdown, PmBreakdown):
         _print_groups(doc.breakdown, ccy)
+    if isinstance(doc.breakdown, FhsBreakdown):
+        _print_fhs(doc.breakdown)
     warn(doc.warnings)
+
+
+def _print_fhs(bd: FhsBreakdown) -> None:
+    """The fhs charge: ES per scenario block, the anti-procyclicality result and the add-ons (USD)."""
+    t = Table(
+        title=f"{bd.preset}: ES {bd.confidence:.0%} over {bd.horizon_days}-day windows of {bd.history} "
+        f"to {bd.asof or 'n/a'}, {bd.scenarios:,} scenarios"
+    )
+    t.add_column("")
+    t.add_column("USD", justify="right")
+    rows: list[tuple[str, float | None]] = [
+        ("ES, filtered to today's volatility", bd.es_filtered_usd),
+        ("ES at the volatility of the reference day (buffer)", bd.es_reference_usd),
+        ("ES of the stressed year", bd.es_stressed_usd),
+        ("ES of the floor's span (floor)", bd.es_lookback_usd),
+        ("margin after anti-procyclicality", bd.apc_margin_usd),
+        ("liquidity add-on", bd.liquidity_usd),
+        ("short-option minimum", bd.short_option_minimum_usd),
+        ("long options' value (paid in full)", bd.long_option_value_usd),
+        (f"worst filtered scenario (window ending {bd.worst_scenario_day or 'n/a'})", bd.worst_loss_usd),
+    ]
+    for label, value in rows:
+        if value is not None:
+            t.add_row(label, fmt(value))
+    console.print(t)
+    if bd.sigma_daily:
+        console.print(
+            "EWMA daily volatility today: " + ", ".join(f"{u} {s:.2%}" for u, s in bd.sigma_daily.items())
+        )
 
 
 def _print_liquidation(doc: MarginReport) -> None:

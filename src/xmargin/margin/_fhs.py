@@ -152,7 +152,7 @@ class FhsMargin:
         table = resolve_instruments(columns, market)
         stable = set(self.preset.stablecoins)
         unders = tuple(sorted({str(u) for u in table.underlying} - stable))
-        warnings: list[str] = list(self.history.warnings)
+        warnings: list[str] = list(self.history.warnings_for(unders))
         if not unders:
             empty = np.zeros((len(table.instruments), 0))
             return Prepared(market, columns, table, None, empty, empty, tuple(warnings))
@@ -176,6 +176,10 @@ class FhsMargin:
             floor_volatility=p.apc.floor_basis == "volatility",
             raw=p.apc.stressed_weight > 0
             or (p.apc.floor_years is not None and p.apc.floor_basis == "returns"),
+            # the stressed year may lie anywhere in the history; otherwise only the lookback and the floor
+            span_days=None
+            if p.apc.stressed_weight > 0
+            else max(p.lookback_days, round(365.25 * (p.apc.floor_years or 0.0))),
         )
         if self.history.iv is None and table.is_option.any():
             warnings.append(

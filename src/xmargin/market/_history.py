@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import gzip
 import io
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
@@ -51,7 +52,28 @@ class PriceHistory:
     close: FloatArray
     iv: FloatArray | None = None
     source: str = ""
-    warnings: tuple[str, ...] = ()
+    missing_days: int = 0
+    """calendar days absent from the file, carried forward from the previous close"""
+    filled: Mapping[str, int] = field(default_factory=dict)
+    """per underlying: empty price cells inside its series, carried forward"""
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.warnings_for(self.underlyings)
+
+    def warnings_for(self, underlyings: tuple[str, ...]) -> tuple[str, ...]:
+        """The assumptions made loading this history that concern ``underlyings``."""
+        out = []
+        if self.missing_days:
+            out.append(
+                f"history {self.name}: {self.missing_days} missing day(s) carried forward from the previous close"
+            )
+        for u in underlyings:
+            if self.filled.get(u):
+                out.append(
+                    f"history {self.name}: {self.filled[u]} empty {u} price(s) inside its series carried forward"
+                )
+        return tuple(out)
 
     def __len__(self) -> int:
         return int(self.dates.shape[0])
@@ -93,7 +115,8 @@ class PriceHistory:
             self.close[:, cols],
             None if self.iv is None else self.iv[:, cols],
             self.source,
-            self.warnings,
+            self.missing_days,
+            {u: n for u, n in self.filled.items() if u in underlyings},
         )
 
 
@@ -181,23 +204,25 @@ def parse_history(text: str, *, name: str, source: str) -> PriceHistory:
     )
     # one row per calendar day: missing days are carried forward (named in warnings)
     calendar = np.arange(days[0], days[-1] + np.timedelta64(1, "D"), dtype="datetime64[D]")
-    warnings: list[str] = []
-    if calendar.size != days.size:
-        warnings.append(
-            f"history {name}: {calendar.size - days.size} missing day(s) carried forward from the previous close"
-        )
     pos = np.searchsorted(days, calendar, side="right") - 1
     close, iv = close[pos], None if iv is None else iv[pos]
     filled = _fill_gaps(close)
-    if filled:
-        warnings.append(f"history {name}: {filled} empty price cell(s) inside a series carried forward")
     if iv is not None:
         _fill_gaps(iv)
         iv_full = np.full_like(close, np.nan)
         for k, c in enumerate(iv_cols):
             iv_full[:, price_cols.index(c[3:])] = iv[:, k]
         iv = iv_full
-    return PriceHistory(name, calendar, tuple(price_cols), close, iv, source, tuple(warnings))
+    return PriceHistory(
+        name,
+        calendar,
+        tuple(price_cols),
+        close,
+        iv,
+        source,
+        int(calendar.size - days.size),
+        {u: int(n) for u, n in zip(price_cols, filled, strict=True) if n},
+    )
 
 
 def _is_day(s: str) -> bool:
@@ -223,20 +248,21 @@ def _numbers(df: pd.DataFrame, cols: list[str], name: str, *, lo: float, what: s
     return out
 
 
-def _fill_gaps(a: FloatArray) -> int:
+def _fill_gaps(a: FloatArray) -> list[int]:
     """Carry values forward inside each column's span (NaN before its first and after its last value stay);
-    returns how many were filled."""
-    filled = 0
+    returns how many were filled per column."""
+    filled = []
     for k in range(a.shape[1]):
         col = a[:, k]
         ok = np.isfinite(col)
         if not ok.any():
+            filled.append(0)
             continue
         first = int(np.argmax(ok))
         last = col.size - int(np.argmax(ok[::-1]))
         idx = np.where(ok, np.arange(col.size), 0)
         np.maximum.accumulate(idx, out=idx)
-        filled += int((~ok[first:last]).sum())
+        filled.append(int((~ok[first:last]).sum()))
         col[first:last] = col[idx[first:last]]
     return filled
 
