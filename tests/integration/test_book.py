@@ -176,3 +176,26 @@ def test_dask_local_cluster_equals_single_process(small_book: Book) -> None:
     for field in ("initial_margin", "maintenance_margin", "equity", "margin_balance"):
         np.testing.assert_allclose(getattr(remote, field), getattr(local, field), rtol=1e-12, atol=0)
     assert remote.accounts == local.accounts
+
+
+@pytest.mark.slow
+def test_book_liquidation_prices_of_a_model_that_does_not_decompose(small_book: Book) -> None:
+    """fhs charges the whole account at once (joint historical days): the book solver re-margins each holder's
+    whole account, and agrees with Brent's method on each account alone."""
+    m = resolve_model("fhs")
+    assert not m.decomposes_by_underlying
+    sub = small_book.select(np.arange(0, 400, 50))
+    book_prices = book_liquidation_prices(m, sub, MARKET)
+    compared = 0
+    for i in range(sub.n_accounts):
+        row = sub.row(i)
+        alone = row.select(None, np.flatnonzero(np.diff(row.q.tocsc().indptr) > 0))  # its own columns
+        for u, lp in liquidation_prices(m, alone, MARKET).items():
+            for k, side in enumerate((lp.below, lp.above)):
+                got = book_prices[u][k][i]
+                if side is None:
+                    assert np.isnan(got)
+                    continue
+                assert got == pytest.approx(side, rel=2e-4)
+                compared += 1
+    assert compared >= 4

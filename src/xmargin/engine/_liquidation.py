@@ -4,7 +4,7 @@ The one-account solver (``margin.solve``) refines each root with Brent's method;
 every account without one model run per account and step. Models decompose by underlying, so moving one
 underlying's price changes only that underlying's part of each account: per underlying ``u``, its sub-book
 (the holders of ``u``'s columns) is margined once per point of a grid of price factors, the other parts are
-held, and each account's gap (``MarginResult.gap``: margin balance less maintenance, the model's own
+held (a model that does not decompose, ``fhs``, re-margins each holder's whole account instead), and each account's gap (``MarginResult.gap``: margin balance less maintenance, the model's own
 ``combine`` of the parts; under an isolated model never above its smallest position's own gap) is followed
 outwards from today's price until it crosses zero. Grid points are 0.5% apart within ±50% and geometric
 beyond (down to 0.1% and up to 50× as the one-account solver). Each crossing's bracket is then cut into
@@ -30,6 +30,8 @@ from xmargin.risk import Book
 FloatArray = NDArray[np.float64]
 BOOK_DOWN = np.concatenate([np.linspace(0.995, 0.5, 100), np.geomspace(0.49, 1e-3, 24)])
 BOOK_UP = np.concatenate([np.linspace(1.005, 1.5, 100), np.geomspace(1.52, 50.0, 40)])
+ALL = "*"
+"""The one part of a model that does not decompose by underlying (``fhs``): every column."""
 SMALL_GROUP = 256
 """Below this many accounts a refinement point prices only the columns they hold."""
 REFINE_ROUNDS = 1
@@ -39,11 +41,12 @@ root is interpolated: 0.03% apart within ±50%."""
 
 
 def _parts(model: MarginModel, book: Book, market: MarketSnapshot, bases: list[str]) -> dict[str, FloatArray]:
-    """Per-underlying MM, margin balance and isolated positions' gap, shape (accounts, underlyings)."""
+    """Per-underlying MM, margin balance and isolated positions' gap, shape (accounts, underlyings); a model
+    that does not decompose by underlying has one part, the whole account (``bases`` = [ALL])."""
     n, k = book.n_accounts, len(bases)
     out = {f: np.zeros((n, k)) for f in ("mm", "bal", "pgap")}
     for j, u in enumerate(bases):
-        cols = np.array([c for c, i in enumerate(book.instruments) if i.base == u], dtype=np.intp)
+        cols = np.array([c for c, i in enumerate(book.instruments) if u == ALL or i.base == u], dtype=np.intp)
         r = model.requirement(book.select(None, cols), market, detail=False)
         out["mm"][:, j] = r.maintenance_margin
         out["bal"][:, j] = r.margin_balance
@@ -115,15 +118,17 @@ def book_liquidation_prices(
     NaN where none exists (module docstring)."""
     pinned = model.pin(book, market)
     bases = sorted({i.base for i in pinned.instruments})
-    parts = _parts(model, pinned, market, bases)
+    split = model.decomposes_by_underlying
+    parts = _parts(model, pinned, market, bases if split else [ALL])
     today = _gap(model, parts["mm"], parts["bal"], parts["pgap"])
     out: dict[str, tuple[FloatArray, FloatArray]] = {}
-    for j, u in enumerate(bases):
+    for k, u in enumerate(bases):
         if u in STABLECOINS:
             continue
         cols = np.array([c for c, i in enumerate(pinned.instruments) if i.base == u], dtype=np.intp)
-        sub = pinned.select(None, cols)
-        holders = np.flatnonzero(np.diff(sub.q.indptr) > 0)
+        holders = np.flatnonzero(np.diff(pinned.select(None, cols).q.indptr) > 0)
+        # a decomposing model re-margins only u's columns; another the whole account of each holder
+        sub, j = (pinned.select(None, cols), k) if split else (pinned, 0)
         s0 = market.index(u)
 
         def evaluate(rows: NDArray[np.intp], x: float, sub: Book = sub, u: str = u, j: int = j) -> FloatArray:
