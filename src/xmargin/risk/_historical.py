@@ -18,10 +18,11 @@ Document, 4th ed., 1996, §5.2.1):
   one (``iv_<U>``), otherwise by the change of the EWMA volatility forecast over the same window,
   ``σ[t+1] / σ[t−h+1]`` (a realised vol-of-vol proxy; xmargin's choice, documented in docs/backtest.md).
 
-``HistoricalScenarios`` holds several blocks of scenarios over the same underlyings, each one ES is taken over:
-``filtered`` (today's vol), ``reference`` (the vol of ``reference_lag`` days ago: the anti-procyclical
-buffer), ``lookback`` (unfiltered returns of the last ``floor_years``: the 10-year floor) and ``stressed``
-(unfiltered returns of the most volatile year in the history: the stressed observations).
+``HistoricalScenarios`` holds the same windows in several blocks: ``filtered`` (rescaled to today's vol),
+``reference`` (to the vol of ``reference_lag`` days ago: the anti-procyclical buffer), ``lookback`` (to the
+RMS vol of the last ``floor_years``: the volatility-based floor) and ``raw`` (as they happened: the
+returns-based floor and the stressed observations). ``FilteredHistory.masks`` picks, for accounts holding a
+given set of underlyings, the scenarios each expected shortfall is taken over.
 """
 
 from __future__ import annotations
