@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,12 +124,17 @@ def test_cli_generate_margin_export(tmp_path: Path) -> None:
 def test_book_liquidation_prices_match_the_one_account_solver(small_book: Book, model: str) -> None:
     """The book-wide grid + refinement against Brent's method on each account alone (both sides)."""
     m = resolve_model(model)
-    rows = np.arange(0, 400, 20)
-    sub = small_book.select(rows)
+    sub = small_book.select(np.arange(0, 400, 20))
+    assert _compare_with_one_account_solver(m, sub, lambda row: row) >= 10
+
+
+def _compare_with_one_account_solver(m: Any, sub: Book, alone: Callable[[Book], Book]) -> int:
+    """Each account's book-wide liquidation prices against Brent's method on ``alone(its row)``, both sides,
+    to 2e-4 relative; returns how many prices were compared (NaN on both sides are checked, not counted)."""
     book_prices = book_liquidation_prices(m, sub, MARKET)
     compared = 0
     for i in range(sub.n_accounts):
-        for u, lp in liquidation_prices(m, sub.row(i), MARKET).items():
+        for u, lp in liquidation_prices(m, alone(sub.row(i)), MARKET).items():
             for k, side in enumerate((lp.below, lp.above)):
                 got = book_prices[u][k][i]
                 if side is None:
@@ -135,7 +142,7 @@ def test_book_liquidation_prices_match_the_one_account_solver(small_book: Book, 
                     continue
                 assert got == pytest.approx(side, rel=2e-4)
                 compared += 1
-    assert compared >= 10
+    return compared
 
 
 @pytest.mark.parametrize(
@@ -185,17 +192,8 @@ def test_book_liquidation_prices_of_a_model_that_does_not_decompose(small_book: 
     m = resolve_model("fhs")
     assert not m.decomposes_by_underlying
     sub = small_book.select(np.arange(0, 400, 50))
-    book_prices = book_liquidation_prices(m, sub, MARKET)
-    compared = 0
-    for i in range(sub.n_accounts):
-        row = sub.row(i)
-        alone = row.select(None, np.flatnonzero(np.diff(row.q.tocsc().indptr) > 0))  # its own columns
-        for u, lp in liquidation_prices(m, alone, MARKET).items():
-            for k, side in enumerate((lp.below, lp.above)):
-                got = book_prices[u][k][i]
-                if side is None:
-                    assert np.isnan(got)
-                    continue
-                assert got == pytest.approx(side, rel=2e-4)
-                compared += 1
-    assert compared >= 4
+
+    def own_columns(row: Book) -> Book:  # the account alone on just the columns it holds
+        return row.select(None, np.flatnonzero(np.diff(row.q.tocsc().indptr) > 0))
+
+    assert _compare_with_one_account_solver(m, sub, own_columns) >= 4

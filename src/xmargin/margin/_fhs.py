@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from xmargin.core import InputError
 from xmargin.margin._model import MarginResult, check_prepared, register, sum_parts
 from xmargin.margin._presets import FhsPreset, load_fhs_preset
 from xmargin.margin._result import FhsBreakdown
@@ -121,11 +120,6 @@ class FhsMargin:
         self.preset_name = self.preset.name
         self.history = history if history is not None else load_history(self.preset.history)
         self.filtered = FilteredHistory.build(self.history, self.preset.lambda_)
-        self._last_day = {
-            u: self.history.last_day(u)
-            for k, u in enumerate(self.history.underlyings)
-            if np.isfinite(self.history.close[:, k]).any()
-        }
         self.collateral = self.preset.collateral.policy()
         linear = self.preset.liquidity.y == 0.0
         self.scales_linearly = linear
@@ -157,11 +151,11 @@ class FhsMargin:
             empty = np.zeros((len(table.instruments), 0))
             return Prepared(market, columns, table, None, empty, empty, tuple(warnings))
         p = self.preset
-        check_history_covers(self.history, unders)
         asof_day = (market.valuation_time - timedelta(days=1)).date()
-        for u in unders:
-            last = self._last_day[u]
-            if asof_day > last:
+        last_rows = self.filtered.last_valid[self.history.columns(unders)]
+        for u, row in zip(unders, last_rows.tolist(), strict=True):
+            last = self.history.dates[row].astype(object)
+            if row >= 0 and asof_day > last:
                 warnings.append(
                     f"fhs: history {self.history.name} has {u} until {last}, {(asof_day - last).days} day(s) "
                     f"before the valuation day {asof_day}; its scenarios and volatility are as of {last}"
@@ -388,15 +382,4 @@ class FhsMargin:
         return pin_entries(book, market)
 
 
-def check_history_covers(history: PriceHistory, underlyings: tuple[str, ...]) -> None:
-    """Bad input unless the history has prices of every underlying."""
-    missing = [u for u in underlyings if u not in history.underlyings]
-    if missing:
-        raise InputError(
-            where=f"history {history.name}",
-            expected=f"prices of {', '.join(underlyings)}",
-            found=f"no {', '.join(missing)} (it has {', '.join(history.underlyings)})",
-        )
-
-
-__all__ = ["FhsMargin", "Prepared", "check_history_covers"]
+__all__ = ["FhsMargin", "Prepared"]

@@ -88,6 +88,17 @@ class PriceHistory:
                 found=f"no {underlying} column",
             ) from None
 
+    def columns(self, underlyings: tuple[str, ...]) -> NDArray[np.intp]:
+        """The column of each of ``underlyings``; bad input naming every one the history lacks."""
+        missing = [u for u in underlyings if u not in self.underlyings]
+        if missing:
+            raise InputError(
+                where=f"history {self.name}",
+                expected=f"prices of {', '.join(underlyings)} (it has {', '.join(self.underlyings)})",
+                found=f"no {', '.join(missing)} column",
+            )
+        return np.array([self.underlyings.index(u) for u in underlyings], dtype=np.intp)
+
     def first_day(self, underlying: str) -> date:
         col = self.close[:, self.column(underlying)]
         ok = np.flatnonzero(np.isfinite(col))
@@ -107,7 +118,7 @@ class PriceHistory:
 
     def select(self, underlyings: tuple[str, ...]) -> PriceHistory:
         """The same history restricted to ``underlyings`` (each must be present)."""
-        cols = [self.column(u) for u in underlyings]
+        cols = self.columns(underlyings)
         return PriceHistory(
             self.name,
             self.dates,

@@ -153,7 +153,7 @@ class FilteredHistory:
         of the earliest last day (everything a lookback or a floor of that span can use, for any account)."""
         h = int(horizon_days)
         hist = self.history
-        cols = np.array([hist.column(u) for u in underlyings], dtype=np.intp)
+        cols = hist.columns(underlyings)
         t_asof = int(np.searchsorted(hist.dates, asof, side="right")) - 1
         t_u = np.minimum(t_asof, self.last_valid[cols])
         start_u = self.first_valid[cols]
@@ -233,7 +233,7 @@ class FilteredHistory:
         if stressed:
             raw = ok & scen.in_block("raw")
             ends = scen.end_row[raw]
-            cols = np.array([self.history.column(scen.underlyings[int(k)]) for k in members], dtype=np.intp)
+            cols = self.history.columns(tuple(scen.underlyings[int(k)] for k in members))
             lo, hi = self._stressed_year(ends, self.log_ret[:, cols])
             stress = raw & (scen.end_row >= lo) & (scen.end_row <= hi)
         return GroupMasks(

@@ -24,7 +24,7 @@ from xmargin.core import InputError
 from xmargin.instruments import Kind, Portfolio
 from xmargin.margin import HistoricalModel, MarginModel
 from xmargin.market import STABLECOINS, MarketSnapshot, PriceHistory, close_time
-from xmargin.risk import Book, InstrumentTable, pin_entries, resolve_instruments, upnl_settle
+from xmargin.risk import Book, InstrumentTable, equity_usd, pin_entries, resolve_instruments
 from xmargin.sim import _backtest_stats as st
 from xmargin.sim._backtest_types import BacktestReport
 
@@ -181,9 +181,8 @@ def backtest(
         res = model.requirement(pinned, m0, detail=False)
         model_warnings.update(dict.fromkeys(res.warnings))
         margin[k] = float(res.initial_margin[0])
-        q, q_at, q_e = (np.asarray(x.toarray()[0]) for x in (pinned.q, pinned.q_at_entry, pinned.q_entry))
-        loss[k] = _equity(q, q_at, q_e, tab0) - _equity(q, q_at, q_e, tab1)
-        notional[k] = float(np.abs(q) @ np.where(tab0.is_spot, 0.0, tab0.index_usd))
+        loss[k] = float(equity_usd(pinned, tab0)[0] - equity_usd(pinned, tab1)[0])
+        notional[k] = float((abs(pinned.q) @ np.where(tab0.is_spot, 0.0, tab0.index_usd))[0])
         markets.pop(t, None)
     warnings.extend(w for w in model_warnings if w not in warnings)
     breach = loss > margin
@@ -209,15 +208,6 @@ def backtest(
         warnings=tuple(warnings),
     )
     return report, series
-
-
-def _equity(q: FloatArray, q_at: FloatArray, q_entry: FloatArray, table: InstrumentTable) -> float:
-    """One account's equity (USD) from dense sizes and entries: ``risk.equity_usd`` for a one-row book."""
-    entered = table.is_linear_delta_one & (q_at != 0)
-    avg = q_entry / np.where(q_at != 0, q_at, 1.0)
-    settle = upnl_settle(q_at, avg, table.forward, table.inverse)
-    upnl = np.where(entered, settle * np.where(table.inverse, table.settle_usd, 1.0), 0.0)
-    return float(q @ table.value_usd + upnl.sum())
 
 
 def model_name(model: MarginModel) -> str:
