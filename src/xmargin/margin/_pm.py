@@ -365,7 +365,14 @@ class PortfolioMargin:
         if detail:
             breakdown = self._breakdowns(book, prep, results, initial_u, haircut)
         return MarginResult(
-            self.name, book.accounts, im, mm, equity, equity - haircut, breakdown, table.warnings
+            self.name,
+            book.accounts,
+            im,
+            mm,
+            equity,
+            equity - haircut,
+            breakdown,
+            table.warnings + self.collateral.warnings(table, market),
         )
 
     def pin(self, book: Book, market: MarketSnapshot) -> Book:

@@ -24,8 +24,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from xmargin.core import InputError, input_errors, load_document
-from xmargin.margin._collateral import CollateralPolicy
+from xmargin.margin._collateral import CollateralPolicy, FhsHaircutParams, FhsHaircuts
 from xmargin.margin._tiers import TierTable
+from xmargin.market import load_history
 
 PRESET_DIR = "presets"
 PresetSource = str | Path | Mapping[str, Any] | None
@@ -78,8 +79,34 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class FhsHaircutSection(_Strict):
+    """Haircuts from each asset's own FHS tail (``FhsHaircuts``, ``risk/_haircut_path.py``)."""
+
+    history: str = "crypto-daily"
+    lambda_: Annotated[float, Sourced, _n(gt=0.0, lt=1.0)] = Field(0.94, alias="lambda")
+    confidence: Annotated[float, Sourced, _n(ge=0.9, lt=1.0)] = 0.99
+    horizon_days: Annotated[int, Sourced, Field(strict=True, ge=1, le=10)] = 2
+    lookback_days: Annotated[int, Sourced, Field(strict=True, ge=250, le=36500)] = 1000
+    vol_ratio_cap: Annotated[float, Sourced, _n(ge=1.0, le=100.0)] | None = 2.0
+    max_daily_change: Annotated[float, Sourced, _n(gt=0.0, le=1.0)] = 0.05
+    depeg: dict[str, Fraction] = Field(default_factory=dict)
+    """stablecoin → the relative loss of its depeg scenario"""
+
+    def params(self) -> FhsHaircutParams:
+        return FhsHaircutParams(
+            lam=self.lambda_,
+            confidence=self.confidence,
+            horizon_days=self.horizon_days,
+            lookback_days=self.lookback_days,
+            vol_ratio_cap=self.vol_ratio_cap,
+            max_daily_change=self.max_daily_change,
+            depeg=dict(self.depeg),
+        )
+
+
 class CollateralSection(_Strict):
-    """Haircuts (``CollateralPolicy``): static per asset, or rising with the asset's vol."""
+    """Haircuts (``CollateralPolicy``): static per asset, rising with the asset's implied vol (``dynamic``),
+    or from the asset's own FHS tail (``fhs``); the static haircuts are the floors of both dynamic modes."""
 
     haircuts: dict[str, Fraction] = Field(default_factory=dict)
     default_haircut: Fraction = 0.0
@@ -87,9 +114,31 @@ class CollateralSection(_Strict):
     k: UpTo10 = 2.33
     horizon_days: Days = 1.0
     cap: Fraction = 0.5
+    fhs: FhsHaircutSection | None = None
     source: str = ""
 
+    @model_validator(mode="after")
+    def _one_mode(self) -> CollateralSection:
+        if self.dynamic and self.fhs is not None:
+            raise ValueError("collateral: either dynamic (implied-vol haircuts) or fhs, not both")
+        return self
+
     def policy(self) -> CollateralPolicy:
+        fhs = None
+        if self.fhs is not None:
+            try:
+                history = load_history(self.fhs.history)
+            except InputError as exc:
+                raise InputError(
+                    where="collateral.fhs.history", expected=exc.expected, found=exc.found
+                ) from None
+            fhs = FhsHaircuts.build(
+                history,
+                self.fhs.params(),
+                floors=self.haircuts,
+                default_floor=self.default_haircut,
+                cap=self.cap,
+            )
         return CollateralPolicy(
             haircuts=dict(self.haircuts),
             default_haircut=self.default_haircut,
@@ -97,6 +146,7 @@ class CollateralSection(_Strict):
             k=self.k,
             horizon_days=self.horizon_days,
             cap=self.cap,
+            fhs=fhs,
         )
 
 

@@ -189,7 +189,7 @@ class CrossMargin(_RatioMargin):
             equity,
             equity - haircut,
             breakdown,
-            prep.table.warnings,
+            prep.table.warnings + self.collateral.warnings(prep.table, market),
         )
 
 
@@ -290,7 +290,7 @@ class IsolatedMargin(_RatioMargin):
         # a long option is paid in full (its margin is its premium): it cannot be liquidated
         liable = (x.allocation >= 0) & (x.allocation != ALLOCATION_NAMES.index("premium"))
         np.minimum.at(pgap, e.rows, np.where(liable, x.balance - ch.mm, np.inf))
-        warnings = list(prep.table.warnings)
+        warnings = [*prep.table.warnings, *self.collateral.warnings(prep.table, market)]
         default = np.flatnonzero(x.allocation == 0)
         if default.size:
             warnings.append(self._default_warning(book, x, default))

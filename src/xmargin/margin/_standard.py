@@ -189,5 +189,5 @@ class StandardMargin:
             equity=equity,
             margin_balance=equity - haircut,
             breakdown=breakdown,
-            warnings=table.warnings,
+            warnings=table.warnings + self.collateral.warnings(table, market),
         )

@@ -2,6 +2,7 @@
 
 from xmargin.risk._book import DELTA_ONE, MATRICES, Book
 from xmargin.risk._es_kernel import es_scan
+from xmargin.risk._haircut_path import HaircutPath, depeg_haircut, fhs_haircut_path
 from xmargin.risk._historical import FilteredHistory, HistoricalScenarios, expected_shortfall
 from xmargin.risk._kernels import GroupScan, group_scan, row_max, row_sum
 from xmargin.risk._resolve import KIND_CODE, Columns, InstrumentTable, resolve, resolve_instruments
@@ -32,6 +33,7 @@ __all__ = [
     "Columns",
     "FilteredHistory",
     "GroupScan",
+    "HaircutPath",
     "HistoricalScenarios",
     "InstrumentTable",
     "ScenarioSet",
@@ -39,9 +41,11 @@ __all__ = [
     "UnderlyingGreeks",
     "account_greeks",
     "apply_trades",
+    "depeg_haircut",
     "equity_usd",
     "es_scan",
     "expected_shortfall",
+    "fhs_haircut_path",
     "fill_price",
     "group_scan",
     "joint_scenario_pnl",

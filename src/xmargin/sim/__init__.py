@@ -6,6 +6,7 @@ from xmargin.sim._backtest_report import write_backtest_report
 from xmargin.sim._backtest_sweep import SweepJob, backtest_sweep, markdown_table, target_row
 from xmargin.sim._backtest_types import BacktestReport
 from xmargin.sim._chart import plot_replay
+from xmargin.sim._haircut_backtest import HaircutBacktest, haircut_backtest
 from xmargin.sim._impact import ImpactConfig, SqrtImpact
 from xmargin.sim._pump import SHAPES, PumpConfig, PumpReport, oracle_pump, plot_pump, pump_path
 from xmargin.sim._replay import OUTCOME_FIELDS, VENUES, DexConfig, ReplayConfig, ReplayReport, replay
@@ -21,6 +22,7 @@ __all__ = [
     "BacktestConfig",
     "BacktestReport",
     "DexConfig",
+    "HaircutBacktest",
     "ImpactConfig",
     "PricePath",
     "PumpConfig",
@@ -32,6 +34,7 @@ __all__ = [
     "SweepJob",
     "backtest",
     "backtest_sweep",
+    "haircut_backtest",
     "load_path",
     "markdown_table",
     "oracle_pump",

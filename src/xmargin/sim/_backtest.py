@@ -211,8 +211,13 @@ def backtest(
 
 
 def model_name(model: MarginModel) -> str:
-    """``pm`` with its default preset shows as ``pm-deribit``: the preset is what a reader compares."""
-    return model.preset_name or model.name
+    """``pm`` with its default preset shows as ``pm-deribit``: the preset is what a reader compares; a model
+    run on a preset named after another kind shows both (``isolated`` on ``cross-fixed``: ``isolated
+    (cross-fixed)``), so two models on one preset never share a name."""
+    preset = model.preset_name
+    if not preset:
+        return model.name
+    return preset if preset.startswith(model.name) else f"{model.name} ({preset})"
 
 
 def summarize(
