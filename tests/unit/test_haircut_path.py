@@ -197,3 +197,21 @@ def test_haircut_backtest_counts_the_breaches_of_the_path() -> None:
     assert res.mean == pytest.approx(path.held[days].mean())
     short = haircut_backtest(policy, "BTC", hist, side="borrowed", horizon_days=H)
     assert short.breaches == int((-loss > path.borrowed[days]).sum())
+
+
+def test_account_report_lists_each_balance_with_its_haircut() -> None:
+    from xmargin.margin import account_report
+
+    hist = _history()
+    policy = _policy(hist, BTC=0.0, USDC=0.0)
+    model = get_model("cross", preset="cross-fixed")
+    model.collateral = policy  # type: ignore[attr-defined]
+    market = _market(hist, 400, {"SOL": 20.0})
+    pf = Portfolio("a", {"BTC": -0.5, "USDC": 5000.0, "SOL": 3.0}, ())
+    doc = account_report(model, pf, market, with_liquidation=False)
+    lines = doc.breakdown.collateral
+    path = policy.fhs.paths["BTC"]  # type: ignore[union-attr]
+    assert lines["BTC"].haircut == path.borrowed[400] and lines["BTC"].basis == "fhs"
+    assert lines["USDC"].haircut == pytest.approx(0.12 / 4) and lines["USDC"].basis == "fhs"
+    assert lines["SOL"].haircut == 0.1 and lines["SOL"].basis == "static"  # no history: the floor, named
+    assert sum(c.haircut_usd for c in lines.values()) == pytest.approx(doc.equity - doc.margin_balance)

@@ -158,6 +158,7 @@ def print_margin(doc: MarginReport) -> None:
         table.add_row(label, *cells, fmt(getattr(doc, key), digits))
     table.add_row("status", *([before.status] if before is not None else []), doc.status)
     console.print(table)
+    _print_collateral(doc)
     _print_liquidation(doc)
     _print_positions(doc)
     greeks = doc.breakdown.greeks
@@ -228,6 +229,26 @@ def _print_liquidation(doc: MarginReport) -> None:
             new = getattr(lp, side)
             cells.append(fmt(new) if new is not None else "none")
         t.add_row(u, *cells)
+    console.print(t)
+
+
+def _print_collateral(doc: MarginReport) -> None:
+    lines = doc.breakdown.collateral
+    if not lines or not any(c.haircut for c in lines.values()):
+        return
+    t = Table(title="Collateral haircuts (USD; a borrowed balance: its upper tail)")
+    for col in ("asset", "balance", "index", "value", "haircut", "haircut USD", "basis"):
+        t.add_column(col, justify="left" if col in ("asset", "basis") else "right")
+    for asset, c in lines.items():
+        t.add_row(
+            asset,
+            f"{c.balance:,.8g}",
+            fmt(c.index_usd),
+            fmt(c.value_usd),
+            f"{100 * c.haircut:.2f}%",
+            fmt(c.haircut_usd),
+            c.basis,
+        )
     console.print(t)
 
 

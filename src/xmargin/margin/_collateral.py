@@ -28,11 +28,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from xmargin.core import check
+from xmargin.margin._result import CollateralLine
 from xmargin.market import MarketSnapshot, PriceHistory
 from xmargin.risk import (
     Book,
@@ -126,6 +128,19 @@ class FhsHaircuts:
         return float(path.held[row]), float(path.borrowed[row]), warning
 
 
+Basis = Literal["static", "implied", "fhs"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Sides:
+    """One asset's haircut for a held and a borrowed balance, how it was set, and what had to be assumed."""
+
+    held: float
+    borrowed: float
+    basis: Basis
+    warning: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class CollateralPolicy:
     """Haircuts per asset (fraction of value): static; ``dynamic`` turns on implied-vol haircuts, ``fhs``
@@ -148,45 +163,59 @@ class CollateralPolicy:
         check.in_range(self.cap, 0.0, 1.0, where="collateral.cap")
 
     @property
-    def mode(self) -> str:
+    def mode(self) -> Basis:
         return "fhs" if self.fhs is not None else "implied" if self.dynamic else "static"
+
+    def lines(self, collateral: Mapping[str, float], market: MarketSnapshot) -> dict[str, CollateralLine]:
+        """Each balance of ``collateral`` with its haircut (an account report's ``collateral``). An asset the
+        dynamic mode had no data for shows the static haircut it fell back to, with basis ``static``."""
+        out: dict[str, CollateralLine] = {}
+        for asset, balance in collateral.items():
+            if not market.has_index(asset):
+                continue
+            side = self._sides(asset, market)
+            h = side.held if balance >= 0 else side.borrowed
+            value = balance * market.index(asset)
+            out[asset] = CollateralLine(balance, market.index(asset), value, h, abs(value) * h, side.basis)
+        return out
 
     def floor(self, asset: str) -> float:
         return self.haircuts.get(asset, self.default_haircut)
 
     def haircut(self, asset: str, market: MarketSnapshot) -> float:
         """The haircut of a held balance of ``asset`` in ``market``."""
-        return self._sides(asset, market)[0]
+        return self._sides(asset, market).held
 
     def haircut_borrowed(self, asset: str, market: MarketSnapshot) -> float:
         """The add-on of a borrowed balance of ``asset`` in ``market``."""
-        return self._sides(asset, market)[1]
+        return self._sides(asset, market).borrowed
 
-    def _sides(self, asset: str, market: MarketSnapshot) -> tuple[float, float, str | None]:
+    def _sides(self, asset: str, market: MarketSnapshot) -> _Sides:
         floor = self.floor(asset)
+        static = _Sides(floor, floor, "static", None)
         if self.fhs is not None:
             depeg = self.fhs.depeg(asset)
             if depeg is not None:
                 h = min(max(depeg, floor), max(self.cap, floor))
-                return h, h, None
+                return _Sides(h, h, "fhs", None)
             found = self.fhs.lookup(asset, market)
             if found is None:
-                return (
-                    floor,
-                    floor,
+                why = (
                     f"collateral: no fhs haircut for {asset} on {market.valuation_time.date()} "
-                    f"(history {self.fhs.history_name}): its static haircut {floor:g} is used",
+                    f"(history {self.fhs.history_name}): its static haircut {floor:g} is used"
                 )
-            return found
+                return _Sides(floor, floor, "static", why)
+            held, borrowed, stale = found
+            return _Sides(held, borrowed, "fhs", stale)
         if not self.dynamic:
-            return floor, floor, None
+            return static
         sigma = asset_vol(asset, market)
         if sigma is None:
-            return floor, floor, None
+            return static
         h = float(
             min(max(self.k * sigma * math.sqrt(self.horizon_days / 365.0), floor), max(self.cap, floor))
         )
-        return h, h, None
+        return _Sides(h, h, "implied", None)
 
     def _spot_assets(self, table: InstrumentTable) -> list[tuple[int, str]]:
         return [
@@ -197,7 +226,7 @@ class CollateralPolicy:
         """What the policy had to assume for the collateral assets of ``table`` (e.g. a static haircut where
         the dynamic mode has no data)."""
         out = dict.fromkeys(
-            w for _, a in self._spot_assets(table) if (w := self._sides(a, market)[2]) is not None
+            w for _, a in self._spot_assets(table) if (w := self._sides(a, market).warning) is not None
         )
         return tuple(out)
 
@@ -206,7 +235,8 @@ class CollateralPolicy:
         held = np.zeros(len(table.instruments))
         borrowed = np.zeros(len(table.instruments))
         for j, asset in self._spot_assets(table):
-            held[j], borrowed[j], _ = self._sides(asset, market)
+            side = self._sides(asset, market)
+            held[j], borrowed[j] = side.held, side.borrowed
         if not held.any() and not borrowed.any():
             return np.zeros(book.n_accounts)
         q = book.q

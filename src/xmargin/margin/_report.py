@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from xmargin.core import InputError, InputErrors
 from xmargin.instruments import Portfolio
+from xmargin.margin._collateral import CollateralPolicy
 from xmargin.margin._liquidation import (
     liquidation_prices,
     nearest,
@@ -23,6 +24,7 @@ from xmargin.margin._liquidation import (
 from xmargin.margin._model import MarginModel
 from xmargin.margin._result import (
     ALLOCATION_NAMES,
+    CollateralLine,
     CompareReport,
     LiquidationPrices,
     MarginReport,
@@ -105,6 +107,16 @@ def _in_currency(grid: PnlGrid, currency: str, rate: float) -> PnlGrid:
     )
 
 
+def _collateral(
+    model: MarginModel, portfolio: Portfolio, market: MarketSnapshot
+) -> dict[str, CollateralLine]:
+    """The account's balances with the model's haircuts (none for a model without a collateral policy)."""
+    policy = getattr(model, "collateral", None)
+    if not isinstance(policy, CollateralPolicy):
+        return {}
+    return policy.lines(portfolio.collateral, market)
+
+
 def account_report(
     model: MarginModel,
     portfolio: Portfolio,
@@ -127,6 +139,7 @@ def account_report(
         liquidation_prices=prices,
         liquidation_price=nearest(prices, market),
         positions=_positions(model, book, market, with_liquidation),
+        collateral=_collateral(model, portfolio, market),
     )
     if isinstance(bd, PmBreakdown):
         bd = replace(

@@ -123,6 +123,21 @@ class PositionMargin:
     liquidation_prices: LiquidationPrices = LiquidationPrices(None, None)
 
 
+@dataclass(frozen=True, slots=True)
+class CollateralLine:
+    """One collateral balance of an account and what the model's haircut takes off it (USD)."""
+
+    balance: float
+    """in units of the asset; negative = borrowed"""
+    index_usd: float
+    value_usd: float
+    haircut: float
+    """the fraction applied: the held haircut for a positive balance, the borrowed add-on for a negative one"""
+    haircut_usd: float
+    basis: Literal["static", "implied", "fhs"]
+    """how the haircut was set: the preset's table, the asset's implied vol, or its FHS tail"""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BreakdownBase:
     """The breakdown fields FORMATS.md fixes, filled by the account report (empty on a whole book)."""
@@ -131,6 +146,7 @@ class BreakdownBase:
     liquidation_price: Mapping[str, float | None] = field(default_factory=dict)
     liquidation_prices: Mapping[str, LiquidationPrices] = field(default_factory=dict)
     positions: Mapping[str, PositionMargin] = field(default_factory=dict)
+    collateral: Mapping[str, CollateralLine] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
