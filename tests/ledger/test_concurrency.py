@@ -53,6 +53,8 @@ def test_no_lost_updates(db_url: str) -> None:
         assert [e.seq for e in ledger.events("shared")] == list(range(1, n_threads * per_thread + 1))
         for i in range(n_threads):
             assert ledger.replay(f"own-{i}").balance("BTC") == Decimal("2.5")
+        chain = ledger.store.verify_chain()  # racing appends still chain every event to the one before
+        assert chain.first_break is None and chain.events == 2 * n_threads * per_thread
 
 
 def test_concurrent_trades_cannot_overdraw(db_url: str, market: MarketSnapshot) -> None:

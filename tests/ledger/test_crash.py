@@ -63,6 +63,7 @@ def check_after_crashes(url: str, acked: list[str]) -> None:
         for a in crash_writer.ACCOUNTS:
             live = ledger.replay(a)  # fails fast on a gap or a partial payload
             assert conservation_gap(live) == {}
+        assert ledger.store.verify_chain().first_break is None  # no half-written hash or head
     with Ledger("sqlite://", ephemeral=True) as ref:  # the same commands, never interrupted
         for i in range(n):
             crash_writer.command(ref, i)

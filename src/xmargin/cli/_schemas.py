@@ -182,6 +182,12 @@ def _ledger_show() -> dict[str, Any]:
     return json_schema(LedgerShowDoc, title="xmargin ledger show|replay --json")
 
 
+def _ledger_verify() -> dict[str, Any]:
+    from xmargin.cli._ledger_verify import LedgerVerifyDoc
+
+    return json_schema(LedgerVerifyDoc, title="xmargin ledger verify --json")
+
+
 SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "margin": _margin,
     "compare": _compare,
@@ -194,6 +200,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "bench": _bench,
     "ledger-receipt": _ledger_receipt,
     "ledger-show": _ledger_show,
+    "ledger-verify": _ledger_verify,
 }
 """Every output with a schema: ``portfolio`` also covers ``book export`` and ``import``."""
 

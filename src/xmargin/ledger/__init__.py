@@ -4,6 +4,7 @@ optimistic per-account concurrency; pre-trade and pre-withdrawal margin checks; 
 a guard against a market whose index jumped from the last accepted one (see ``docs/ledger.md``)."""
 
 from xmargin.ledger._bands import DEFAULT_BAND, PriceBand
+from xmargin.ledger._chain import ChainBreak, ChainReport
 from xmargin.ledger._errors import ConcurrencyError, LedgerCorruptError, RefusedError
 from xmargin.ledger._events import Event, EventKind
 from xmargin.ledger._fold import (
@@ -18,14 +19,25 @@ from xmargin.ledger._fold import (
 )
 from xmargin.ledger._ledger import Ledger, Receipt
 from xmargin.ledger._money import PRECISION, account_delta, credit_amount, debit_amount, quantum
-from xmargin.ledger._store import AppendResult, EventStore, is_ephemeral, make_engine, upgrade_to_head
+from xmargin.ledger._store import (
+    HEAD_REVISION,
+    AppendResult,
+    EventStore,
+    current_revision,
+    is_ephemeral,
+    make_engine,
+    upgrade_to_head,
+)
 
 __all__ = [
     "DEFAULT_BAND",
+    "HEAD_REVISION",
     "INSURANCE_ACCOUNT",
     "PRECISION",
     "AccountState",
     "AppendResult",
+    "ChainBreak",
+    "ChainReport",
     "ConcurrencyError",
     "Event",
     "EventKind",
@@ -41,6 +53,7 @@ __all__ = [
     "apply",
     "conservation_gap",
     "credit_amount",
+    "current_revision",
     "debit_amount",
     "is_ephemeral",
     "make_engine",

@@ -26,6 +26,7 @@ events = sa.Table(
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("idempotency_key", sa.String(128), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=True),
     sa.UniqueConstraint("idempotency_key", name="uq_events_idempotency_key"),
     sa.UniqueConstraint("account", "seq", name="uq_events_account_seq"),
 )
@@ -35,6 +36,7 @@ accounts = sa.Table(
     metadata,
     sa.Column("account", sa.String(64), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("head", sa.String(64), nullable=True),
 )
 
 index_marks = sa.Table(

@@ -28,10 +28,11 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
 from xmargin.core import InputError
+from xmargin.ledger._chain import GENESIS, ChainReport, event_hash, verify_events
 from xmargin.ledger._events import Event, EventKind
 from xmargin.ledger._schema import accounts, events, index_marks
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SEQ_COLUMN_MAX = {"sqlite": 2**63 - 1, "postgresql": 2**31 - 1}
@@ -216,8 +217,9 @@ _NEW_ACCOUNT = sa.insert(accounts)
 _BUMP_VERSION = (
     sa.update(accounts)
     .where(accounts.c.account == sa.bindparam("acct"), accounts.c.version == sa.bindparam("expected"))
-    .values(version=accounts.c.version + 1)
+    .values(version=accounts.c.version + 1, head=sa.bindparam("new_head"))
 )
+_HEAD = sa.select(accounts.c.version, accounts.c.head).where(accounts.c.account == sa.bindparam("account"))
 _INSERT_EVENT = sa.insert(events)
 _INDEX_MARKS = sa.select(index_marks)
 _INSERT_INDEX = sa.insert(index_marks)
@@ -303,6 +305,16 @@ class EventStore:
             for r in rows
         }
 
+    def verify_chain(self) -> ChainReport:
+        """Recompute every account's hash chain (:mod:`xmargin.ledger._chain`) and name the first break."""
+        with self.engine.connect() as conn:
+            heads = {
+                str(r.account): (int(r.version), r.head)
+                for r in conn.execute(sa.select(accounts.c.account, accounts.c.version, accounts.c.head))
+            }
+            rows = conn.execute(sa.select(events).order_by(events.c.account, events.c.seq)).all()
+        return verify_events([(_row_event(r), r.hash) for r in rows], heads)
+
     def iter_all(self) -> Iterator[Event]:
         with self.engine.connect() as conn:
             for r in conn.execute(sa.select(events).order_by(events.c.account, events.c.seq)):
@@ -333,14 +345,23 @@ class EventStore:
                 raise ValueError(f"event seq {ev.seq} does not follow version {expected}")
         try:
             with self.engine.begin() as conn:
+                hashes: list[str] = []
                 for ev, expected in ordered:
                     if expected == 0:
-                        conn.execute(_NEW_ACCOUNT, {"account": ev.account, "version": 1})
+                        h = event_hash(GENESIS, ev)
+                        conn.execute(_NEW_ACCOUNT, {"account": ev.account, "version": 1, "head": h})
                     else:
-                        moved = conn.execute(_BUMP_VERSION, {"acct": ev.account, "expected": expected})
+                        current = conn.execute(_HEAD, {"account": ev.account}).first()
+                        if current is None or int(current.version) != expected:
+                            raise _Conflict
+                        h = event_hash(current.head or GENESIS, ev)
+                        moved = conn.execute(
+                            _BUMP_VERSION, {"acct": ev.account, "expected": expected, "new_head": h}
+                        )
                         if moved.rowcount != 1:
                             raise _Conflict
-                for ev, _ in ordered:
+                    hashes.append(h)
+                for (ev, _), h in zip(ordered, hashes, strict=True):
                     conn.execute(
                         _INSERT_EVENT,
                         {
@@ -350,6 +371,7 @@ class EventStore:
                             "payload": dict(ev.data),
                             "idempotency_key": ev.key,
                             "created_at": ev.created_at,
+                            "hash": h,
                         },
                     )
                 for u in sorted(index_updates, key=lambda u: u.asset):
