@@ -65,7 +65,7 @@ from ._book import book_app  # noqa: E402
 app.add_typer(book_app, name="book")
 
 from ._ledger import ledger_app  # noqa: E402
-from ._ledger_verify import verify as _verify  # noqa: E402, F401  (registers ledger verify)
+from ._ledger_audit import verify as _verify  # noqa: E402, F401  (registers verify, liabilities, proof, verify-proof)
 
 app.add_typer(ledger_app, name="ledger")
 

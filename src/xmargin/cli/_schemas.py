@@ -183,9 +183,21 @@ def _ledger_show() -> dict[str, Any]:
 
 
 def _ledger_verify() -> dict[str, Any]:
-    from xmargin.cli._ledger_verify import LedgerVerifyDoc
+    from xmargin.cli._ledger_audit import LedgerVerifyDoc
 
     return json_schema(LedgerVerifyDoc, title="xmargin ledger verify --json")
+
+
+def _ledger_liabilities() -> dict[str, Any]:
+    from xmargin.cli._ledger_audit import LiabilitiesDoc
+
+    return json_schema(LiabilitiesDoc, title="xmargin ledger liabilities --json")
+
+
+def _ledger_proof() -> dict[str, Any]:
+    from xmargin.ledger import LiabilitiesProof
+
+    return json_schema(LiabilitiesProof, title="xmargin ledger proof")
 
 
 SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -201,6 +213,8 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "ledger-receipt": _ledger_receipt,
     "ledger-show": _ledger_show,
     "ledger-verify": _ledger_verify,
+    "ledger-liabilities": _ledger_liabilities,
+    "ledger-proof": _ledger_proof,
 }
 """Every output with a schema: ``portfolio`` also covers ``book export`` and ``import``."""
 

@@ -19,6 +19,7 @@ from xmargin.ledger._fold import (
 )
 from xmargin.ledger._ledger import Ledger, Receipt
 from xmargin.ledger._money import PRECISION, account_delta, credit_amount, debit_amount, quantum
+from xmargin.ledger._proof import LiabilitiesProof, LiabilitiesTree, ProofCheck, ProofStep, verify_proof
 from xmargin.ledger._store import (
     HEAD_REVISION,
     AppendResult,
@@ -44,8 +45,12 @@ __all__ = [
     "EventStore",
     "Ledger",
     "LedgerCorruptError",
+    "LiabilitiesProof",
+    "LiabilitiesTree",
     "PositionState",
     "PriceBand",
+    "ProofCheck",
+    "ProofStep",
     "Receipt",
     "RefusedError",
     "VenueTotals",
@@ -61,4 +66,5 @@ __all__ = [
     "replay",
     "upgrade_to_head",
     "venue_totals",
+    "verify_proof",
 ]

@@ -312,8 +312,13 @@ class EventStore:
                 str(r.account): (int(r.version), r.head)
                 for r in conn.execute(sa.select(accounts.c.account, accounts.c.version, accounts.c.head))
             }
-            rows = conn.execute(sa.select(events).order_by(events.c.account, events.c.seq)).all()
-        return verify_events([(_row_event(r), r.hash) for r in rows], heads)
+        return verify_events(list(self.iter_hashed()), heads)
+
+    def iter_hashed(self) -> Iterator[tuple[Event, str | None]]:
+        """Every event with its stored chain hash, by account and seq, from one query (one snapshot)."""
+        with self.engine.connect() as conn:
+            for r in conn.execute(sa.select(events).order_by(events.c.account, events.c.seq)):
+                yield _row_event(r), r.hash
 
     def iter_all(self) -> Iterator[Event]:
         with self.engine.connect() as conn:

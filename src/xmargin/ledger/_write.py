@@ -16,6 +16,7 @@ The path of a command:
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from xmargin.ledger._errors import ConcurrencyError
 from xmargin.ledger._events import Event, EventKind
 from xmargin.ledger._fold import AccountState, VenueTotals, apply, replay, venue_totals
 from xmargin.ledger._index import DEFAULT_MAX_INDEX_MOVE, check_max_index_move, index_updates
+from xmargin.ledger._proof import LiabilitiesTree
 from xmargin.ledger._requests import check_key, check_seq, fingerprint, linked_key
 from xmargin.ledger._store import AppendResult, EventStore, IndexUpdate, is_ephemeral
 
@@ -160,6 +162,25 @@ class LedgerBase:
         for e in self.store.iter_all():
             by_account.setdefault(e.account, []).append(e)
         return venue_totals(replay(evs, account) for account, evs in by_account.items())
+
+    def liabilities_tree(self) -> LiabilitiesTree:
+        """The Merkle sum tree of every customer account's balances (:mod:`._proof`), from one snapshot of
+        the store; venue books (accounts named ``~...``) are not liabilities and are left out."""
+        by_account: dict[str, tuple[list[Event], str]] = {}
+        for e, h in self.store.iter_hashed():
+            if e.account.startswith("~"):
+                continue
+            evs, _ = by_account.get(e.account, ([], ""))
+            evs.append(e)
+            by_account[e.account] = (evs, h or "")
+        accounts = {
+            account: (
+                hashlib.sha256(b"xmargin-pol-nonce" + head.encode()).hexdigest(),
+                replay(evs, account).balances,
+            )
+            for account, (evs, head) in by_account.items()
+        }
+        return LiabilitiesTree.build(accounts)
 
     def bad_debt_outstanding(self) -> dict[str, dict[str, Decimal]]:
         """Recorded bad debt not yet covered: ``{account: {asset: amount}}`` (only non-zero amounts)."""
