@@ -21,7 +21,8 @@ def main() -> None:
     r = bench_fhs(args.accounts, calls=args.calls)
     if "pm_seconds" in r:
         print(
-            f"book of {r['accounts']:,}: fhs {r['fhs_seconds']:.2f} s, pm {r['pm_seconds']:.3f} s, fhs/pm {r['ratio']:.1f}"
+            f"book of {r['accounts']:,}: fhs {r['fhs_seconds']:.2f} s (prepare {r['fhs_prepare_seconds']:.2f} s, "
+            f"charge {r['fhs_charge_seconds']:.2f} s), pm {r['pm_seconds']:.3f} s, fhs/pm {r['ratio']:.1f}"
         )
     print(f"what-if p50 {r['whatif_p50_ms']:.2f} ms, p99 {r['whatif_p99_ms']:.2f} ms")
     print(f"13-year daily backtest: {r['backtest_seconds']:.1f} s ({r['backtest_observations']} days)")

@@ -2,6 +2,8 @@
 
 - ``book``: every account of a uniform book (``bench.uniform_book``, the shipped Deribit snapshot) margined
   by ``fhs`` (≥ 1,000 historical days) and by ``pm``, best of ``repeats``; ``ratio = fhs / pm`` (target ≤ 10);
+  its stages: ``fhs_prepare_seconds`` (scenarios and the PnL of every instrument in them) and
+  ``fhs_charge_seconds`` (the requirement given the prepared value: ``Q @ PnL`` fused with the ES scan);
 - ``whatif``: one 20-position account after a trade, the model's prepared value held (the pre-trade check),
   p50 / p99 in ms (target p99 ≤ 5 ms);
 - ``backtest``: a 13-year daily backtest (horizon 1 day) of one BTC perpetual (target ≤ 10 s).
@@ -37,13 +39,18 @@ def bench_fhs(
         pm.requirement(book, market, detail=False)
         pm_s = _best(lambda: pm.requirement(book, market.replace(), detail=False), repeats)
         fhs_s = _best(lambda: fhs.requirement(book, market.replace(), detail=False), repeats)
+        # the two stages of that time: the scenario set and its PnL (prepare), then the charge
+        prepare_s = _best(lambda: fhs.prepare(book.columns, market.replace()), repeats)
         prep = fhs.prepare(book.columns, market)
+        charge_s = _best(lambda: fhs.requirement(book, market, detail=False, prepared=prep), repeats)
         assert prep.scenarios is not None
         out |= {
             "historical_days": len(np.unique(prep.scenarios.end_row)),
             "scenarios": len(prep.scenarios),
             "pm_seconds": pm_s,
             "fhs_seconds": fhs_s,
+            "fhs_prepare_seconds": prepare_s,
+            "fhs_charge_seconds": charge_s,
             "seconds": fhs_s,
             "ratio": fhs_s / pm_s,
         }

@@ -270,18 +270,13 @@ class FhsMargin:
                 stressed=p.apc.stressed_weight > 0,
             )
             names = ["filtered", *[b for b in es if b != "filtered" and getattr(masks, b).any()]]
-            used = np.zeros(len(scen), dtype=np.bool_)
-            for name in names:
-                used |= getattr(masks, name)
-            union = np.flatnonzero(used)  # the scenarios this group needs, and each block's place in them
-            cols = [np.searchsorted(union, np.flatnonzero(getattr(masks, name))) for name in names]
+            cols = [np.flatnonzero(getattr(masks, name)) for name in names]  # scenario columns per block
             count[accounts] = cols[0].size
             if cols[0].size == 0:
                 continue
-            block_es, worst[accounts], j = es_scan(
-                accounts, q.indptr, q.indices, q.data, prep.pnl_usd[:, union], cols, p.confidence
+            block_es, worst[accounts], worst_j[accounts] = es_scan(
+                accounts, q.indptr, q.indices, q.data, prep.pnl_usd, cols, p.confidence
             )
-            worst_j[accounts] = np.where(j >= 0, union[np.maximum(j, 0)], -1)
             for b, name in enumerate(names):
                 es[name][accounts] = block_es[:, b]
         m = es["filtered"].copy()

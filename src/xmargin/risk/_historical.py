@@ -150,7 +150,8 @@ class FilteredHistory:
         """Every h-day window ending on or before ``asof`` (and each underlying's last price), in the blocks
         of the module docstring; ``raw`` adds the unfiltered windows (the returns-based floor and the
         stressed observations are masks over them); ``span_days``: only windows ending within that many days
-        of the earliest last day (everything a lookback or a floor of that span can use, for any account)."""
+        of the last day of an underlying they are valid for (everything a lookback or a floor of that span
+        can use, for any account)."""
         h = int(horizon_days)
         hist = self.history
         cols = hist.columns(underlyings)
@@ -170,6 +171,12 @@ class FilteredHistory:
             first_end = max(first_end, int(t_u.min()) - span_days + 1)
         ends = np.arange(first_end, t_last + 1)
         valid = (ends[None, :] - h + 1 >= start_u[:, None]) & (ends[None, :] <= t_u[:, None])
+        if span_days is not None:
+            # a lookback or floor reaches back from the latest last day of the underlyings an account holds,
+            # so it never uses a window ending span_days or more before the last day of every underlying
+            # the window is valid for (not repriced: no margin changes)
+            usable = (valid & (ends[None, :] > t_u[:, None] - span_days)).any(axis=0)
+            ends, valid = ends[usable], valid[:, usable]
         cs = self.cum_ret[:, cols]
         window = np.where(valid.T, cs[ends + 1] - cs[ends + 1 - h], 0.0)  # (E, U) h-day log returns
         sig = self.sigma[:, cols]
