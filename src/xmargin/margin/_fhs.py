@@ -219,7 +219,7 @@ class FhsMargin:
             equity,
             equity - haircut,
             breakdown,
-            prep.warnings + table.warnings,
+            prep.warnings + table.warnings + self.collateral.warnings(table, market),
         )
 
     def _charge(self, book: Book, prep: Prepared) -> _Charge:
