@@ -31,7 +31,7 @@ from xmargin.core import InputError
 from xmargin.ledger._events import Event, EventKind
 from xmargin.ledger._schema import accounts, events, index_marks
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SEQ_COLUMN_MAX = {"sqlite": 2**63 - 1, "postgresql": 2**31 - 1}
