@@ -48,7 +48,7 @@ from xmargin.margin._presets import shipped_presets
 from xmargin.market import MarketSnapshot, market_from_mapping
 from xmargin.risk import Trade
 from xmargin.service._access import Access, access
-from xmargin.service._errors import ServiceError, install
+from xmargin.service._errors import ServiceError, install, request_wheres
 from xmargin.service._keys import ApiKey, KeyStore
 from xmargin.service._models import (
     CashBody,
@@ -167,8 +167,9 @@ def _routes(
             )
         return market
 
-    def account_of(account: str) -> str:
-        return check_account(account, reserved_ok=True)
+    def account_of(account: str, *, reserved_ok: bool = True) -> str:
+        with request_wheres():
+            return check_account(account, reserved_ok=reserved_ok)
 
     Reader = Annotated[ApiKey, Depends(a.reader)]
     Trader = Annotated[ApiKey, Depends(a.trader)]
@@ -182,7 +183,9 @@ def _routes(
 
     def write(account: str, given: str | None, command: Callable[[str], Receipt]) -> JSONResponse:
         client_key, ledger_key = _ledger_key(account, given)
-        return _written(command(ledger_key), client_key)
+        with request_wheres():
+            receipt = command(ledger_key)
+        return _written(receipt, client_key)
 
     @app.get("/v1/health", response_model=Health, tags=["service"])
     def health() -> Health:
@@ -247,7 +250,7 @@ def _routes(
     )
     def withdrawal(account: str, body: CashBody, _: Trader, idempotency_key: IdemKey = None) -> JSONResponse:
         """Debit collateral; 409 if it would leave ``available < 0`` or exceed the balance held."""
-        name = check_account(account)
+        name = account_of(account, reserved_ok=False)
         return write(
             account,
             idempotency_key,
@@ -263,7 +266,7 @@ def _routes(
     )
     def trade(account: str, body: TradeBody, _: Trader, idempotency_key: IdemKey = None) -> JSONResponse:
         """Record a fill after the pre-trade checks (price band, ``available >= 0`` after); 409 if refused."""
-        name = check_account(account)
+        name = account_of(account, reserved_ok=False)
         mkt = need_market()
         return write(
             account,

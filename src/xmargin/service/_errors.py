@@ -15,9 +15,10 @@ any other fault                         500     ``error`` naming the fault's typ
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -49,6 +50,38 @@ class ServiceError(XmarginError):
         self.expected = expected
         self.found = found
         self.headers = dict(headers or {})
+
+
+API_WHERES = {
+    "ACCOUNT": "path.account",
+    "ASSET": "body.asset",
+    "AMOUNT": "body.amount",
+    "INSTRUMENT": "body.instrument",
+    "SIZE": "body.size",
+    "PRICE": "body.price",
+    "fee": "body.fee",
+    "key": "header.Idempotency-Key",
+}
+"""The ledger's parameter names in its errors, as the parts of a request they came from."""
+
+
+@contextlib.contextmanager
+def request_wheres() -> Iterator[None]:
+    """Rename the ``where`` of bad input raised by the ledger to the request's part (:data:`API_WHERES`):
+    a ``where`` equal to a name, or starting with ``name `` / ``name.`` / ``name:``."""
+    try:
+        yield
+    except InputError as exc:
+        errors = exc.errors if isinstance(exc, InputErrors) else (exc,)
+        renamed = []
+        for e in errors:
+            where = e.where
+            for name, part in API_WHERES.items():
+                if where == name or where.startswith((f"{name} ", f"{name}.", f"{name}:")):
+                    where = part + where[len(name) :]
+                    break
+            renamed.append(InputError(where=where, expected=e.expected, found=e.found))
+        raise (InputErrors(renamed) if len(renamed) > 1 else renamed[0]) from None
 
 
 def _plain(x: object) -> Any:
