@@ -339,3 +339,48 @@ def test_rate_limit_per_key(tmp_path: Path, market: MarketSnapshot) -> None:
     assert r.json()["error"]["where"] == "X-API-Key"
     assert s.call("GET", "/v1/accounts/alice", "trade").status_code == 200  # another key, its own budget
     s.ledger.close()
+
+
+def test_an_internal_fault_is_500_without_its_detail(
+    tmp_path: Path, market: MarketSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = Service(tmp_path, market)
+
+    def broken(account: str) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(s.ledger, "state", broken)
+    client = TestClient(s.client.app, raise_server_exceptions=False)
+    r = client.get("/v1/accounts/alice", headers={"X-API-Key": str(s.keys["read"])})
+    assert r.status_code == 500
+    assert r.json()["error"] == {
+        "where": "server",
+        "expected": "no internal fault",
+        "found": "RuntimeError (see the server's log)",
+    }
+    assert "secret internals" not in r.text and "Traceback" not in r.text
+    s.ledger.close()
+
+
+def test_the_service_on_postgresql(market: MarketSnapshot) -> None:
+    """The same ledger and key store on PostgreSQL (migration 0003 included); skipped without a server."""
+    from tests.ledger.conftest import drop_pg_schema, new_pg_schema
+
+    schema, url = new_pg_schema()
+    try:
+        with Ledger(url) as ledger:
+            keys = KeyStore(ledger.store)
+            admin, alice = keys.create("venue", Scope.ADMIN), keys.create("alice", Scope.TRADE)
+            client = TestClient(create_app(ledger, keys, market))
+            body = {"asset": "USDC", "amount": "1000.5"}
+            headers = {"X-API-Key": admin.key, "Idempotency-Key": "pg-1"}
+            first = client.post("/v1/accounts/alice/deposits", headers=headers, json=body)
+            again = client.post("/v1/accounts/alice/deposits", headers=headers, json=body)
+            assert (first.status_code, again.json()) == (201, first.json())
+            assert again.headers["idempotent-replayed"] == "true"
+            read = client.get("/v1/accounts/alice", headers={"X-API-Key": alice.key}).json()
+            assert read["exact"]["collateral"] == {"USDC": "1000.500000"}
+            assert keys.revoke(alice.key_id)
+            assert client.get("/v1/accounts/alice", headers={"X-API-Key": alice.key}).status_code == 401
+    finally:
+        drop_pg_schema(schema)
