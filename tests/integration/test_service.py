@@ -6,7 +6,9 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MARGIN_SCHEMA = json.loads((ROOT / "src" / "xmargin" / "schemas" / "margin.json").read_text())
 PORTFOLIO = {"account": "p", "collateral": {"USDC": 50000.0}, "positions": {"BTC-PERPETUAL": -0.5}}
 _keys = itertools.count()
+FAST_KDF = "scrypt:1024:8:1"
+"""Cheaper hashing for the many keys these tests make (tests/unit/test_service_keys.py checks the default)."""
 
 
 class Service:
@@ -34,7 +38,7 @@ class Service:
 
     def __init__(self, tmp: Path, market: MarketSnapshot | None, config: ServiceConfig | None = None) -> None:
         self.ledger = Ledger(f"sqlite:///{tmp / 'ledger.db'}")
-        self.store = KeyStore(self.ledger.store)
+        self.store = KeyStore(self.ledger.store, kdf=FAST_KDF)
         self.keys: dict[str, str | None] = {
             "none": None,
             "other": self.store.create("bob", Scope.TRADE).key,
@@ -384,3 +388,54 @@ def test_the_service_on_postgresql(market: MarketSnapshot) -> None:
             assert client.get("/v1/accounts/alice", headers={"X-API-Key": alice.key}).status_code == 401
     finally:
         drop_pg_schema(schema)
+
+
+def test_parallel_trades_only_the_affordable_ones_pass(tmp_path: Path, market: MarketSnapshot) -> None:
+    """Six parallel 1-BTC buys on an account that can afford two: exactly two 201s, four 409s (the ledger
+    checks each trade on the state it is appended to)."""
+    s = Service(tmp_path, market)
+    s.ledger.deposit("carol", "USDC", "40000")
+    admin = str(s.keys["admin"])
+    buys = {"instrument": "BTC-PERPETUAL", "size": "1", "price": "95010"}
+
+    def whatif(n: int) -> float:
+        body = {"trades": [{**buys, "size": str(n)}]}
+        return float(s.call("POST", "/v1/accounts/carol/whatif", "admin", body).json()["available"])
+
+    assert whatif(2) >= 0 > whatif(3)  # the premise: two fit, three do not
+    barrier = threading.Barrier(6)
+
+    def buy(i: int) -> int:
+        client = TestClient(s.client.app)
+        barrier.wait(timeout=10)
+        headers = {"X-API-Key": admin, "Idempotency-Key": f"race-{i}"}
+        return client.post("/v1/accounts/carol/trades", headers=headers, json=buys).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = sorted(pool.map(buy, range(6)))
+    assert codes == [201, 201, 409, 409, 409, 409]
+    assert s.ledger.replay("carol").positions["BTC-PERPETUAL"].size == 2
+    s.ledger.close()
+
+
+def test_a_restart_serves_the_same_state(tmp_path: Path, market: MarketSnapshot) -> None:
+    """The ledger is the only state: a new app on the same database answers as the old one did."""
+    s = Service(tmp_path, market)
+    body = {"instrument": "BTC-PERPETUAL", "size": "-0.3", "price": "95010"}
+    assert s.call("POST", "/v1/accounts/alice/trades", "trade", body, "restart-1").status_code == 201
+    before = [s.call("GET", p, "read").json() for p in ("/v1/accounts/alice", "/v1/accounts/alice/margin")]
+    s.ledger.close()
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        client = TestClient(create_app(ledger, KeyStore(ledger.store), market))
+        headers = {"X-API-Key": str(s.keys["read"])}
+        after = [
+            client.get(p, headers=headers).json() for p in ("/v1/accounts/alice", "/v1/accounts/alice/margin")
+        ]
+        assert after == before
+        assert after[0]["exact"]["positions"]["BTC-PERPETUAL"]["size"] == "-0.3"
+        replay = client.post(
+            "/v1/accounts/alice/trades",
+            headers={"X-API-Key": str(s.keys["trade"]), "Idempotency-Key": "restart-1"},
+            json=body,
+        )
+        assert replay.headers["idempotent-replayed"] == "true"

@@ -96,3 +96,15 @@ def test_scope_and_rate_limit_parsing() -> None:
     assert parse_rate_limit("none") is None
     with pytest.raises(InputError, match="--rate-limit"):
         parse_rate_limit("lots")
+
+
+@pytest.mark.parametrize("kdf", ["scrypt:1000:8:1", "argon2:1:1:1", "scrypt:16384:8", "scrypt:0:8:1"])
+def test_a_malformed_kdf_setting_is_refused(tmp_path: Path, kdf: str) -> None:
+    with pytest.raises(InputError, match="kdf"):
+        KeyStore(EventStore(f"sqlite:///{tmp_path / 'ledger.db'}"), kdf=kdf)
+
+
+def test_a_key_is_checked_with_its_own_rows_setting(tmp_path: Path) -> None:
+    events = EventStore(f"sqlite:///{tmp_path / 'ledger.db'}")
+    new = KeyStore(events, kdf="scrypt:1024:8:1").create("alice", Scope.READ)
+    assert KeyStore(events).check(new.key) == ApiKey(new.key_id, "alice", Scope.READ)

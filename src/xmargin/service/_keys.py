@@ -85,21 +85,33 @@ def check_scope(scope: object) -> Scope:
         raise InputError(where="--scope", expected="read, trade or admin", found=scope) from None
 
 
+def _params(kdf: str) -> tuple[int, int, int]:
+    """``scrypt:N:R:P`` as (N, r, p): positive integers, N a power of 2 above 1."""
+    name, _, params = kdf.partition(":")
+    parts = params.split(":")
+    if name == "scrypt" and len(parts) == 3 and all(x.isdigit() and int(x) > 0 for x in parts):
+        n, r, p = (int(x) for x in parts)
+        if n > 1 and n & (n - 1) == 0:
+            return n, r, p
+    raise InputError(where="kdf", expected="scrypt:N:R:P (positive integers, N a power of 2)", found=kdf)
+
+
 def _kdf(secret: str, salt: bytes, kdf: str) -> bytes:
-    name, n, r, p = kdf.split(":")
-    if name != "scrypt":
-        raise InputError(where="api_keys.kdf", expected="scrypt:N:R:P", found=kdf)
+    n, r, p = _params(kdf)
     return hashlib.scrypt(
-        secret.encode(), salt=salt, n=int(n), r=int(r), p=int(p), maxmem=256 * 1024 * 1024, dklen=DIGEST_BYTES
+        secret.encode(), salt=salt, n=n, r=r, p=p, maxmem=256 * 1024 * 1024, dklen=DIGEST_BYTES
     )
 
 
 class KeyStore:
     """The ``api_keys`` table of a ledger database (:class:`xmargin.ledger.EventStore`'s engine; the
-    schema is migrated with the ledger's)."""
+    schema is migrated with the ledger's). ``kdf``: the setting new keys are hashed with (``scrypt:N:R:P``,
+    :data:`KDF` by default; tests may lower it); a key is always checked with its own row's setting."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, *, kdf: str = KDF) -> None:
+        _params(kdf)  # a malformed setting fails here, not at the first key
         self._engine = store.engine
+        self._kdf = kdf
         self._pepper = secrets.token_bytes(32)
         self._verified: dict[int, bytes] = {}
 
@@ -116,9 +128,9 @@ class KeyStore:
         row: dict[str, Any] = {
             "account": account,
             "scope": scope.value,
-            "kdf": KDF,
+            "kdf": self._kdf,
             "salt": salt.hex(),
-            "digest": _kdf(secret, salt, KDF).hex(),
+            "digest": _kdf(secret, salt, self._kdf).hex(),
             "created_at": now or datetime.now(UTC),
             "revoked_at": None,
         }
@@ -156,7 +168,10 @@ class KeyStore:
         tag = hmac.digest(self._pepper, presented.encode(), "sha256")
         known = self._verified.get(key_id)
         if known is None or not hmac.compare_digest(known, tag):
-            digest = _kdf(secret, bytes.fromhex(row.salt), row.kdf)
+            try:
+                digest = _kdf(secret, bytes.fromhex(row.salt), row.kdf)
+            except InputError:  # a stored row the service did not write: a fault, not the caller's input
+                raise XmarginError(f"api_keys row {key_id}: malformed kdf setting") from None
             if not hmac.compare_digest(digest, bytes.fromhex(row.digest)):
                 return None
             self._verified[key_id] = tag
