@@ -269,6 +269,18 @@ def test_withdrawing_more_than_held_is_409(svc: Service) -> None:
             {"trades": [{"instrument": "BTC-PERPETUAL", "size": "x"}]},
             "body.trades.0.size",
         ),
+        (
+            "POST",
+            "/v1/accounts/alice/whatif",
+            {"trades": [{"instrument": "BTC-PERPETUAL", "size": "inf"}]},
+            "body.trades.0.size",
+        ),
+        (
+            "POST",
+            "/v1/accounts/alice/whatif",
+            {"trades": [{"instrument": "BTC-PERPETUAL", "size": "1_0"}]},
+            "body.trades.0.size",
+        ),
         ("GET", "/v1/accounts/alice/margin?model=/etc/passwd", None, "query.model"),
         ("POST", "/v1/margin", {"portfolio": {"positions": {"BTC-PERPETUAL": "1"}}}, "body.portfolio"),
         ("POST", "/v1/margin", {"portfolio": PORTFOLIO, "market": {"index": {}}}, "body.market"),
@@ -439,3 +451,15 @@ def test_a_restart_serves_the_same_state(tmp_path: Path, market: MarketSnapshot)
             json=body,
         )
         assert replay.headers["idempotent-replayed"] == "true"
+
+
+def test_the_operator_may_name_a_preset_file_a_request_may_not(
+    tmp_path: Path, market: MarketSnapshot
+) -> None:
+    preset = ROOT / "src" / "xmargin" / "margin" / "presets" / "cross-binance.yaml"
+    s = Service(tmp_path, market, ServiceConfig(model=str(preset)))
+    doc = s.call("GET", "/v1/accounts/alice/margin", "read").json()
+    assert (doc["model"], doc["preset"]) == ("cross", "cross-binance")
+    r = s.call("GET", f"/v1/accounts/alice/margin?model={preset}", "read")
+    assert (r.status_code, r.json()["error"]["where"]) == (422, "query.model")
+    s.ledger.close()

@@ -66,6 +66,8 @@ from xmargin.service._models import (
 )
 
 IDEMPOTENCY_RE = re.compile(r"[\x21-\x7e]{1,100}")
+NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+"""A decimal number in ASCII digits (no inf, nan, underscores or other scripts' digits)."""
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
@@ -116,21 +118,15 @@ def _margin(report: MarginReport) -> JSONResponse:
 
 
 def _decimal_float(text: str, *, where: str, lo: float, hi: float) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        x = float("nan")
-    if not lo <= x <= hi:
+    """A what-if figure: a decimal string in ASCII digits, within [lo, hi] (risk works in float64)."""
+    if not NUMBER_RE.fullmatch(text) or not lo <= float(text) <= hi:
         raise InputError(where=where, expected=f"a decimal string in [{lo:g}, {hi:g}]", found=text)
-    return x
+    return float(text)
 
 
 def _whatif_trade(i: int, t: WhatIfTrade) -> Trade:
     where = f"body.trades.{i}"
-    try:
-        inst = check_instrument(t.instrument, where=f"{where}.instrument")
-    except InputError as exc:
-        raise InputError(where=exc.where, expected=exc.expected, found=exc.found) from None
+    inst = check_instrument(t.instrument, where=f"{where}.instrument")
     size = _decimal_float(t.size, where=f"{where}.size", lo=-MAX_SIZE_COIN, hi=MAX_SIZE_COIN)
     if size == 0:
         raise InputError(where=f"{where}.size", expected="a non-zero size in coin", found=t.size)
@@ -151,9 +147,13 @@ def _routes(
     def model_named(name: str) -> MarginModel:
         return resolve_model(name)
 
+    default_model = resolve_model(config.model)  # the operator's choice: a preset file is allowed here
+
     def model_of(name: str | None, where: str) -> MarginModel:
-        """A model kind or a shipped preset, never a file (a request may not read the server's files)."""
-        name = config.model if name is None else name
+        """The service's model, or one a request names: a model kind or a shipped preset, never a file (a
+        request may not make the server read its files)."""
+        if name is None:
+            return default_model
         if name.strip().lower() not in allowed:
             raise InputError(
                 where=where, expected=f"a model or a shipped preset: {', '.join(sorted(allowed))}", found=name
