@@ -4,14 +4,18 @@
 ``bash`` blocks run command by command in a scratch directory beside copies of the examples, scaled down
 where a command is a benchmark of size (100,000 accounts become 300; replays run 60 accounts, sweeps two
 books); benchmarks and
-the demo (tested by tests/integration/test_cli_demo.py) are left out. Every command must exit 0.
+the demo (tested by tests/integration/test_cli_demo.py) are left out. Every command must exit 0. The service
+block starts ``xmargin serve`` in the background (pid in ``serve.pid``, waited for by a bounded curl retry)
+and stops it with its last command, or here if a command before it failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -72,14 +76,26 @@ def test_readme_commands_run(where: str, code: str, tmp_path: Path) -> None:
         (tmp_path / folder).symlink_to(ROOT / folder)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "COLUMNS": "200"}
     env["XMARGIN_LEDGER_DB"] = str(tmp_path / "ledger.db")
-    for command, status in commands(code):
-        proc = subprocess.run(
-            ["bash", "-o", "pipefail", "-c", command],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert proc.returncode == status, f"{where}: {command}: {proc.stderr[-2000:]}"
+    try:
+        for command, status in commands(code):
+            proc = subprocess.run(
+                ["bash", "-o", "pipefail", "-c", command],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert proc.returncode == status, f"{where}: {command}: {proc.stderr[-2000:]}"
+    finally:
+        _stop_server(tmp_path / "serve.pid")
     shutil.rmtree(tmp_path / "xmargin-data", ignore_errors=True)
+
+
+def _stop_server(pid_file: Path) -> None:
+    """The service block starts ``xmargin serve`` in the background and writes its pid to ``serve.pid``; its
+    last command stops it. If a command before that failed, stop that one process here (by its pid)."""
+    if not pid_file.exists():
+        return
+    with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+        os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)

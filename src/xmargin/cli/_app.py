@@ -69,6 +69,11 @@ from ._ledger_audit import verify as _verify  # noqa: E402, F401  (registers ver
 
 app.add_typer(ledger_app, name="ledger")
 
+from ._serve import keys_app, serve  # noqa: E402
+
+app.command("serve")(serve)
+app.add_typer(keys_app, name="keys")
+
 bench_app = typer.Typer(
     help="Benchmarks that print ratios against a reference measured in the same run.",
     no_args_is_help=True,

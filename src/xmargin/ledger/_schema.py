@@ -8,6 +8,12 @@
   last market a command was accepted with, that market's ``valuation_time``, when it was accepted and by
   which event's key; ``version`` is its optimistic concurrency token, like ``accounts.version``. A new
   market whose index moved too far from it is bad input (:mod:`xmargin.ledger._index`).
+- revision 0003: ``events.hash`` chains each event to the one before it on its account, and
+  ``accounts.head`` is the hash of the account's last event (:mod:`xmargin.ledger._chain`); both are written
+  with the event, in the same transaction; the migration hashes the events written before it.
+- ``api_keys`` (revision 0004): the service's API keys (:mod:`xmargin.service`): the account a key is bound
+  to (``venue`` for an admin key), its scope, the key derivation's name and parameters, the salt and the
+  digest of the secret (hex; the secret itself is never stored), when it was created and revoked.
 """
 
 from __future__ import annotations
@@ -48,4 +54,17 @@ index_marks = sa.Table(
     sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("event_key", sa.String(128), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account", sa.String(64), nullable=False),
+    sa.Column("scope", sa.String(8), nullable=False),
+    sa.Column("kdf", sa.String(40), nullable=False),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("digest", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
 )

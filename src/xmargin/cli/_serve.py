@@ -1,0 +1,141 @@
+"""``xmargin serve`` and ``xmargin keys create|revoke`` (FORMATS.md "Service"; docs/service.md).
+
+``--db`` is the ledger's (``xmargin ledger``): a URL or a SQLite file, else ``$XMARGIN_LEDGER_DB``, else
+``./xmargin-data/ledger.db``. The service and the keys live in that one database.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import make_url
+
+from xmargin.core import InputError, require
+
+from ._common import err_console, handle_errors
+from ._ledger import DbOpt, _open, database_url
+
+keys_app = typer.Typer(
+    help="API keys of the service: created (shown once) and revoked.",
+    no_args_is_help=True,
+)
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@handle_errors
+def serve(
+    db: DbOpt = None,
+    market: Annotated[
+        Path | None,
+        typer.Option("--market", help="Market file for margins and pre-trade checks (else those answer 503)"),
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (loopback by default)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on", min=0, max=65535)] = 8000,
+    model: Annotated[
+        str, typer.Option("--model", help="Margin model of the routes and the pre-trade checks")
+    ] = "pm",
+    rate_limit: Annotated[
+        str, typer.Option("--rate-limit", help="Requests per key, e.g. 100/second, 6000/minute, or none")
+    ] = "100/second",
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option("--cors-origin", help="An origin browsers may call from (repeatable; none by default)"),
+    ] = None,
+    nats: Annotated[
+        str | None, typer.Option("--nats", help="NATS URL for ticks and alerts (not built yet: ignored)")
+    ] = None,
+) -> None:
+    """Run the HTTP API over the ledger (FastAPI + uvicorn) until interrupted."""
+    require("fastapi", "service")
+    require("uvicorn", "service")
+    import uvicorn
+
+    from xmargin.market import load_market
+    from xmargin.service import KeyStore, ServiceConfig, create_app, parse_rate_limit
+
+    from ._margin import model_of
+
+    model_of(model, None)
+    limit = parse_rate_limit(rate_limit)
+    mkt = load_market(market) if market is not None else None
+    url = database_url(db)
+    if nats is not None:
+        err_console.print(
+            f"warning: --nats {nats}: ticks and alerts over NATS are not built yet; serving without them",
+            markup=False,
+        )
+    ledger = _open(db, model)
+    try:
+        config = ServiceConfig(model=model, rate_limit=limit, cors_origins=tuple(cors_origin or ()))
+        app = create_app(ledger, KeyStore(ledger.store), mkt, config)
+        where = "none (margin routes answer 503)" if mkt is None else str(market)
+        err_console.print(
+            f"xmargin serve: http://{host}:{port} (OpenAPI at /openapi.json), ledger {_shown(url)}, "
+            f"market {where}, model {model}",
+            markup=False,
+        )
+        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    finally:
+        ledger.close()
+
+
+@keys_app.command("create")
+@handle_errors
+def create(
+    account: Annotated[str, typer.Argument(help="The account the key is bound to ('venue' for admin)")],
+    scope: Annotated[str, typer.Option("--scope", help="read, trade or admin")] = "read",
+    db: DbOpt = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help='{"key_id": i, "key": k} on standard output')
+    ] = False,
+) -> None:
+    """Create a key and print it once (it is stored hashed: it cannot be shown again)."""
+    require("fastapi", "service")
+    from xmargin.service import KeyStore, check_scope
+
+    s = check_scope(scope)
+    ledger = _open(db)
+    try:
+        new = KeyStore(ledger.store).create(account, s)
+    finally:
+        ledger.close()
+    if json_out:
+        doc = {"key_id": new.key_id, "key": new.key, "account": new.account, "scope": new.scope.value}
+        sys.stdout.write(json.dumps(doc) + "\n")
+    else:
+        sys.stdout.write(new.key + "\n")
+        err_console.print(
+            f"key id {new.key_id}: {new.scope.value} on {new.account}; shown once, keep it now",
+            markup=False,
+        )
+
+
+@keys_app.command("revoke")
+@handle_errors
+def revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (from keys create)")],
+    db: DbOpt = None,
+) -> None:
+    """Revoke a key: every request with it is refused (401) from then on."""
+    require("fastapi", "service")
+    from xmargin.service import KeyStore
+
+    if not key_id.isdigit() or int(key_id) < 1:
+        raise InputError(where="KEY_ID", expected="a key id (a positive integer)", found=key_id)
+    ledger = _open(db)
+    try:
+        done = KeyStore(ledger.store).revoke(int(key_id))
+    finally:
+        ledger.close()
+    if not done:
+        raise InputError(where="KEY_ID", expected="the id of a key not yet revoked", found=key_id)
+    err_console.print(f"key id {key_id} revoked", markup=False)
