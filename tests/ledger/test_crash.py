@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -72,15 +73,32 @@ def check_after_crashes(url: str, acked: list[str]) -> None:
                 assert ledger.replay(a) == ref.replay(a) == ref.state(a)
 
 
+def _until_first_ack(fd: int, timeout_s: float = 10.0) -> bytes:
+    """What the writer printed up to its first acknowledged key (or the timeout): each kill then lands
+    after at least one commit, however slow the machine, and at a random point of the next ones."""
+    out = b""
+    deadline = time.monotonic() + timeout_s
+    while b"\n" not in out:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
 def kill_loop(url: str, kills: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     acked: list[str] = []
     for _ in range(kills):
         pid, fd = _fork_writer(url, len(acked))
-        time.sleep(rng.uniform(0.005, 0.08))
+        head = _until_first_ack(fd)
+        time.sleep(rng.uniform(0.0, 0.05))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        acked.extend(_complete_lines(_read_all(fd)))
+        acked.extend(_complete_lines(head.decode() + _read_all(fd)))
     return acked
 
 
