@@ -94,6 +94,7 @@ ROUTES: list[tuple[str, str, Any, tuple[int, ...]]] = [
         (401, 403, 403, 201, 201),
     ),
     ("POST", "/v1/margin", {"portfolio": PORTFOLIO}, (401, 200, 200, 200, 200)),
+    ("GET", "/v1/accounts/alice/liabilities-proof", None, OWN_READ),
     # the venue's internal account: an admin key only
     ("GET", f"/v1/accounts/{INSURANCE_ACCOUNT}", None, (401, 403, 403, 403, 200)),
     ("GET", f"/v1/accounts/{INSURANCE_ACCOUNT}/margin", None, (401, 403, 403, 403, 200)),
@@ -463,3 +464,17 @@ def test_the_operator_may_name_a_preset_file_a_request_may_not(
     r = s.call("GET", f"/v1/accounts/alice/margin?model={preset}", "read")
     assert (r.status_code, r.json()["error"]["where"]) == (422, "query.model")
     s.ledger.close()
+
+
+def test_liabilities_proof_verifies_against_the_published_root(svc: Service) -> None:
+    from pydantic import TypeAdapter
+
+    from xmargin.ledger import LiabilitiesProof, verify_proof
+
+    doc = svc.call("GET", "/v1/accounts/alice/liabilities-proof", "read").json()
+    proof = TypeAdapter(LiabilitiesProof).validate_python(doc)
+    published = svc.ledger.liabilities_tree().root.hash  # what the venue publishes
+    assert proof.account == "alice" and verify_proof(proof, root_hash=published).ok
+    assert INSURANCE_ACCOUNT not in svc.ledger.liabilities_tree().leaves
+    # the insurance fund is the venue's own: no proof for it, even for an admin key
+    assert svc.call("GET", f"/v1/accounts/{INSURANCE_ACCOUNT}/liabilities-proof", "admin").status_code == 422

@@ -32,7 +32,7 @@ from limits import RateLimitItem
 from xmargin import __version__
 from xmargin.core import InputError, to_data
 from xmargin.instruments import MAX_PRICE_USD, MAX_SIZE_COIN, Kind, portfolio_from_mapping
-from xmargin.ledger import Ledger, Receipt
+from xmargin.ledger import Ledger, LiabilitiesProof, Receipt
 from xmargin.ledger._checks import to_portfolio
 from xmargin.ledger._requests import check_account, check_instrument
 from xmargin.margin import (
@@ -214,6 +214,24 @@ def _routes(
         m = model_of(model, "query.model")
         state = ledger.state(account_of(account))
         return _margin(account_report(m, to_portfolio(state), need_market()))
+
+    @app.get(
+        "/v1/accounts/{account}/liabilities-proof",
+        response_model=LiabilitiesProof,
+        responses=_errors(401, 403, 422, 429, 503),
+        tags=["accounts"],
+    )
+    def liabilities_proof(account: str, _: Reader) -> JSONResponse:
+        """The account's inclusion proof in the proof-of-liabilities Merkle sum tree (docs/ledger.md), built
+        over the whole ledger now and only over a hash chain that verifies (else 503). Check it offline with
+        ``xmargin ledger verify-proof`` against the published root (``xmargin ledger liabilities``)."""
+        name = account_of(account, reserved_ok=False)
+        chain = ledger.store.verify_chain()
+        if chain.first_break is not None:
+            raise ServiceError(
+                503, where="ledger", expected="a hash chain that verifies", found=chain.first_break.problem
+            )
+        return JSONResponse(to_data(ledger.liabilities_tree().proof(name)))
 
     @app.post(
         "/v1/accounts/{account}/whatif",
