@@ -13,13 +13,13 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
-from xmargin.core import InputError, InputErrors, XmarginError, to_data
+from xmargin.core import InputError, InputErrors, XmarginError, renamed_wheres, to_data
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -98,26 +98,10 @@ def _error_lines(exc: InputError) -> list[str]:
     return [f"error: {e}".replace("\n", " ") for e in errors]
 
 
-@contextlib.contextmanager
-def flags(mapping: Mapping[str, str]) -> Iterator[None]:
+def flags(mapping: Mapping[str, str]) -> contextlib.AbstractContextManager[None]:
     """Rename library parameter names in the ``where`` of bad input to the command's flags: a ``where``
     equal to a key, or starting with ``key:`` / ``key.``, is reported under the flag instead."""
-    try:
-        yield
-    except InputError as exc:
-        errors = exc.errors if isinstance(exc, InputErrors) else (exc,)
-        renamed = []
-        for e in errors:
-            where = e.where
-            for name, flag in mapping.items():
-                if where == name:
-                    where = flag
-                    break
-                if where.startswith((f"{name}:", f"{name}.")):
-                    where = flag + where[len(name) :]
-                    break
-            renamed.append(InputError(where=where, expected=e.expected, found=e.found))
-        raise (InputErrors(renamed) if len(renamed) > 1 else renamed[0]) from None
+    return renamed_wheres(mapping, separators=(":", "."))
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:

@@ -1,7 +1,15 @@
 """Errors, argument checks, time: the bottom layer every other layer may use."""
 
 from xmargin.core import _check as check
-from xmargin.core._errors import InputError, InputErrors, PricingError, XmarginError, parse_each, require
+from xmargin.core._errors import (
+    InputError,
+    InputErrors,
+    PricingError,
+    XmarginError,
+    parse_each,
+    renamed_wheres,
+    require,
+)
 from xmargin.core._files import atomic_write, check_output
 from xmargin.core._io import input_errors, load_document, parse_json, parse_yaml, read_text
 from xmargin.core._json import SCHEMA_VERSION, json_schema, to_data
@@ -28,6 +36,7 @@ __all__ = [
     "parse_utc",
     "parse_yaml",
     "read_text",
+    "renamed_wheres",
     "require",
     "to_data",
     "year_fraction",

@@ -12,7 +12,8 @@ The CLI prints an ``InputError`` as one line ``error: WHERE: expected X, found Y
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
 A = TypeVar("A")
@@ -68,6 +69,27 @@ def parse_each(fn: Callable[[A], T], items: Iterable[A]) -> list[T]:
     if errors:
         raise InputErrors(errors)
     return out
+
+
+@contextlib.contextmanager
+def renamed_wheres(mapping: Mapping[str, str], *, separators: tuple[str, ...] = (":", ".")) -> Iterator[None]:
+    """Report bad input raised inside under the caller's names: a ``where`` equal to a key of ``mapping``,
+    or starting with that key and one of ``separators``, has the key replaced by its value (the first key
+    that matches, in the mapping's order). The command line maps library parameters to its flags, the
+    service to the parts of a request."""
+    try:
+        yield
+    except InputError as exc:
+        errors = exc.errors if isinstance(exc, InputErrors) else (exc,)
+        renamed = []
+        for e in errors:
+            where = e.where
+            for name, to in mapping.items():
+                if where == name or where.startswith(tuple(name + sep for sep in separators)):
+                    where = to + where[len(name) :]
+                    break
+            renamed.append(InputError(where=where, expected=e.expected, found=e.found))
+        raise (InputErrors(renamed) if len(renamed) > 1 else renamed[0]) from None
 
 
 class PricingError(XmarginError):

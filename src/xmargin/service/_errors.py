@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,7 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from xmargin.core import InputError, InputErrors, XmarginError
+from xmargin.core import InputError, InputErrors, XmarginError, renamed_wheres
 from xmargin.ledger import RefusedError
 
 LOG = logging.getLogger("xmargin.service")
@@ -65,23 +65,10 @@ API_WHERES = {
 """The ledger's parameter names in its errors, as the parts of a request they came from."""
 
 
-@contextlib.contextmanager
-def request_wheres() -> Iterator[None]:
+def request_wheres() -> contextlib.AbstractContextManager[None]:
     """Rename the ``where`` of bad input raised by the ledger to the request's part (:data:`API_WHERES`):
     a ``where`` equal to a name, or starting with ``name `` / ``name.`` / ``name:``."""
-    try:
-        yield
-    except InputError as exc:
-        errors = exc.errors if isinstance(exc, InputErrors) else (exc,)
-        renamed = []
-        for e in errors:
-            where = e.where
-            for name, part in API_WHERES.items():
-                if where == name or where.startswith((f"{name} ", f"{name}.", f"{name}:")):
-                    where = part + where[len(name) :]
-                    break
-            renamed.append(InputError(where=where, expected=e.expected, found=e.found))
-        raise (InputErrors(renamed) if len(renamed) > 1 else renamed[0]) from None
+    return renamed_wheres(API_WHERES, separators=(" ", ".", ":"))
 
 
 def _plain(x: object) -> Any:
