@@ -27,7 +27,8 @@ given set of underlyings, the scenarios each expected shortfall is taken over.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,6 +37,7 @@ from xmargin.core import InputError
 from xmargin.market import PriceHistory
 
 FloatArray = NDArray[np.float64]
+G = TypeVar("G", bound=np.generic)
 WARMUP_DAYS = 30
 """Returns used to seed an underlying's EWMA variance; scenarios need a window starting after them."""
 BLOCKS = ("filtered", "reference", "lookback", "raw")
@@ -81,12 +83,33 @@ class GroupMasks:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class Windows:
+    """Every ``h``-day window of some columns of a history, by end row ``e`` (rows ``(T, U)``; rows before
+    ``h − 1`` are NaN): what a window is before today's volatility rescales it. Row ``e`` depends on history
+    rows up to ``e`` only (``sigma[e + 1]`` is the forecast made with them), so slicing the rows up to a
+    valuation day never looks ahead."""
+
+    log_ret: FloatArray
+    """the h-day log return ``cum_ret[e + 1] − cum_ret[e + 1 − h]``"""
+    raw_move: FloatArray
+    """``expm1(log_ret)``: the unfiltered price move"""
+    sig_start: FloatArray
+    """the volatility when the window began, ``sigma[e − h + 1]``"""
+    vol_move: FloatArray
+    """the relative implied-vol move over the window (``FilteredHistory._vol_moves``)"""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class FilteredHistory:
     """Daily log returns of a history and their EWMA volatility forecasts, computed once per (history, λ).
 
     Row ``t`` of ``log_ret`` is ``ln(close[t] / close[t−1])``; ``sigma[t]`` is the forecast for row ``t``
     made with rows before it, and ``sigma[T]`` (one past the last row) the forecast for the next day. Every
-    value depends on earlier rows only, so truncating the history never changes an earlier value."""
+    value depends on earlier rows only, so truncating the history never changes an earlier value.
+
+    ``windows_kept`` memoises :meth:`windows` per (columns, horizon): a backtest asks for the same windows
+    every day. It belongs to this value (the model that built it holds it; nothing is global) and is not
+    pickled."""
 
     history: PriceHistory
     lam: float
@@ -99,6 +122,12 @@ class FilteredHistory:
     """``cum_ret[t] = Σ log_ret[:t]`` (NaN as 0): an h-day return is a difference of two rows"""
     last_valid: NDArray[np.intp]
     """per underlying: the last row with a price (−1 if none)"""
+    windows_kept: dict[tuple[tuple[int, ...], int], Windows] = field(default_factory=dict, repr=False)
+
+    def __getstate__(self) -> list[object]:
+        """Pickled without the kept windows: they are derived from the history, rebuilt on first use, and a
+        model's state does not change by margining (the conformance suite compares its pickles)."""
+        return [{} if f.name == "windows_kept" else getattr(self, f.name) for f in fields(self)]
 
     @staticmethod
     def build(history: PriceHistory, lam: float) -> FilteredHistory:
@@ -170,25 +199,31 @@ class FilteredHistory:
         if span_days is not None:
             first_end = max(first_end, int(t_u.min()) - span_days + 1)
         ends = np.arange(first_end, t_last + 1)
-        valid = (ends[None, :] - h + 1 >= start_u[:, None]) & (ends[None, :] <= t_u[:, None])
-        if span_days is not None:
+        valid = (ends[None, :] >= (start_u + h - 1)[:, None]) & (ends[None, :] <= t_u[:, None])
+        if span_days is not None and cols.size > 1:  # one underlying: every window from first_end is usable
             # a lookback or floor reaches back from the latest last day of the underlyings an account holds,
             # so it never uses a window ending span_days or more before the last day of every underlying
             # the window is valid for (not repriced: no margin changes)
             usable = (valid & (ends[None, :] > t_u[:, None] - span_days)).any(axis=0)
             ends, valid = ends[usable], valid[:, usable]
-        cs = self.cum_ret[:, cols]
-        window = np.where(valid.T, cs[ends + 1] - cs[ends + 1 - h], 0.0)  # (E, U) h-day log returns
-        sig = self.sigma[:, cols]
-        with np.errstate(invalid="ignore"):
-            sig_start = np.where(valid.T, sig[ends - h + 1], 1.0)
+        win = self.windows(cols, h)
+        rows = _rows(ends)
+        every = bool(valid.all())  # one underlying, or all priced over every window: nothing to blank
+
+        def pick(x: FloatArray, fill: float) -> FloatArray:
+            return x[rows] if every else np.where(valid.T, x[rows], fill)
+
+        window = pick(win.log_ret, 0.0)  # (E, U) h-day log returns
+        sig_start = pick(win.sig_start, 1.0)
         ucol = np.arange(cols.size)
-        sigma_now = sig[t_u + 1, ucol]
-        vol_mv = np.where(valid.T, self._vol_moves(ends, h, cols, sig), 0.0)
-        blocks: list[tuple[int, FloatArray]] = [(0, self._rescaled(window, sig_start, sigma_now, ratio_cap))]
+        sigma_now = self.sigma[t_u + 1, cols]
+        vol_mv = pick(win.vol_move, 0.0)
+        blocks: list[tuple[int, FloatArray]] = [
+            (0, np.expm1(self._rescaled(window, sig_start, sigma_now, ratio_cap)))
+        ]
         if reference_lag is not None:
-            sigma_ref = sig[np.maximum(t_u + 1 - reference_lag, start_u), ucol]
-            blocks.append((1, self._rescaled(window, sig_start, sigma_ref, ratio_cap)))
+            sigma_ref = self.sigma[np.maximum(t_u + 1 - reference_lag, start_u), cols]
+            blocks.append((1, np.expm1(self._rescaled(window, sig_start, sigma_ref, ratio_cap))))
         if floor_years is not None and floor_volatility:
             span = round(365.25 * floor_years)
             r = self.log_ret[:, cols]
@@ -198,22 +233,46 @@ class FilteredHistory:
                     for k in ucol
                 ]
             )
-            blocks.append((2, self._rescaled(window, sig_start, sigma_long, ratio_cap)))
+            blocks.append((2, np.expm1(self._rescaled(window, sig_start, sigma_long, ratio_cap))))
         if raw:
-            blocks.append((3, window))
+            blocks.append((3, pick(win.raw_move, 0.0)))  # expm1(0) = 0 where blanked
         n_b = len(blocks)
         return HistoricalScenarios(
             underlyings,
-            np.hstack([np.expm1(x).T for _, x in blocks]),
-            np.tile(vol_mv.T, n_b),
-            np.tile(valid, n_b),
-            np.tile(ends, n_b),
-            np.tile(hist.dates[ends], n_b),
-            np.concatenate([np.full(ends.size, b, dtype=np.int8) for b, _ in blocks]),
+            np.hstack([x.T for _, x in blocks]),
+            _tiled(vol_mv.T, n_b),
+            _tiled(valid, n_b),
+            _tiled(ends, n_b),
+            _tiled(hist.dates[rows], n_b),
+            np.repeat(np.array([b for b, _ in blocks], dtype=np.int8), ends.size),
             sigma_now,
             t_u,
             hist.dates[t_u],
         )
+
+    def windows(self, cols: NDArray[np.intp], h: int) -> Windows:
+        """The ``h``-day windows of the history columns ``cols`` at every end row (class ``Windows``),
+        computed on the first call and kept."""
+        key = (tuple(cols.tolist()), h)
+        hit = self.windows_kept.get(key)
+        if hit is not None:
+            return hit
+        t_count = self.log_ret.shape[0]
+        ends = np.arange(h - 1, t_count)
+        cs = self.cum_ret[:, cols]
+        sig = self.sigma[:, cols]
+
+        def by_end(x: FloatArray) -> FloatArray:
+            out = np.full((t_count, cols.size), np.nan)
+            out[ends] = x
+            return out
+
+        log_ret = by_end(cs[ends + 1] - cs[ends + 1 - h])
+        made = Windows(
+            log_ret, np.expm1(log_ret), by_end(sig[ends - h + 1]), by_end(self._vol_moves(ends, h, cols, sig))
+        )
+        self.windows_kept[key] = made
+        return made
 
     def masks(
         self,
@@ -284,6 +343,18 @@ class FilteredHistory:
         return int(ends[best]), int(ends[best + span - 1])
 
 
+def _rows(ends: NDArray[np.intp]) -> slice | NDArray[np.intp]:
+    """``ends`` as a slice when it is a run of consecutive rows (a view instead of a copy)."""
+    if ends.size and int(ends[-1]) - int(ends[0]) + 1 == ends.size:
+        return slice(int(ends[0]), int(ends[-1]) + 1)
+    return ends
+
+
+def _tiled(x: NDArray[G], n: int) -> NDArray[G]:
+    """``x`` repeated ``n`` times along its last axis (``np.tile`` without its overhead)."""
+    return np.concatenate([x] * n, axis=-1) if n > 1 else x.copy()
+
+
 def expected_shortfall(loss: FloatArray, confidence: float) -> FloatArray:
     """Expected shortfall per row of ``loss[row, scenario]`` (positive = loss): the mean of the
     ``k = ⌈S (1 − confidence)⌉`` largest losses of its ``S`` equally weighted scenarios (the discrete ES of
@@ -303,5 +374,6 @@ __all__ = [
     "FilteredHistory",
     "GroupMasks",
     "HistoricalScenarios",
+    "Windows",
     "expected_shortfall",
 ]

@@ -108,64 +108,76 @@ def joint_scenario_pnl(
     where = {u: k for k, u in enumerate(underlyings)}
     row = np.array([where.get(str(u), -1) for u in table.underlying], dtype=np.intp)
     listed = row >= 0
-    move = np.where(listed[:, None], price_move[np.maximum(row, 0)], 0.0)
-    vmove = np.where(listed[:, None], vol_move[np.maximum(row, 0)], 0.0)
+    move = price_move[np.maximum(row, 0)]
+    move[~listed] = 0.0
     opt = table.kind == KIND_CODE[Kind.OPTION]
-    vol_mult = np.maximum(1.0 + vmove[opt], 0.01)
-    return reprice(table, move, vol_mult, np.zeros((n, s_count)), view=view, rate=rate)
+    vmove = vol_move[np.maximum(row[opt], 0)]
+    vmove[~listed[opt]] = 0.0
+    vol_mult = np.maximum(1.0 + vmove, 0.01)
+    return reprice(table, move, vol_mult, None, view=view, rate=rate)
 
 
 def reprice(
     table: InstrumentTable,
     move: FloatArray,
     vol_mult: FloatArray,
-    dr: FloatArray,
+    dr: FloatArray | None,
     *,
     view: str,
     rate: float,
 ) -> FloatArray:
     """The one repricing behind every scenario set: ``PnL[instrument, scenario]`` per coin of size when each
     instrument's underlying moves by ``move[i, s]`` (relative), its implied vol is multiplied by
-    ``vol_mult[k, s]`` (options, in table order) and rates shift by ``dr[i, s]``."""
+    ``vol_mult[k, s]`` (options, in table order) and rates shift by ``dr[i, s]`` (None: no shift). Each kind
+    of instrument is priced on its own rows only."""
     n, s_count = move.shape
     pnl = np.zeros((n, s_count))
-    growth = 1.0 + move
     t = table.t_years
     kind = table.kind
     fwd = table.forward
     inv = table.inverse
-    carry = np.exp(dr * np.maximum(t, 0.0)[:, None])
-    f_new = fwd[:, None] * growth * carry
+
+    def shocked(rows: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray]:
+        """``1 + move`` and the shocked forward ``F·(1 + move)·exp(dr·T)`` of ``rows``."""
+        growth = 1.0 + move[rows]
+        f_new = fwd[rows, None] * growth
+        if dr is not None:  # rate shifts move dated forwards by exp(dr·T) (carry)
+            f_new = f_new * np.exp(dr[rows] * np.maximum(t[rows], 0.0)[:, None])
+        return growth, f_new
+
     delta_one = (kind == KIND_CODE[Kind.FUTURE]) | (kind == KIND_CODE[Kind.PERPETUAL])
     spot = kind == KIND_CODE[Kind.SPOT]
     opt = kind == KIND_CODE[Kind.OPTION]
     # --- futures and perpetuals ------------------------------------------------------------------------
     if delta_one.any():
         d1 = delta_one
+        growth, f_new = shocked(d1)
         if view == "settlement":
-            lin = (f_new[d1] - fwd[d1, None]) / table.settle_usd[d1, None]
-            inv_coin = 1.0 - fwd[d1, None] / f_new[d1]
+            lin = (f_new - fwd[d1, None]) / table.settle_usd[d1, None]
+            inv_coin = 1.0 - fwd[d1, None] / f_new
             pnl[d1] = np.where(inv[d1, None], inv_coin, lin)
         else:
             # inverse: coin P&L at the shocked coin index = (1 − F/F')·S' ; linear: F' − F
-            s_new = table.index_usd[d1, None] * growth[d1]
-            pnl[d1] = np.where(
-                inv[d1, None], (1.0 - fwd[d1, None] / f_new[d1]) * s_new, f_new[d1] - fwd[d1, None]
-            )
+            out = f_new - fwd[d1, None]
+            i1 = inv[d1]
+            if i1.any():
+                s_new = table.index_usd[d1][i1, None] * growth[i1]
+                out[i1] = (1.0 - fwd[d1][i1, None] / f_new[i1]) * s_new
+            pnl[d1] = out
     # --- spot balances: no risk in their own currency; in USD they move with their index -----------------
     if spot.any() and view == "usd":
         pnl[spot] = table.index_usd[spot, None] * move[spot]
     # --- options: full Black-76 repricing on the grid ----------------------------------------------------
     if opt.any():
+        growth, f_new = shocked(opt)
         vol_new = table.vol[opt, None] * vol_mult
-        r_new = rate + dr[opt]
         p_new = black76_price(
-            forward=f_new[opt],
+            forward=f_new,
             strike=table.strike[opt, None],
             t_years=t[opt, None],
             vol=vol_new,
             is_call=table.is_call[opt, None],
-            rate=r_new,
+            rate=rate if dr is None else rate + dr[opt],
         )
         p_old = black76_price(
             forward=fwd[opt],
@@ -177,12 +189,12 @@ def reprice(
         )
         inv_o = inv[opt, None]
         if view == "settlement":
-            coin = p_new / f_new[opt] - (p_old / fwd[opt])[:, None]
+            coin = p_new / f_new - (p_old / fwd[opt])[:, None]
             lin = (p_new - p_old[:, None]) / table.settle_usd[opt, None]
             pnl[opt] = np.where(inv_o, coin, lin)
         else:
             s0 = table.index_usd[opt, None]
-            s_new = s0 * growth[opt]
-            usd_inv = p_new / f_new[opt] * s_new - (p_old / fwd[opt])[:, None] * s0
+            s_new = s0 * growth
+            usd_inv = p_new / f_new * s_new - (p_old / fwd[opt])[:, None] * s0
             pnl[opt] = np.where(inv_o, usd_inv, p_new - p_old[:, None])
     return pnl

@@ -157,10 +157,19 @@ def _marks(instruments: tuple[Instrument, ...], market: MarketSnapshot) -> Float
     return np.where(table.is_linear_delta_one, table.forward, 0.0)
 
 
-def pin_entries(book: Book, market: MarketSnapshot) -> Book:
+def pin_entries(book: Book, market: MarketSnapshot, *, table: InstrumentTable | None = None) -> Book:
     """The book with every future and perpetual held without an entry price entered at today's mark: its
-    unrealised P&L is zero now and follows the market from here on (liquidation prices, risk loops)."""
-    marks = _marks(book.instruments, market)
+    unrealised P&L is zero now and follows the market from here on (liquidation prices, risk loops).
+    ``table``: the book's columns already resolved against ``market`` (the marks are its forwards), if the
+    caller holds it."""
+    if table is None:
+        marks = _marks(book.instruments, market)
+    elif table.instruments == book.instruments:
+        marks = np.where(table.is_linear_delta_one, table.forward, 0.0)
+    else:
+        raise InputError(
+            where="pin_entries(table=...)", expected="the book's columns resolved", found="other columns"
+        )
     if book.q_at_entry.nnz == 0:  # nothing entered yet (a fresh book): one pass over q's stored values
         q = book.q if book.q.has_canonical_format else book.q.tocsr(copy=True)
         q.sum_duplicates()

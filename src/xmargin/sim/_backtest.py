@@ -175,14 +175,15 @@ def backtest(
             markets[t] = (m, resolve_instruments(book.columns, m))
         return markets[t]
 
+    size = abs(book.q)  # pinning only sets entry prices: the sizes are the book's every day
     for k, t in enumerate(days.tolist()):
         (m0, tab0), (_, tab1) = at(t), at(t + h)
-        pinned = pin_entries(book, m0)
+        pinned = pin_entries(book, m0, table=tab0)
         res = model.requirement(pinned, m0, detail=False)
         model_warnings.update(dict.fromkeys(res.warnings))
         margin[k] = float(res.initial_margin[0])
         loss[k] = float(equity_usd(pinned, tab0)[0] - equity_usd(pinned, tab1)[0])
-        notional[k] = float((abs(pinned.q) @ np.where(tab0.is_spot, 0.0, tab0.index_usd))[0])
+        notional[k] = float((size @ np.where(tab0.is_spot, 0.0, tab0.index_usd))[0])
         markets.pop(t, None)
     warnings.extend(w for w in model_warnings if w not in warnings)
     breach = loss > margin
