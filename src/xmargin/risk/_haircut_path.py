@@ -102,13 +102,9 @@ def fhs_haircut_path(
     first_end = start + h - 1
     if last < 0 or first_end + MIN_WINDOWS - 1 > last:
         return HaircutPath(asset, hist.dates, nan, nan.copy(), nan.copy(), nan.copy(), t_count, last)
-    cs = filtered.cum_ret[:, col]
     sig = filtered.sigma[:, col]
-    ends = np.arange(first_end, last + 1)
-    window = np.zeros(t_count)
-    window[ends] = cs[ends + 1] - cs[ends + 1 - h]
-    sig_start = np.ones(t_count)
-    sig_start[ends] = sig[ends - h + 1]
+    windows = filtered.windows(np.array([col], dtype=np.intp), h)  # the fhs model's windows, shared
+    window, sig_start = windows.log_ret[:, 0], windows.sig_start[:, 0]
     raw_held = nan.copy()
     raw_borrowed = nan.copy()
     # day t: every window ending by t, rescaled to sigma[t + 1] (the forecast made with rows up to t)
