@@ -46,11 +46,13 @@ from xmargin.margin._result import (
     RatioBreakdown,
     Scenario,
     Status,
+    VenueBreakdown,
     status_of,
 )
 from xmargin.margin._simple import CrossMargin, IsolatedMargin
 from xmargin.margin._standard import StandardMargin
 from xmargin.margin._tiers import TierTable
+from xmargin.margin.venues._drift_model import DriftMargin
 
 __all__ = [
     "MODEL_KINDS",
@@ -59,6 +61,7 @@ __all__ = [
     "CollateralPolicy",
     "CompareReport",
     "CrossMargin",
+    "DriftMargin",
     "ExtendedCell",
     "FhsBreakdown",
     "FhsMargin",
@@ -90,6 +93,7 @@ __all__ = [
     "StandardPreset",
     "Status",
     "TierTable",
+    "VenueBreakdown",
     "account_report",
     "asset_vol",
     "catalog",

@@ -240,7 +240,22 @@ class FhsBreakdown(BreakdownBase):
     """today's EWMA daily volatility per underlying"""
 
 
-Breakdown = PmBreakdown | RatioBreakdown | FhsBreakdown
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueBreakdown(BreakdownBase):
+    """A venue preset's detail (``drift``): the venue's own weighted collateral and requirement at initial and
+    maintenance weights (USD), and the same figures as the venue's exact integers (``exact``, in the venue's
+    units: Drift's quote 1e6). The model's IM and MM are the requirement plus what the weights take off the
+    collateral, so that ``available`` and the liquidation test are the venue's free collateral."""
+
+    model: Literal["drift"]
+    preset: str
+    source: str
+    weighted_collateral: MarginPair
+    requirement: MarginPair
+    exact: Mapping[str, int]
+
+
+Breakdown = PmBreakdown | RatioBreakdown | FhsBreakdown | VenueBreakdown
 
 
 # -- documents ---------------------------------------------------------------------------------------------------
