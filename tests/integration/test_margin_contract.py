@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MARKET = str(ROOT / "examples" / "market.yaml")
 HEDGED = str(ROOT / "examples" / "hedged.yaml")
 LINEAR = str(ROOT / "examples" / "linear.yaml")
-VENUE_KINDS = ("drift",)
+VENUE_KINDS = ("drift", "mango")
 """preset kinds of venues that list no options or inverse contracts: run on the linear example"""
 CALL = "BTC-27DEC26-100000-C"
 runner = CliRunner()

@@ -53,6 +53,7 @@ from xmargin.margin._simple import CrossMargin, IsolatedMargin
 from xmargin.margin._standard import StandardMargin
 from xmargin.margin._tiers import TierTable
 from xmargin.margin.venues._drift_model import DriftMargin
+from xmargin.margin.venues._mango_model import MangoMargin
 
 __all__ = [
     "MODEL_KINDS",
@@ -70,6 +71,7 @@ __all__ = [
     "InstrumentCharge",
     "IsolatedMargin",
     "LiquidationPrices",
+    "MangoMargin",
     "MarginModel",
     "MarginPair",
     "MarginReport",

@@ -31,6 +31,7 @@ DEFAULT_PRESETS = {
     "pm": "pm-deribit",
     "fhs": "fhs",
     "drift": "drift-v2",
+    "mango": "mango-v4",
 }
 KIND_MODELS = {
     "ratio": ("cross", "isolated"),
@@ -38,6 +39,7 @@ KIND_MODELS = {
     "pm": ("pm",),
     "fhs": ("fhs",),
     "drift": ("drift",),
+    "mango": ("mango",),
 }
 """Model kinds each preset kind serves (the first is the one a preset name alone selects)."""
 

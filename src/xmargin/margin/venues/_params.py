@@ -1,7 +1,7 @@
-"""Parameter files of the venue presets (kind ``drift``), validated at the edge by pydantic.
+"""Parameter files of the venue presets (kinds ``drift`` and ``mango``), validated at the edge by pydantic.
 
-Every number is in the venue's own fixed point (Drift: weights and margin ratios in 1e4, IMF factors in 1e6),
-so that a preset reads as the venue's on-chain account does. A numeric parameter may be given as
+Every number is in the venue's own terms (Drift: weights and margin ratios in 1e4, IMF factors in 1e6; Mango:
+weights as fractions), so that a preset reads as the venue's on-chain account does. A numeric parameter may be given as
 ``{value, source}`` like every preset (``margin._presets``).
 """
 
@@ -110,4 +110,89 @@ class DriftPreset(_Strict):
     def _has_quote(self) -> DriftPreset:
         if self.quote not in self.spot:
             raise InputError(where="spot", expected=f"the quote market {self.quote}", found="none")
+        return self
+
+
+Fraction = Annotated[float, Unwrapped, Field(strict=False, ge=0.0, le=1.0, allow_inf_nan=False)]
+LiabWeight = Annotated[float, Unwrapped, Field(strict=False, ge=1.0, le=100.0, allow_inf_nan=False)]
+LotSize = Annotated[float, Unwrapped, Field(strict=False, gt=0.0, allow_inf_nan=False)]
+ScaleStart = Annotated[float, Unwrapped, Field(strict=False, gt=0.0)] | None
+
+
+class MangoTokenParams(_Strict):
+    """One Mango v4 bank (fields as Mango's ``Bank``; weights as fractions)."""
+
+    init_asset_weight: Fraction
+    maint_asset_weight: Fraction
+    init_liab_weight: LiabWeight
+    maint_liab_weight: LiabWeight
+    deposit_weight_scale_start_quote: ScaleStart = None
+    """USD; None: no scaling of the init asset weight by total deposits"""
+    borrow_weight_scale_start_quote: ScaleStart = None
+    total_deposits: Annotated[float, Unwrapped, Field(ge=0.0)] = 0.0
+    """the bank's total deposits (coin) the scaling reads"""
+    total_borrows: Annotated[float, Unwrapped, Field(ge=0.0)] = 0.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MangoTokenParams:
+        if self.init_asset_weight > self.maint_asset_weight:
+            raise InputError(
+                where="init_asset_weight",
+                expected=f"<= maint_asset_weight ({self.maint_asset_weight:g})",
+                found=self.init_asset_weight,
+            )
+        if self.init_liab_weight < self.maint_liab_weight:
+            raise InputError(
+                where="init_liab_weight",
+                expected=f">= maint_liab_weight ({self.maint_liab_weight:g})",
+                found=self.init_liab_weight,
+            )
+        return self
+
+
+class MangoPerpParams(_Strict):
+    """One Mango v4 perp market (fields as Mango's ``PerpMarket``; weights as fractions, lots in coin)."""
+
+    init_base_asset_weight: Fraction
+    maint_base_asset_weight: Fraction
+    init_base_liab_weight: LiabWeight
+    maint_base_liab_weight: LiabWeight
+    init_overall_asset_weight: Fraction
+    maint_overall_asset_weight: Fraction
+    base_lot_size: LotSize
+    """coin per base lot"""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MangoPerpParams:
+        if self.init_base_asset_weight > self.maint_base_asset_weight:
+            raise InputError(
+                where="init_base_asset_weight",
+                expected=f"<= maint_base_asset_weight ({self.maint_base_asset_weight:g})",
+                found=self.init_base_asset_weight,
+            )
+        if self.init_base_liab_weight < self.maint_base_liab_weight:
+            raise InputError(
+                where="init_base_liab_weight",
+                expected=f">= maint_base_liab_weight ({self.maint_base_liab_weight:g})",
+                found=self.init_base_liab_weight,
+            )
+        return self
+
+
+class MangoPreset(_Strict):
+    """The ``mango`` model's preset (``presets/mango-v4.yaml``): banks by coin (``settle`` is the perps' settle
+    token), perp markets by underlying (``default`` for the others, optional)."""
+
+    kind: Literal["mango"] = "mango"
+    name: str
+    description: str = ""
+    sources: dict[str, str] = Field(default_factory=dict)
+    settle: str = "USDC"
+    tokens: dict[str, MangoTokenParams]
+    perp: dict[str, MangoPerpParams]
+
+    @model_validator(mode="after")
+    def _has_settle(self) -> MangoPreset:
+        if self.settle not in self.tokens:
+            raise InputError(where="tokens", expected=f"the settle token {self.settle}", found="none")
         return self
