@@ -32,6 +32,7 @@ from xmargin.instruments import Kind
 from xmargin.margin._model import FloatArray, MarginResult, check_prepared, register, sum_parts
 from xmargin.margin._presets import PresetSource, load_preset
 from xmargin.margin._result import MarginPair, VenueBreakdown
+from xmargin.margin.venues._book import account_rows
 from xmargin.margin.venues._drift import (
     BASE,
     PRICE,
@@ -250,13 +251,7 @@ class DriftMargin:
         n = book.n_accounts
         im, mm, eq = np.zeros(n), np.zeros(n), np.zeros(n)
         breakdowns: list[VenueBreakdown] = []
-        q, qe, qa = book.q.tocsr(), book.q_entry.tocsr(), book.q_at_entry.tocsr()
-        for r in range(n):
-            lo, hi = q.indptr[r], q.indptr[r + 1]
-            cols = q.indices[lo:hi]
-            size = q.data[lo:hi]
-            entry = np.asarray(qe[r, cols].todense()).ravel() if cols.size else np.zeros(0)
-            at = np.asarray(qa[r, cols].todense()).ravel() if cols.size else np.zeros(0)
+        for r, (cols, size, entry, at) in enumerate(account_rows(book)):
             user = self._user(prep, cols, size, entry, at)
             init = margin_calculation(user, prep.markets, MarginType.INITIAL)
             maint = margin_calculation(user, prep.markets, MarginType.MAINTENANCE)

@@ -31,6 +31,7 @@ from xmargin.instruments import Kind
 from xmargin.margin._model import FloatArray, MarginResult, check_prepared, register, sum_parts
 from xmargin.margin._presets import PresetSource, load_preset
 from xmargin.margin._result import MarginPair, VenueBreakdown
+from xmargin.margin.venues._book import account_rows
 from xmargin.margin.venues._mango import (
     Account,
     Bank,
@@ -213,13 +214,8 @@ class MangoMargin:
         im, mm, eq = np.zeros(n), np.zeros(n), np.zeros(n)
         breakdowns: list[VenueBreakdown] = []
         warnings = list(prep.warnings)
-        q, qe, qa = book.q.tocsr(), book.q_entry.tocsr(), book.q_at_entry.tocsr()
-        for r in range(n):
-            lo, hi = q.indptr[r], q.indptr[r + 1]
-            cols = q.indices[lo:hi]
-            entry = np.asarray(qe[r, cols].todense()).ravel() if cols.size else np.zeros(0)
-            at = np.asarray(qa[r, cols].todense()).ravel() if cols.size else np.zeros(0)
-            account, value, notes = self._account(prep, cols, q.data[lo:hi], entry, at)
+        for r, (cols, size, entry, at) in enumerate(account_rows(book)):
+            account, value, notes = self._account(prep, cols, size, entry, at)
             warnings.extend(notes)
             init = health(account, HealthType.INIT)
             maint = health(account, HealthType.MAINT)
