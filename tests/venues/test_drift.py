@@ -30,6 +30,7 @@ from xmargin.margin.venues._drift import (
     margin_calculation,
     perp_base_value_and_pnl,
     perp_requirement_and_pnl,
+    user_equity,
 )
 
 INITIAL, FILL, MAINT = MarginType.INITIAL, MarginType.FILL, MarginType.MAINTENANCE
@@ -319,3 +320,116 @@ def test_user_and_position_max_margin_ratio_initial_vs_maintenance() -> None:
     )
     assert margin_calculation(low, m, MAINT).margin_requirement == maintenance_baseline
     assert margin_calculation(low, m, INITIAL).margin_requirement == 40000000000
+
+
+# -- module `calculate_margin_requirement_and_total_collateral_and_liability_info` -----------------------------
+def usdc_at(twap: int) -> SpotMarket:
+    return SpotMarket(
+        decimals=6,
+        initial_asset_weight=W,
+        maintenance_asset_weight=W,
+        deposit_balance=10000 * SPOT_BALANCE,
+        twap_5min=twap,
+    )
+
+
+@pytest.mark.parametrize(
+    ("twap", "collateral"), [(PRICE, 990000), (95 * PRICE // 100, 950000), (101 * PRICE // 100, 990000)]
+)
+def test_usdc_less_than_1_with_deposit(twap: int, collateral: int) -> None:
+    user = User(spot_positions=(SpotPosition(0, scaled_balance=SPOT_BALANCE),))
+    m = Markets(spot={0: usdc_at(twap), 1: SOL}, spot_price={0: 99 * PRICE // 100, 1: 100 * PRICE})
+    calc = margin_calculation(user, m, INITIAL, strict=True)
+    assert calc.margin_requirement == 0
+    assert calc.total_collateral == collateral
+
+
+@pytest.mark.parametrize(
+    ("twap", "requirement"), [(PRICE, 1010000), (102 * PRICE // 100, 1020000), (99 * PRICE // 100, 1010000)]
+)
+def test_usdc_more_than_1_with_borrow(twap: int, requirement: int) -> None:
+    user = User(spot_positions=(SpotPosition(0, scaled_balance=SPOT_BALANCE, borrow=True),))
+    m = Markets(spot={0: usdc_at(twap), 1: SOL}, spot_price={0: 101 * PRICE // 100, 1: 100 * PRICE})
+    calc = margin_calculation(user, m, INITIAL, strict=True)
+    assert calc.margin_requirement == requirement
+    assert calc.total_collateral == 0
+
+
+@pytest.mark.parametrize(
+    ("twap", "requirement", "collateral"),
+    [
+        (101 * PRICE // 100, 10100000, 10100000),
+        (105 * PRICE // 100, 10500000, 10100000),
+        (95 * PRICE // 100, 10100000, 9500000),
+    ],
+)
+def test_usdc_not_1_with_perp_position(twap: int, requirement: int, collateral: int) -> None:
+    user = User(
+        spot_positions=(SpotPosition(0, scaled_balance=10 * SPOT_BALANCE),),
+        perp_positions=(PerpPosition(0, base_asset_amount=BASE),),
+    )
+    m = Markets(
+        spot={0: usdc_at(twap), 1: SOL},
+        perp={0: SOL_PERP},
+        spot_price={0: 101 * PRICE // 100, 1: 100 * PRICE},
+        perp_price={0: 100 * PRICE},
+    )
+    calc = margin_calculation(user, m, INITIAL, strict=True)
+    assert calc.margin_requirement == requirement
+    assert calc.total_collateral == collateral
+
+
+def test_negative_perp_pnl_liquidation_buffer() -> None:
+    user = User(
+        spot_positions=(SpotPosition(0, scaled_balance=100 * SPOT_BALANCE),),
+        perp_positions=(PerpPosition(0, base_asset_amount=0, quote_asset_amount=-100 * QUOTE),),
+    )
+    calc = margin_calculation(
+        user, markets(), MAINT, margin_buffer=MARGIN // 100
+    )  # MarginContext::liquidation
+    assert calc.total_collateral == 0
+    assert calc.total_collateral_plus_buffer == -QUOTE
+
+
+# -- module `calculate_user_equity` ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "quote", "equity"),
+    [("usdc_deposit_positive_perp_pnl", -90, 20000000), ("usdc_deposit_negative_perp_pnl", -105, 5000000)],
+)
+def test_calculate_user_equity_perp(name: str, quote: int, equity: int) -> None:
+    user = User(
+        spot_positions=(SpotPosition(0, scaled_balance=10 * SPOT_BALANCE),),
+        perp_positions=(PerpPosition(0, base_asset_amount=BASE, quote_asset_amount=quote * QUOTE),),
+    )
+    assert user_equity(user, markets()) == equity
+
+
+def test_usdc_deposit_sol_borrow() -> None:
+    user = User(
+        spot_positions=(
+            SpotPosition(0, scaled_balance=10000 * SPOT_BALANCE),
+            SpotPosition(1, scaled_balance=90 * SPOT_BALANCE, borrow=True),
+        )
+    )
+    assert user_equity(user, markets()) == 1000000000
+
+
+# -- module `calculate_perp_position_value_and_pnl_prediction_market` --------------------------------------------
+PREDICTION = PerpMarket(
+    margin_ratio_initial=10_000,
+    margin_ratio_maintenance=9_999,
+    unrealized_pnl_maintenance_asset_weight=W,
+    unrealized_pnl_initial_asset_weight=0,
+    prediction=True,
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "price", "base", "quote"),
+    [("long", PRICE // 4, -BASE, QUOTE * 3 // 4), ("short", PRICE * 3 // 4, BASE, -QUOTE // 4)],
+)
+def test_prediction_market(name: str, price: int, base: int, quote: int) -> None:
+    position = PerpPosition(0, base_asset_amount=base, quote_asset_amount=quote)
+    usd = StrictPrice(QUOTE)
+    assert perp_requirement_and_pnl(position, PREDICTION, price, usd, INITIAL, 0)[:2] == (QUOTE * 3 // 4, 0)
+    assert perp_requirement_and_pnl(position, PREDICTION, price, usd, MAINT, 0)[:2] == (749925, 500000)

@@ -194,6 +194,15 @@ class PerpMarket:
     unrealized_pnl_initial_asset_weight: int = 0
     unrealized_pnl_maintenance_asset_weight: int = 0
     unrealized_pnl_imf_factor: int = 0
+    prediction: bool = False
+    """a prediction market (``ContractType::Prediction``): prices in [0, 1]; a short's liability is ``1 − price``"""
+
+    def liability_value(self, base: int, price: int) -> int:
+        """Quote value (1e6) a position of ``base`` (1e9) stands to lose (``calculate_perp_liability_value``)."""
+        if not self.prediction:
+            return perp_liability_value(base, price)
+        p = abs(price)
+        return abs(base) * (max(PRICE - p, 0) if base < 0 else p) // BASE
 
     def margin_ratio(self, size: int, kind: MarginType) -> int:
         """Margin ratio (1e4) of a position of ``size`` base units (1e9), with the size premium."""
@@ -270,6 +279,14 @@ class MarginCalculation:
     margin_requirement: int
     total_collateral: int
     equity: int = 0
+    margin_requirement_plus_buffer: int = 0
+    """with ``margin_buffer``: the requirement plus the buffer on every liability's value"""
+    total_collateral_buffer: int = 0
+    """with ``margin_buffer``: the buffer taken on every negative collateral contribution (≤ 0)"""
+
+    @property
+    def total_collateral_plus_buffer(self) -> int:
+        return self.total_collateral + self.total_collateral_buffer
 
     @property
     def free_collateral(self) -> int:
@@ -350,7 +367,7 @@ def perp_requirement_and_pnl(
     _, pnl = perp_base_value_and_pnl(pos, price)
     bids = pos.base_asset_amount + pos.open_bids
     asks = pos.base_asset_amount + pos.open_asks
-    lv_bids, lv_asks = perp_liability_value(bids, price), perp_liability_value(asks, price)
+    lv_bids, lv_asks = m.liability_value(bids, price), m.liability_value(asks, price)
     worst_base, worst_value = (asks, lv_asks) if lv_asks >= lv_bids else (bids, lv_bids)
     worst_value = worst_value * quote.high // PRICE
     ratio = max(custom, m.margin_ratio(abs(worst_base), kind))
@@ -374,16 +391,34 @@ def margin_calculation(
     *,
     strict: bool = False,
     margin_ratio_override: int = 0,
+    margin_buffer: int = 0,
 ) -> MarginCalculation:
     """Cross margin of ``user`` (``calculate_margin_requirement_and_total_collateral_and_liability_info``):
     the quote market (index 0) at its value, other spot markets weighted at their worst-case order fill,
     perps at their size-premium margin ratio with weighted unrealised P&L.
 
     The user's custom margin ratio counts for initial margin only; ``margin_ratio_override`` (Drift's
-    stale-oracle override in ``MarginContext``) counts for every kind."""
+    stale-oracle override in ``MarginContext``) counts for every kind. ``margin_buffer`` (1e4, the
+    liquidation context's buffer) adds ``liability value × buffer`` to the buffered requirement and
+    ``negative contribution × buffer`` to the collateral buffer."""
     requirement = 0
     collateral = 0
     equity = 0
+    req_buffered = 0
+    coll_buffer = 0
+
+    def add_requirement(amount: int, liability_value: int) -> None:
+        nonlocal requirement, req_buffered
+        requirement += amount
+        if margin_buffer > 0:
+            req_buffered += amount + liability_value * margin_buffer // MARGIN
+
+    def add_collateral(amount: int) -> None:
+        nonlocal collateral, coll_buffer
+        collateral += amount
+        if margin_buffer > 0 and amount < 0:
+            coll_buffer += _tdiv(amount * margin_buffer, MARGIN)
+
     custom = max(margin_ratio_override, user.max_margin_ratio if kind is MarginType.INITIAL else 0)
 
     def strict_price(index: int) -> StrictPrice:
@@ -402,20 +437,20 @@ def margin_calculation(
         equity += value
         if pos.market_index == 0:
             if pos.borrow:
-                requirement += abs(value)
+                add_requirement(abs(value), abs(value))
             else:
-                collateral += value
+                add_collateral(value)
             continue
         fill = _custom_ratio(worst_case_fill(pos, m, amount, price, kind), m, price.current, custom)
-        requirement += pos.open_orders * OPEN_ORDER_MARGIN_REQUIREMENT
+        add_requirement(pos.open_orders * OPEN_ORDER_MARGIN_REQUIREMENT, 0)
         if fill.token_value > 0:
-            collateral += fill.weighted
+            add_collateral(fill.weighted)
         elif fill.token_value < 0:
-            requirement += abs(fill.weighted)
+            add_requirement(abs(fill.weighted), abs(fill.token_value))
         if fill.orders_value > 0:
-            collateral += fill.orders_value
+            add_collateral(fill.orders_value)
         elif fill.orders_value < 0:
-            requirement += -fill.orders_value
+            add_requirement(-fill.orders_value, -fill.orders_value)
 
     for perp in user.perp_positions:
         pm = markets.perp[perp.market_index]
@@ -424,10 +459,28 @@ def margin_calculation(
             margin_ratio_override,
             max(user.max_margin_ratio, perp.max_margin_ratio) if kind is MarginType.INITIAL else 0,
         )
-        req, pnl, _ = perp_requirement_and_pnl(
+        req, pnl, liability = perp_requirement_and_pnl(
             perp, pm, markets.perp_price[perp.market_index], quote, kind, ratio
         )
-        requirement += req
-        collateral += pnl
+        add_requirement(req, liability)
+        add_collateral(pnl)
         equity += perp_base_value_and_pnl(perp, markets.perp_price[perp.market_index])[1]
-    return MarginCalculation(requirement, collateral, equity)
+    return MarginCalculation(requirement, collateral, equity, req_buffered, coll_buffer)
+
+
+def user_equity(user: User, markets: Markets) -> int:
+    """Net account value (quote, 1e6): tokens at the oracle plus perp P&L at the quote price, unweighted
+    (``calculate_user_equity``; funding taken as settled)."""
+    value = 0
+    for pos in user.spot_positions:
+        if pos.scaled_balance == 0 and pos.open_orders == 0:
+            continue
+        m = markets.spot[pos.market_index]
+        unsigned = m.token_amount(pos.scaled_balance, pos.borrow)
+        price = markets.spot_price.get(pos.market_index, PRICE if pos.market_index == 0 else 0)
+        value += token_value(-unsigned if pos.borrow else unsigned, m.decimals, price)
+    quote_price = markets.spot_price.get(0, PRICE)
+    for perp in user.perp_positions:
+        _, pnl = perp_base_value_and_pnl(perp, markets.perp_price[perp.market_index])
+        value += _tdiv(pnl * quote_price, PRICE)
+    return value
