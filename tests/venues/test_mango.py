@@ -10,7 +10,7 @@ in ``programs/mango-v4/src/health/cache.rs``; ``test_health_perp_funding`` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -20,6 +20,7 @@ from xmargin.margin.venues._mango import (
     HealthType,
     PerpMarket,
     PerpPosition,
+    Prices,
     Serum3,
     health,
 )
@@ -278,3 +279,33 @@ def test_health_stable_price_token() -> None:
     assert health(borrow, MAINT).health == pytest.approx(-1.1 * 1.0 * 100.0, abs=TOL)
     assert health(perp, INIT).health == pytest.approx(1.2 * (0.8 * 0.5 * 10.0 * 10.0 - 100.0), abs=TOL)
     assert health(perp, MAINT).health == pytest.approx(1.1 * (0.9 * 1.0 * 10.0 * 10.0 - 100.0), abs=TOL)
+
+
+def test_perp_settle_limit() -> None:
+    """``test_perp_settle_limit`` in ``programs/mango-v4/src/state/mango_account_components.rs`` (its
+    ``test_perp_market(0.5)``: lots of 1, limit factor 0.2; ``create_perp_position(100 lots, 1 per lot)``)."""
+    market = PerpMarket(Prices(0.5, 0.5), 1, 1, 1, 1, 1, 1, base_lot_size=1.0, settle_pnl_limit_factor=0.2)
+    pos = PerpPosition(market, 100, -100.0)
+
+    def state(**kw: float) -> PerpPosition:
+        return replace(pos, **kw)  # type: ignore[arg-type]
+
+    assert pos.available_settle_limit() == (-10, 10)
+    assert (pos.apply_settle_limit(100), pos.apply_settle_limit(-100)) == (10.0, -10.0)
+    p = state(oneshot_settle_pnl_allowance=-5)
+    assert p.available_settle_limit() == (-15, 10)
+    assert (p.apply_settle_limit(100), p.apply_settle_limit(-100)) == (10.0, -15.0)
+    p = state(oneshot_settle_pnl_allowance=5)
+    assert p.available_settle_limit() == (-10, 15)
+    assert (p.apply_settle_limit(100), p.apply_settle_limit(-100)) == (15.0, -10.0)
+    p = state(oneshot_settle_pnl_allowance=5, recurring_settle_pnl_allowance=11)
+    assert p.available_settle_limit() == (-21, 26)
+    assert (p.apply_settle_limit(100), p.apply_settle_limit(-100)) == (26.0, -21.0)
+    for used, limit in [(17, (-38, 9)), (27, (-48, 0)), (-17, (-4, 43)), (-27, (0, 53))]:
+        assert replace(p, settled_in_current_window=used).available_settle_limit() == limit
+    at_one = replace(p, market=replace(market, prices=Prices(1.0, 1.0)))
+    assert (
+        at_one.quote + at_one.base_lots * 1.0 == 0.0
+    )  # "because the upnl is 0 the recurring allowance doesn't count"
+    assert at_one.available_settle_limit() == (-20, 25)
+    assert replace(at_one, quote=at_one.quote + 7).available_settle_limit() == (-27, 32)

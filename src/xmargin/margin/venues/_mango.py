@@ -21,6 +21,10 @@ Health in words (a number in the health reference token, USD; larger is better):
   converted to base' and 'all reserved converted to quote' (at oracle prices, or at the extreme placed order
   price if that is worse), each applied after every market's reservations of that token.
 
+Perp settle limits (how much unrealised P&L may be settled into tokens per window: a fraction of the position's
+stable value, recurring and one-shot allowances, less what was settled this window) are reproduced as
+``PerpPosition.settle_limit`` (``state/mango_account_components.rs``); they bound settlement, not health.
+
 Not reproduced: the maint-weight shift over time, oracle staleness and confidence, the skipping of missing
 banks, and the solvers built on health (max swap, max perp, max borrow, liquidation amounts).
 """
@@ -160,6 +164,9 @@ class PerpMarket:
     settle: int = 0
     long_funding: float = 0.0
     short_funding: float = 0.0
+    settle_pnl_limit_factor: float = 0.2
+    """fraction of the position's stable value settleable per window (negative: no limit); 0.2 is the value of
+    Mango's ``PerpMarket::default_for_tests``"""
 
     @staticmethod
     def mock(
@@ -199,6 +206,45 @@ class PerpPosition:
     taker_quote_lots: int = 0
     long_settled_funding: float = 0.0
     short_settled_funding: float = 0.0
+    recurring_settle_pnl_allowance: int = 0
+    oneshot_settle_pnl_allowance: float = 0.0
+    settled_in_current_window: int = 0
+    """settle-limit state (native quote): allowances materialised by reducing the position, and the P&L already
+    settled in the current window"""
+
+    def settle_limit(self) -> tuple[int, int]:
+        """The (min, max) native P&L settleable this window before what was already settled
+        (``PerpPosition::settle_limit``): a fraction of the position's stable value both ways, plus the recurring
+        allowance (at most the unrealised P&L), plus the one-shot allowance in its own direction."""
+        m = self.market
+        if m.settle_pnl_limit_factor < 0:
+            return (-(2**63), 2**63 - 1)
+        stable = m.prices.stable if m.prices.stable is not None else m.prices.oracle
+        value = stable * self.base_lots * m.base_lot_size
+        unrealized = int(m.settle_pnl_limit_factor * abs(value))  # Rust's f64 → i64 cast truncates
+        upnl_abs = math.ceil(abs(self.quote + value))
+        max_pnl = unrealized + min(abs(self.recurring_settle_pnl_allowance), upnl_abs)
+        min_pnl = -max_pnl
+        if self.oneshot_settle_pnl_allowance >= 0:
+            max_pnl += math.ceil(self.oneshot_settle_pnl_allowance)
+        else:
+            min_pnl += math.floor(self.oneshot_settle_pnl_allowance)
+        return (min(min_pnl, 0), max(max_pnl, 0))
+
+    def available_settle_limit(self) -> tuple[int, int]:
+        """``settle_limit`` less what was already settled this window (``available_settle_limit``)."""
+        lo, hi = self.settle_limit()
+        if self.market.settle_pnl_limit_factor < 0:
+            return lo, hi
+        used = self.settled_in_current_window
+        return (min(lo - used, 0), max(hi - used, 0))
+
+    def apply_settle_limit(self, pnl: float) -> float:
+        """``pnl`` cut to the available settle limit (``apply_pnl_settle_limit``)."""
+        if self.market.settle_pnl_limit_factor < 0:
+            return pnl
+        lo, hi = self.available_settle_limit()
+        return max(pnl, lo) if pnl < 0 else min(pnl, hi)
 
     def unsettled_funding(self) -> float:
         m = self.market
