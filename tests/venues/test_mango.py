@@ -18,11 +18,13 @@ from xmargin.margin.venues._mango import (
     Account,
     Bank,
     HealthType,
+    MissingBankError,
     PerpMarket,
     PerpPosition,
     Prices,
     Serum3,
     health,
+    skipping_missing,
 )
 
 TOL = 0.001
@@ -309,3 +311,21 @@ def test_perp_settle_limit() -> None:
     )  # "because the upnl is 0 the recurring allowance doesn't count"
     assert at_one.available_settle_limit() == (-20, 25)
     assert replace(at_one, quote=at_one.quote + 7).available_settle_limit() == (-27, 32)
+
+
+def test_health_with_skips() -> None:
+    """``test_health_with_skips`` (``health/cache.rs``): banks left out of the health accounts are skipped when
+    their balance is not negative, with the spot open orders on them; a borrow cannot be skipped."""
+    banks = [Bank.mock(1.0, 0.2, 0.1), Bank.mock(5.0, 0.5, 0.3), Bank.mock(10.0, 0.5, 0.3)]
+    oo = Serum3(base=1, quote=0, quote_total=5, base_total=1)
+    account = Account(banks, [100.0, 10.0, -10.0], [oo])
+    expected = {
+        frozenset(): 0.8 * 100.0 + 0.5 * 5.0 * (10.0 + 2.0) - 1.5 * 10.0 * 10.0,  # baseline with everything
+        frozenset({0}): 0.5 * 5.0 * 10.0 - 1.5 * 10.0 * 10.0,  # missing bank1
+        frozenset({1}): 0.8 * 100.0 - 1.5 * 10.0 * 10.0,  # missing bank2
+        frozenset({0, 1}): -1.5 * 10.0 * 10.0,  # missing bank1 and 2
+    }
+    for missing, value in expected.items():
+        assert health(skipping_missing(account, missing), INIT).health == pytest.approx(value, abs=TOL)
+    with pytest.raises(MissingBankError):  # missing bank3: a negative balance, can't be skipped
+        skipping_missing(account, frozenset({2}))

@@ -25,8 +25,11 @@ Perp settle limits (how much unrealised P&L may be settled into tokens per windo
 stable value, recurring and one-shot allowances, less what was settled this window) are reproduced as
 ``PerpPosition.settle_limit`` (``state/mango_account_components.rs``); they bound settlement, not health.
 
-Not reproduced: the maint-weight shift over time, oracle staleness and confidence, the skipping of missing
-banks, and the solvers built on health (max swap, max perp, max borrow, liquidation amounts).
+Skipping missing banks or bad oracles (a lower bound of health, used by instructions that may proceed without
+every account) is ``skipping_missing``.
+
+Not reproduced: the maint-weight shift over time, oracle staleness and confidence, and the solvers built on
+health (max swap, max perp, max borrow, liquidation amounts).
 """
 
 from __future__ import annotations
@@ -301,6 +304,28 @@ class Health:
     assets: float
     liabs: float
     parts: tuple[float, ...] = field(default=())
+
+
+class MissingBankError(ValueError):
+    """A bank that cannot be skipped is missing (a borrow, or a perp's settle token)."""
+
+
+def skipping_missing(account: Account, missing: frozenset[int]) -> Account:
+    """The account as Mango's health cache sees it when the banks ``missing`` (token indices) are not provided or
+    their oracles are bad (``new_health_cache_skipping_missing_banks_and_bad_oracles``): their non-negative
+    balances are left out, and so are spot open orders on them; a borrow in one, or a perp settled in one, is
+    an error. The result's health is a lower bound of the account's."""
+    for i in missing:
+        if account.balances[i] < 0:
+            raise MissingBankError(f"token {i} has a negative balance: its bank is a required health account")
+    for p in account.perps:
+        if p.market.settle in missing:
+            raise MissingBankError(
+                f"token {p.market.settle} settles a perp: its bank is a required health account"
+            )
+    balances = [0.0 if i in missing else float(b) for i, b in enumerate(account.balances)]
+    serum3 = [s for s in account.serum3 if s.base not in missing and s.quote not in missing]
+    return Account(account.banks, balances, serum3, account.perps)
 
 
 def health(account: Account, ht: HealthType) -> Health:
