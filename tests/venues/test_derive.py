@@ -106,3 +106,29 @@ def test_bad_case_names_the_key(tmp_path: Path) -> None:
     path.write_text(json.dumps(case))
     res = CliRunner().invoke(app, ["venue", "derive-pmrm", str(path)])
     assert res.exit_code == 2 and res.stdout == "" and "IM_LOSS_FACTOR" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "where"),
+    [
+        (("Scenario", "OptionFeeds", 0, "SVIparam", 0), "x", "Scenario.OptionFeeds[0].SVIparam[0]"),
+        (("Scenario", "OptionFeeds", 0, "SVIparam", 6), 0, "Scenario.OptionFeeds[0].SVIparam (tau)"),
+        (("Scenario", "OptionFeeds", 0, "Forward"), 0, "Scenario.OptionFeeds[0].Forward"),
+        (("Scenario", "OptionFeeds", 0, "SVIparam", 0), "-5", "Scenario.OptionFeeds (expiry 1399652)"),
+        (("Scenario", "Options", 0, "Strike"), -5, "Scenario.Options[0].Strike"),
+        (
+            ("Parameters", "Scenarios", 0, "VolShockDirection"),
+            "Sideways",
+            "Parameters.Scenarios[0].VolShockDirection",
+        ),
+    ],
+)
+def test_bad_values_name_their_place(path: tuple[Any, ...], value: Any, where: str) -> None:
+    case = json.loads(json.dumps(next(c for c in CASES if c["name"] == "test_20_structures_basic_put")))
+    node = case
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(InputError) as err:
+        evaluate_case(case)
+    assert err.value.where == where

@@ -68,6 +68,10 @@ def black76(
     return min(call_std * fwd_disc, fwd_disc), min(put_std * fwd_disc, strike_disc)
 
 
+class SviError(ValueError):
+    """SVI parameters that give a negative total variance at a strike."""
+
+
 @dataclass(frozen=True, slots=True)
 class Svi:
     """SVI parameters of one expiry (``w(k) = a + b·(ρ(k − m) + √((k − m)² + σ²))``), the forward they were
@@ -82,15 +86,19 @@ class Svi:
     tau: float
 
     def vol(self, strike: float) -> float:
-        """``√(w(k)/τ)`` at ``k = ln(K/F)`` bounded to ``±4·√(a + b·σ)``, ``w`` capped at 144."""
+        """``√(w(k)/τ)`` at ``k = ln(K/F)`` bounded to ``±4·√(a + b·σ)``, ``w`` capped at 144 (lyra-utils
+        ``SVI.getVol`` with ``getK``: the version whose bound reproduces Derive's cases, docs/venues.md)."""
         if strike == 0:
             return 0.0
-        bound = 4.0 * math.sqrt(max(self.a + self.b * self.sigma, 0.0))
+        level = self.a + self.b * self.sigma
+        if level < 0:  # Derive reverts ("SVI: value must be positive")
+            raise SviError(f"a + b·sigma = {level:.6g} < 0")
+        bound = 4.0 * math.sqrt(level)
         k = min(bound, max(-bound, math.log(strike / self.forward)))
         km = k - self.m
         w = self.a + self.b * (math.sqrt(km * km + self.sigma * self.sigma) + self.rho * km)
         if w < 0:
-            raise ValueError("SVI parameters give a negative total variance")
+            raise SviError(f"total variance {w:.6g} < 0 at log-moneyness {k:.6g}")
         w = min(w, SVI_MAX_TOTAL_VAR)
         return math.sqrt(w / self.tau)
 

@@ -22,6 +22,7 @@ from xmargin.margin.venues._derive import (
     Portfolio,
     Scenario,
     Svi,
+    SviError,
     VolShock,
     evaluate,
     precompute,
@@ -45,6 +46,16 @@ def _num(doc: Any, key: str, where: str) -> float:
         raise InputError(where=f"{where}.{key}", expected="a number", found=raw) from None
     if not math.isfinite(value):
         raise InputError(where=f"{where}.{key}", expected="a finite number", found=raw)
+    return value
+
+
+def _item(raw: Any, where: str) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise InputError(where=where, expected="a number", found=raw) from None
+    if not math.isfinite(value):
+        raise InputError(where=where, expected="a finite number", found=raw)
     return value
 
 
@@ -118,6 +129,8 @@ def read_portfolio(doc: Mapping[str, Any], params: Params) -> Portfolio:
     w = "Scenario"
     sc = _get(doc, "Scenario", "")
     spot = _num(sc, "SpotPrice", w)
+    if spot <= 0:
+        raise InputError(where=f"{w}.SpotPrice", expected="> 0", found=spot)
     stable = _num(sc, "StablePrice", w)
     if stable <= 0:
         raise InputError(where=f"{w}.StablePrice", expected="> 0", found=stable)
@@ -126,7 +139,11 @@ def read_portfolio(doc: Mapping[str, Any], params: Params) -> Portfolio:
     for i, f in enumerate(_list(sc, "OptionFeeds", w)):
         where = f"{w}.OptionFeeds[{i}]"
         sec = int(_num(f, "FeedExpiry", where))
+        if sec < 0:
+            raise InputError(where=f"{where}.FeedExpiry", expected="seconds to expiry >= 0", found=sec)
         fwd = _num(f, "Forward", where)
+        if fwd <= 0:
+            raise InputError(where=f"{where}.Forward", expected="> 0", found=fwd)
         rate = max(_num(f, "Rate", where), 0.0)
         svi_raw = _list(f, "SVIparam", where)
         if len(svi_raw) != 7:
@@ -135,7 +152,22 @@ def read_portfolio(doc: Mapping[str, Any], params: Params) -> Portfolio:
                 expected="7 numbers (a, b, rho, m, sigma, forward, tau)",
                 found=len(svi_raw),
             )
-        svi = Svi(*(_num({"v": x}, "v", f"{where}.SVIparam") for x in svi_raw))
+        a, b, rho, m, sigma, svi_fwd, tau = (
+            _item(x, f"{where}.SVIparam[{j}]") for j, x in enumerate(svi_raw)
+        )
+        for j, (value, ok, want) in enumerate(
+            [
+                (b, b >= 0, ">= 0"),
+                (rho, -1 < rho < 1, "in (-1, 1)"),
+                (sigma, sigma > 0, "> 0"),
+                (svi_fwd, svi_fwd > 0, "> 0"),
+                (tau, tau > 0, "> 0"),
+            ]
+        ):
+            if not ok:
+                name = ("b", "rho", "sigma", "forward", "tau")[j]
+                raise InputError(where=f"{where}.SVIparam ({name})", expected=want, found=value)
+        svi = Svi(a, b, rho, m, sigma, svi_fwd, tau)
         fixed, variable = (
             (fwd * (FORWARD_BLEND_SEC - sec) / FORWARD_BLEND_SEC, fwd * sec / FORWARD_BLEND_SEC)
             if sec < FORWARD_BLEND_SEC
@@ -155,10 +187,20 @@ def read_portfolio(doc: Mapping[str, Any], params: Params) -> Portfolio:
         expiry, svi, vol_conf = feeds[sec]
         e = expiries.setdefault(sec, expiry)
         strike = _num(o, "Strike", where)
+        if strike <= 0:
+            raise InputError(where=f"{where}.Strike", expected="> 0", found=strike)
         amount = _num(o, "Amount", where)
         e.min_confidence = min(e.min_confidence, vol_conf)
         e.net_options += abs(amount)
-        e.options.insert(0, Option(strike, bool(_num(o, "IsCall", where)), amount, svi.vol(strike)))
+        try:
+            vol = svi.vol(strike)
+        except SviError as exc:
+            raise InputError(
+                where=f"{w}.OptionFeeds (expiry {sec})",
+                expected="SVI parameters with a non-negative total variance",
+                found=str(exc),
+            ) from None
+        e.options.insert(0, Option(strike, bool(_num(o, "IsCall", where)), amount, vol))
     collaterals = []
     for i, c in enumerate(_list(sc, "Collaterals", w)):
         where = f"{w}.Collaterals[{i}]"
@@ -197,14 +239,7 @@ def evaluate_case(doc: Any, *, source: str = "case") -> Margin:
             where=source, expected="a mapping with Scenario and Parameters", found=type(doc).__name__
         )
     params, scenarios = read_params(doc)
-    try:
-        portfolio = read_portfolio(doc, params)
-    except ValueError as exc:
-        raise InputError(
-            where="Scenario.OptionFeeds",
-            expected="SVI parameters with a non-negative total variance",
-            found=str(exc),
-        ) from None
+    portfolio = read_portfolio(doc, params)
     if not scenarios:
         raise InputError(where="Parameters.Scenarios", expected="at least one scenario", found="none")
     return evaluate(portfolio, scenarios, params)
