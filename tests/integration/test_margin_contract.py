@@ -13,10 +13,14 @@ from typer.testing import CliRunner
 
 from xmargin.cli import app
 from xmargin.margin import shipped_presets
+from xmargin.margin._presets import preset_info
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKET = str(ROOT / "examples" / "market.yaml")
 HEDGED = str(ROOT / "examples" / "hedged.yaml")
+LINEAR = str(ROOT / "examples" / "linear.yaml")
+VENUE_KINDS = ("drift", "mango")
+"""preset kinds of venues that list no options or inverse contracts: run on the linear example"""
 CALL = "BTC-27DEC26-100000-C"
 runner = CliRunner()
 
@@ -89,10 +93,12 @@ def test_models_lists_every_preset_with_its_sources() -> None:
 
 @pytest.mark.parametrize("preset", sorted(shipped_presets()))
 def test_every_shipped_preset_works_by_name_and_with_its_kind(preset: str) -> None:
-    by_name = run_json(["margin", HEDGED, "--market", MARKET, "--model", preset.upper()])
+    venue = preset_info(preset, ()).kind in VENUE_KINDS
+    pf = LINEAR if venue else HEDGED
+    by_name = run_json(["margin", pf, "--market", MARKET, "--model", preset.upper()])
     assert by_name["preset"] == preset
     kind = by_name["model"]
-    with_flag = run_json(["margin", HEDGED, "--market", MARKET, "--model", kind, "--preset", preset])
+    with_flag = run_json(["margin", pf, "--market", MARKET, "--model", kind, "--preset", preset])
     assert with_flag["initial_margin"] == by_name["initial_margin"]
 
 

@@ -64,6 +64,10 @@ from ._book import book_app  # noqa: E402
 
 app.add_typer(book_app, name="book")
 
+from ._venue import venue_app  # noqa: E402
+
+app.add_typer(venue_app, name="venue")
+
 from ._ledger import ledger_app  # noqa: E402
 from ._ledger_audit import verify as _verify  # noqa: E402, F401  (registers verify, liabilities, proof, verify-proof)
 

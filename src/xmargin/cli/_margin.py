@@ -17,6 +17,7 @@ from xmargin.margin import (
     MarginModel,
     MarginReport,
     PmBreakdown,
+    VenueBreakdown,
     account_report,
     check_portfolio,
     compare_report,
@@ -175,7 +176,32 @@ def print_margin(doc: MarginReport) -> None:
         _print_groups(doc.breakdown, ccy)
     if isinstance(doc.breakdown, FhsBreakdown):
         _print_fhs(doc.breakdown)
+    if isinstance(doc.breakdown, VenueBreakdown):
+        _print_venue(doc.breakdown)
     warn(doc.warnings)
+
+
+def _print_venue(bd: VenueBreakdown) -> None:
+    """A venue preset's own figures: weighted collateral and requirement (Drift), or health (Mango), USD."""
+    mango = bd.model == "mango"
+    t = Table(title=f"{bd.preset}: the venue's own figures (USD; docs/venues.md)")
+    for col in ("", "initial", "maintenance"):
+        t.add_column(col, justify="left" if not col else "right")
+    t.add_row(
+        "weighted assets" if mango else "weighted collateral",
+        fmt(bd.weighted_collateral.initial_margin),
+        fmt(bd.weighted_collateral.maintenance_margin),
+    )
+    t.add_row(
+        "weighted liabilities" if mango else "margin requirement",
+        fmt(bd.requirement.initial_margin),
+        fmt(bd.requirement.maintenance_margin),
+    )
+    if mango:
+        t.add_row("health", fmt(bd.health.get("init", 0.0)), fmt(bd.health.get("maint", 0.0)))
+    console.print(t)
+    if mango and "liquidation_end" in bd.health:
+        console.print(f"liquidation-end health: {fmt(bd.health['liquidation_end'])}")
 
 
 def _print_fhs(bd: FhsBreakdown) -> None:

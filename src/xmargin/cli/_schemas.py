@@ -200,6 +200,12 @@ def _ledger_proof() -> dict[str, Any]:
     return json_schema(LiabilitiesProof, title="xmargin ledger proof")
 
 
+def _venue_derive_pmrm() -> dict[str, Any]:
+    from xmargin.margin.venues._derive import Margin
+
+    return json_schema(Margin, title="xmargin venue derive-pmrm --json")
+
+
 SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "margin": _margin,
     "compare": _compare,
@@ -215,6 +221,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "ledger-verify": _ledger_verify,
     "ledger-liabilities": _ledger_liabilities,
     "ledger-proof": _ledger_proof,
+    "venue-derive-pmrm": _venue_derive_pmrm,
 }
 """Every output with a schema: ``portfolio`` also covers ``book export`` and ``import``."""
 

@@ -46,11 +46,14 @@ from xmargin.margin._result import (
     RatioBreakdown,
     Scenario,
     Status,
+    VenueBreakdown,
     status_of,
 )
 from xmargin.margin._simple import CrossMargin, IsolatedMargin
 from xmargin.margin._standard import StandardMargin
 from xmargin.margin._tiers import TierTable
+from xmargin.margin.venues._drift_model import DriftMargin
+from xmargin.margin.venues._mango_model import MangoMargin
 
 __all__ = [
     "MODEL_KINDS",
@@ -59,6 +62,7 @@ __all__ = [
     "CollateralPolicy",
     "CompareReport",
     "CrossMargin",
+    "DriftMargin",
     "ExtendedCell",
     "FhsBreakdown",
     "FhsMargin",
@@ -67,6 +71,7 @@ __all__ = [
     "InstrumentCharge",
     "IsolatedMargin",
     "LiquidationPrices",
+    "MangoMargin",
     "MarginModel",
     "MarginPair",
     "MarginReport",
@@ -90,6 +95,7 @@ __all__ = [
     "StandardPreset",
     "Status",
     "TierTable",
+    "VenueBreakdown",
     "account_report",
     "asset_vol",
     "catalog",

@@ -30,8 +30,17 @@ DEFAULT_PRESETS = {
     "standard": "standard-deribit",
     "pm": "pm-deribit",
     "fhs": "fhs",
+    "drift": "drift-v2",
+    "mango": "mango-v4",
 }
-KIND_MODELS = {"ratio": ("cross", "isolated"), "standard": ("standard",), "pm": ("pm",), "fhs": ("fhs",)}
+KIND_MODELS = {
+    "ratio": ("cross", "isolated"),
+    "standard": ("standard",),
+    "pm": ("pm",),
+    "fhs": ("fhs",),
+    "drift": ("drift",),
+    "mango": ("mango",),
+}
 """Model kinds each preset kind serves (the first is the one a preset name alone selects)."""
 
 

@@ -7,7 +7,10 @@ A preset declares its ``kind``:
 - ``ratio``: futures rates by notional tier or fixed, short-option rates (``RatioPreset``; ``cross-fixed``,
   ``cross-binance``), usable by ``--model cross`` and ``--model isolated``;
 - ``standard``: Deribit's per-instrument rates with the size increment (``StandardPreset``;
-  ``standard-deribit``), usable by ``--model standard``.
+  ``standard-deribit``), usable by ``--model standard``;
+- ``drift``: Drift v2's spot and perp market parameters in its fixed point (``DriftPreset``, in
+  ``venues/_params.py``; ``drift-v2``), usable by ``--model drift``;
+- ``mango``: Mango v4's bank and perp market weights (``MangoPreset``; ``mango-v4``), usable by ``--model mango``.
 
 A numeric parameter is a number or ``{value, source[, note]}`` (shipped presets always give a source).
 Unknown keys, out-of-range values and inconsistent tables are bad input naming the file and the key.
@@ -26,6 +29,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from xmargin.core import InputError, input_errors, load_document
 from xmargin.margin._collateral import CollateralPolicy, FhsHaircutParams, FhsHaircuts
 from xmargin.margin._tiers import TierTable
+from xmargin.margin.venues._params import DriftPreset, MangoPreset
 from xmargin.market import load_history
 
 PRESET_DIR = "presets"
@@ -417,12 +421,22 @@ class FhsPreset(_Strict):
     collateral: CollateralSection = CollateralSection()
 
 
-Preset = PmPreset | RatioPreset | StandardPreset | FhsPreset
-PRESET_TYPES: dict[str, type[PmPreset] | type[RatioPreset] | type[StandardPreset] | type[FhsPreset]] = {
+Preset = PmPreset | RatioPreset | StandardPreset | FhsPreset | DriftPreset | MangoPreset
+PRESET_TYPES: dict[
+    str,
+    type[PmPreset]
+    | type[RatioPreset]
+    | type[StandardPreset]
+    | type[FhsPreset]
+    | type[DriftPreset]
+    | type[MangoPreset],
+] = {
     "pm": PmPreset,
     "ratio": RatioPreset,
     "standard": StandardPreset,
     "fhs": FhsPreset,
+    "drift": DriftPreset,
+    "mango": MangoPreset,
 }
 
 
@@ -464,7 +478,7 @@ def preset_document(ref: PresetSource, *, default: str) -> tuple[dict[str, Any],
 
 def load_preset(ref: PresetSource | Preset, *, kinds: tuple[str, ...], default: str) -> Preset:
     """A preset of one of ``kinds`` (a shipped name, a file, a mapping, or a preset value)."""
-    if isinstance(ref, PmPreset | RatioPreset | StandardPreset | FhsPreset):
+    if isinstance(ref, PmPreset | RatioPreset | StandardPreset | FhsPreset | DriftPreset | MangoPreset):
         preset: Preset = ref
     else:
         doc, label = preset_document(ref, default=default)

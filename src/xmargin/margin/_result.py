@@ -240,7 +240,25 @@ class FhsBreakdown(BreakdownBase):
     """today's EWMA daily volatility per underlying"""
 
 
-Breakdown = PmBreakdown | RatioBreakdown | FhsBreakdown
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueBreakdown(BreakdownBase):
+    """A venue preset's detail (``drift``, ``mango``): the venue's own weighted collateral and requirement at
+    initial and maintenance weights (USD; Mango: the positive and negative health contributions), the same
+    figures as the venue's exact integers where it computes in integers (``exact``, Drift's quote 1e6), and
+    Mango's health values (``health``: init, maint, liquidation_end). The model's IM and MM are the requirement
+    plus what the weights take off the collateral, so that ``available`` and the liquidation test are the
+    venue's own (Drift's free collateral; Mango's init and maint health)."""
+
+    model: Literal["drift", "mango"]
+    preset: str
+    source: str
+    weighted_collateral: MarginPair
+    requirement: MarginPair
+    exact: Mapping[str, int] = field(default_factory=dict)
+    health: Mapping[str, float] = field(default_factory=dict)
+
+
+Breakdown = PmBreakdown | RatioBreakdown | FhsBreakdown | VenueBreakdown
 
 
 # -- documents ---------------------------------------------------------------------------------------------------

@@ -48,7 +48,15 @@ import numpy as np
 
 from xmargin.core import to_data
 from xmargin.instruments import Instrument, Kind, Portfolio, Position
-from xmargin.margin import FhsBreakdown, MarginModel, MarginResult, PmBreakdown, RatioBreakdown, resolve_model
+from xmargin.margin import (
+    FhsBreakdown,
+    MarginModel,
+    MarginResult,
+    PmBreakdown,
+    RatioBreakdown,
+    VenueBreakdown,
+    resolve_model,
+)
 from xmargin.market import STABLECOINS, MarketSnapshot
 from xmargin.risk import Book, Trade, apply_trades
 from xmargin.testing import books as example_books
@@ -148,7 +156,7 @@ def check_result_well_formed(model: MarginModel, market: MarketSnapshot, books: 
             assert np.all(np.isfinite(arr)), f"{field} is not finite: {arr}"
         assert len(res.breakdown) in (0, n), f"{len(res.breakdown)} breakdowns for {n} accounts"
         for bd in res.breakdown:
-            assert isinstance(bd, PmBreakdown | RatioBreakdown | FhsBreakdown), (
+            assert isinstance(bd, PmBreakdown | RatioBreakdown | FhsBreakdown | VenueBreakdown), (
                 f"a breakdown is a {type(bd).__name__}, expected a typed breakdown (xmargin.margin)"
             )
             json.dumps(to_data(bd), allow_nan=False)  # JSON-serialisable, by the one serializer
