@@ -1,0 +1,148 @@
+"""The service's live state: the market as ticks move it, and every account's margin kept current on it.
+
+**What a tick moves** (:func:`moved_market`). A tick gives new index prices for some underlyings and, when
+it says so, a new time. For each underlying ``U`` priced, the market is shifted by ``new / old``
+(:meth:`MarketSnapshot.shifted`): ``U``'s index, the marks of its futures and perpetuals and its explicit
+forwards move by the same factor (so a basis is kept as a ratio), and its options, priced off those
+forwards, follow. Vols are held (sticky moneyness on surfaces, sticky strike for per-option IVs), as is the
+rate. The tick's ``time``, when given, becomes the market's ``valuation_time`` (options' time to expiry
+shrinks with it); without one the time is held, and the tick moves prices only.
+
+**What a restart resumes from** (:func:`restore_market`). Every accepted tick writes its index prices and
+time to the ledger's ``index_marks`` table (the rows the ledger's index-move guard reads, written in one
+transaction). At start, the loaded market is moved to the stored prices and time when they are at least as
+recent as the market file's ``valuation_time`` (a newer market file wins).
+
+**The risk book** (:class:`RiskBook`). Every client account of the ledger is a row of one
+:class:`xmargin.engine.BookEngine` (the whole-book engine: one vectorised model call per underlying, a tick
+re-running only that underlying's holders). Before each evaluation the accounts table's versions are read in
+one query: accounts written since (trades, deposits, liquidations) are re-folded from the ledger and
+replaced in the engine; a new account rebuilds it. The venue's own accounts (``~insurance``) hold no
+positions and are not margined.
+
+Status of an account (the contract's words): ``liquidatable`` below maintenance margin
+(:attr:`MarginResult.liquidatable`), ``margin_call`` below initial margin, else ``ok``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import sqlalchemy as sa
+from numpy.typing import NDArray
+
+from xmargin.engine import BookEngine
+from xmargin.ledger import Ledger
+from xmargin.ledger._checks import to_portfolio
+from xmargin.ledger._requests import RESERVED_ACCOUNTS
+from xmargin.ledger._schema import accounts as accounts_table
+from xmargin.ledger._store import IndexMark
+from xmargin.margin import MarginModel
+from xmargin.market import MarketSnapshot
+from xmargin.risk import Book
+
+STATUSES = ("ok", "margin_call", "liquidatable")
+
+
+def moved_market(
+    market: MarketSnapshot, prices: Mapping[str, float], time: datetime | None
+) -> MarketSnapshot:
+    """``market`` with each underlying of ``prices`` at its new index (marks and forwards scaled with it)
+    and, if ``time`` is given, that valuation time (module docstring)."""
+    out = market
+    for u, price in sorted(prices.items()):
+        current = out.index(u)
+        if price != current:
+            out = out.shifted(u, price / current)
+            out = out.replace(index_usd={**out.index_usd, u: price})  # exactly the tick's price
+    if time is not None and time != out.valuation_time:
+        out = out.replace(valuation_time=time)
+    return out
+
+
+def restore_market(market: MarketSnapshot, marks: Mapping[str, IndexMark]) -> MarketSnapshot:
+    """The loaded market moved to the last accepted index prices and time, where those are at least as recent
+    as the market (module docstring)."""
+    recent = {
+        a: m
+        for a, m in marks.items()
+        if a in market.index_usd
+        and a not in market.defaulted_index
+        and m.valuation_time >= market.valuation_time
+    }
+    if not recent:
+        return market
+    latest = max(m.valuation_time for m in recent.values())
+    return moved_market(market, {a: m.price_usd for a, m in recent.items()}, latest)
+
+
+@dataclass(frozen=True, slots=True)
+class Margins:
+    """Every account's status code (an index into :data:`STATUSES`) and figures (USD), in book order."""
+
+    accounts: tuple[str, ...]
+    code: NDArray[np.int8]
+    margin_balance: NDArray[np.float64]
+    initial_margin: NDArray[np.float64]
+    maintenance_margin: NDArray[np.float64]
+
+
+EMPTY = Margins((), np.zeros(0, np.int8), np.zeros(0), np.zeros(0), np.zeros(0))
+
+
+class RiskBook:
+    """Every client account's margin on the current market, through one :class:`BookEngine` (module
+    docstring). Not thread-safe: the ticker calls it under its lock."""
+
+    def __init__(self, ledger: Ledger, model: MarginModel) -> None:
+        self.ledger = ledger
+        self.model = model
+        self.engine: BookEngine | None = None
+        self.versions: dict[str, int] = {}
+
+    def _stored_versions(self) -> dict[str, int]:
+        stmt = sa.select(accounts_table.c.account, accounts_table.c.version)
+        with self.ledger.store.engine.connect() as conn:
+            return {str(a): int(v) for a, v in conn.execute(stmt) if str(a) not in RESERVED_ACCOUNTS}
+
+    def sync(self, market: MarketSnapshot) -> None:
+        """Bring the engine to the ledger's accounts and to ``market`` (re-evaluating what moved)."""
+        stored = self._stored_versions()
+        new = [a for a in stored if a not in self.versions]
+        changed = [a for a, v in stored.items() if a in self.versions and self.versions[a] != v]
+        if self.engine is None or new:
+            names = sorted(stored)
+            if not names:
+                self.engine, self.versions = None, {}
+                return
+            pfs = [to_portfolio(self.ledger.state(a)) for a in names]
+            self.engine = BookEngine(Book.from_portfolios(pfs), market, self.model)
+            self.versions = {a: stored[a] for a in names}
+            return
+        engine = self.engine
+        if changed:
+            engine.replace_accounts([to_portfolio(self.ledger.state(a)) for a in changed])
+            self.versions.update({a: stored[a] for a in changed})
+        old = engine.market
+        if market is old:
+            return
+        if market.valuation_time != old.valuation_time or market.rate != old.rate:
+            engine.market = market
+            engine.full()
+            return
+        for u in engine.underlyings:
+            if market.index_usd.get(u) != old.index_usd.get(u):
+                engine.tick(market, u)
+        engine.market = market
+
+    def margins(self) -> Margins:
+        """Every account's status and figures on the engine's market."""
+        if self.engine is None:
+            return EMPTY
+        r = self.engine.result()
+        call = ~(r.margin_balance >= r.initial_margin)
+        code = np.where(r.liquidatable, 2, np.where(call, 1, 0)).astype(np.int8)
+        return Margins(r.accounts, code, r.margin_balance, r.initial_margin, r.maintenance_margin)
