@@ -80,13 +80,15 @@ class ServiceConfig:
     """``model``: the default margin model of the routes (a model or a shipped preset; the ledger's
     pre-trade checks use the ledger's own); ``rate_limit``: per key (``limits``' notation, e.g.
     ``100/second``; None: no limit); ``cors_origins``: origins allowed to call from a browser (none by
-    default: CORS closed); ``nats_url``: a NATS server for ticks in and alerts out (None: none);
+    default: CORS closed); ``nats_url``: a NATS server for ticks in and alerts out (None: none), on subjects under
+    ``nats_prefix`` (:mod:`._nats`);
     ``liquidate``: liquidate accounts below maintenance on a tick (``_ticks``)."""
 
     model: str = "pm"
     rate_limit: RateLimitItem | None = None
     cors_origins: tuple[str, ...] = ()
     nats_url: str | None = None
+    nats_prefix: str = "xmargin"
     liquidate: bool = True
 
 
@@ -331,7 +333,7 @@ def create_app(
     hub = Hub()
     ticker = Ticker(ledger, market, resolve_model(config.model), hub, liquidate=config.liquidate)
     app = FastAPI(
-        lifespan=live_lifespan(ticker, hub, config.nats_url),
+        lifespan=live_lifespan(ticker, hub, config.nats_url, config.nats_prefix),
         title="xmargin",
         version=__version__,
         description="Cross-margin and portfolio-margin risk service over the xmargin ledger "

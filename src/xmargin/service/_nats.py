@@ -36,8 +36,9 @@ from xmargin.service._stream import Hub, redact_uvicorn_logs
 from xmargin.service._ticks import Ticker
 
 LOG = logging.getLogger("xmargin.service")
-TICKS_SUBJECT = "xmargin.ticks.*"
-ALERTS_SUBJECT = "xmargin.alerts"
+PREFIX = "xmargin"
+"""Subjects are ``<prefix>.ticks.<UNDERLYING>`` and ``<prefix>.alerts`` (``--nats-prefix``; tests sharing
+a server use their own)."""
 
 
 def _feed_tick(subject: str, data: bytes) -> tuple[dict[str, object], str | None]:
@@ -76,8 +77,10 @@ def _error_doc(exc: Exception) -> dict[str, Any]:
 class NatsBridge:
     """The connection, the tick subscription and the alerts publisher (module docstring)."""
 
-    def __init__(self, url: str, ticker: Ticker, hub: Hub) -> None:
+    def __init__(self, url: str, ticker: Ticker, hub: Hub, prefix: str = PREFIX) -> None:
         self.url = url
+        self.ticks_subject = f"{prefix}.ticks.*"
+        self.alerts_subject = f"{prefix}.alerts"
         self.ticker = ticker
         self.hub = hub
         self.nc: Any = None
@@ -90,7 +93,7 @@ class NatsBridge:
         self.nc = await nats.connect(self.url, connect_timeout=2, max_reconnect_attempts=-1, name="xmargin")
         sub = self.hub.subscribe(lambda _account: True)
         self._pump = asyncio.ensure_future(self._publish(sub.queue))
-        await self.nc.subscribe(TICKS_SUBJECT, cb=self._on_tick)
+        await self.nc.subscribe(self.ticks_subject, cb=self._on_tick)
         await self.nc.flush(timeout=2)
 
     async def _on_tick(self, msg: Any) -> None:
@@ -123,9 +126,9 @@ class NatsBridge:
             if '"type":"tick"' in text[:20]:
                 continue
             try:
-                await self.nc.publish(ALERTS_SUBJECT, text.encode())
+                await self.nc.publish(self.alerts_subject, text.encode())
             except Exception as exc:  # a lost connection: nats-py reconnects; the message is logged lost
-                LOG.warning("alert not published on %s: %s", ALERTS_SUBJECT, type(exc).__name__)
+                LOG.warning("alert not published on %s: %s", self.alerts_subject, type(exc).__name__)
 
     async def stop(self) -> None:
         if self._pump is not None:
@@ -136,14 +139,14 @@ class NatsBridge:
 
 
 def live_lifespan(
-    ticker: Ticker, hub: Hub, nats_url: str | None
+    ticker: Ticker, hub: Hub, nats_url: str | None, prefix: str = PREFIX
 ) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     """The app's lifespan: uvicorn's logs redacted (keys in a stream's query), NATS started and stopped."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redact_uvicorn_logs()
-        bridge = NatsBridge(nats_url, ticker, hub) if nats_url is not None else None
+        bridge = NatsBridge(nats_url, ticker, hub, prefix) if nats_url is not None else None
         if bridge is not None:
             await bridge.start()
         app.state.nats = bridge
@@ -154,3 +157,25 @@ def live_lifespan(
                 await bridge.stop()
 
     return lifespan
+
+
+async def _probe(url: str) -> None:
+    import nats
+
+    nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False)
+    await nc.close()
+
+
+def check_nats(url: str, *, where: str = "--nats") -> str:
+    """``url`` if it is a ``nats://`` (or ``tls://``) URL of a server that answers within 2 s; else bad input."""
+    if not isinstance(url, str) or not url.startswith(("nats://", "tls://")):
+        raise InputError(where=where, expected="a NATS URL such as nats://127.0.0.1:4222", found=url)
+    try:
+        asyncio.run(asyncio.wait_for(_probe(url), timeout=5))
+    except Exception as exc:
+        raise InputError(
+            where=where,
+            expected="a NATS server that answers (nats-server running?)",
+            found=f"{url}: {type(exc).__name__}",
+        ) from None
+    return url
