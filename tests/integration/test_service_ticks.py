@@ -269,3 +269,26 @@ def test_openapi_documents_ticks(venue: Venue) -> None:
     op = doc["paths"]["/v1/ticks"]["post"]
     assert set(op["responses"]) >= {"200", "401", "403", "422"}
     assert json.dumps(op).count("TickBody") >= 1
+
+
+def test_metrics_count_requests_ticks_and_liquidations(venue: Venue) -> None:
+    with venue.client() as c:
+        venue.tick(c, {"prices": {"BTC": 90000.0}})
+        venue.tick(c, {"prices": {"BTC": 60000.0}})
+        c.get("/v1/accounts/alice", headers={"X-API-Key": venue.bob})  # 403
+        r = c.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert float(lines["xmargin_ticks_total"]) == 2
+    assert float(lines["xmargin_liquidations_total"]) == 1
+    assert float(lines["xmargin_tick_seconds_count"]) == 2
+    assert float(lines['xmargin_accounts{status="ok"}']) == 2  # alice restored (flat), bob
+    assert float(lines['xmargin_insurance_fund{asset="USDC"}']) == 0  # it paid its 1000
+    key = 'xmargin_http_requests_total{method="POST",route="/v1/ticks",status="200"}'
+    assert float(lines[key]) == 2
+    assert (
+        float(lines['xmargin_http_requests_total{method="GET",route="/v1/accounts/{account}",status="403"}'])
+        == 1
+    )
+    assert "/metrics" not in c.get("/openapi.json").json()["paths"]

@@ -51,6 +51,7 @@ from xmargin.risk import Trade
 from xmargin.service._access import Access, access
 from xmargin.service._errors import ServiceError, install, request_wheres
 from xmargin.service._keys import ApiKey, KeyStore
+from xmargin.service._metrics import Metrics, install_metrics
 from xmargin.service._models import (
     CashBody,
     ErrorBody,
@@ -351,4 +352,7 @@ def create_app(
     _routes(app, ledger, ticker.current, config, acc)
     install_ticks(app, ticker, acc.key, _errors(401, 403, 422, 429, 503))
     install_stream(app, hub, keys)
+    metrics = Metrics()
+    ticker.on_tick = lambda r, by_status: metrics.tick(r.seconds, len(r.liquidated), by_status, ledger)
+    install_metrics(app, metrics, hub)
     return app

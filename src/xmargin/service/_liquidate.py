@@ -37,7 +37,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from xmargin.instruments import Kind
 from xmargin.ledger import (
@@ -64,6 +64,7 @@ from xmargin.risk import realize_entries, upnl_settle
 ZERO = Decimal(0)
 SIZE_Q = Decimal(1).scaleb(-SIZE_PLACES)
 PRICE_Q = Decimal(1).scaleb(-PRICE_PLACES)
+PENALTY_Q = Decimal(1).scaleb(-18)
 MAX_ATTEMPTS = 5
 
 Part = tuple[str, EventKind, dict[str, str]]
@@ -124,7 +125,9 @@ def _fills(st: AccountState, model: MarginModel, market: MarketSnapshot, config:
         if inst.kind is Kind.OPTION and inst.inverse:
             price = price / _dec(market.index(asset))
         price = max(price.quantize(PRICE_Q), PRICE_Q)
-        penalty = _dec(penalty_usd / market.index(asset)) if penalty_usd > 0 else ZERO
+        penalty = ZERO
+        if penalty_usd > 0:  # the ledger rounds it up to the asset's unit; 18 places is its parsing limit
+            penalty = _dec(penalty_usd / market.index(asset)).quantize(PENALTY_Q, rounding=ROUND_CEILING)
         data, _ = liquidation_fill_request(name, to_text(size), to_text(price), to_text(penalty))
         parts.append((st.account, EventKind.LIQUIDATION_FILL, data))
     return parts

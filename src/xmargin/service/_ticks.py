@@ -25,10 +25,11 @@ same tick sent twice (a retry) writes no second liquidation.
 
 import hashlib
 import json
+import logging
 import math
 import threading
 import time as clock
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -37,7 +38,7 @@ import numpy as np
 from fastapi import Depends, FastAPI, Header
 from pydantic import BaseModel, ConfigDict, Field
 
-from xmargin.core import InputError, InputErrors
+from xmargin.core import InputError, InputErrors, XmarginError
 from xmargin.instruments import MAX_PRICE_USD
 from xmargin.ledger import AppendResult, ConcurrencyError, Ledger
 from xmargin.ledger._index import index_updates
@@ -52,6 +53,7 @@ from xmargin.service._live import STATUSES, Margins, RiskBook, moved_market, res
 from xmargin.service._stream import Hub, Message, utc_text
 
 MAX_PRICES = 100
+LOG = logging.getLogger("xmargin.service")
 
 
 class TickBody(BaseModel):
@@ -196,6 +198,8 @@ class Ticker:
         self.risk = RiskBook(ledger, model)
         self.status: dict[str, int] = {}
         self.ticks = 0
+        self.on_tick: Callable[[TickResult, list[int]], None] | None = None
+        """Called after each accepted tick with its result and the accounts per status (the metrics)."""
         if self.market is not None:
             self.risk.sync(self.market)
             m = self.risk.margins()
@@ -277,16 +281,39 @@ class Ticker:
                 for i in np.flatnonzero(m.code == 2):
                     a = m.accounts[i]
                     base = f"liq-{key[5:29]}-{a}"
-                    r = liquidate_into_ledger(self.ledger, a, base, self.model, new, self.cex, self._clients)
+                    try:
+                        r = liquidate_into_ledger(
+                            self.ledger, a, base, self.model, new, self.cex, self._clients
+                        )
+                    except XmarginError as exc:  # the tick stands; the account is tried again next tick
+                        LOG.error("liquidation of %s failed: %s", a, exc)
+                        text = f"{a} could not be liquidated ({type(exc).__name__}: {exc}); retried on the next tick."
+                        out.append(
+                            (
+                                a,
+                                {
+                                    "type": "alert",
+                                    "account": a,
+                                    "level": "critical",
+                                    "message": text,
+                                    "time": stamp,
+                                },
+                            )
+                        )
+                        continue
                     if r is not None:
                         done.append(r)
                         out.extend(self._liquidation_messages(r, stamp))
                 if done:
                     self.risk.sync(new)
-                    changed += [a for a in self._changes(self.risk.margins(), stamp, out) if a not in changed]
+                    m = self.risk.margins()
+                    changed += [a for a in self._changes(m, stamp, out) if a not in changed]
             seconds = clock.perf_counter() - started
+            result = TickResult(new.valuation_time, tuple(changed), tuple(done), seconds)
+            if self.on_tick is not None:
+                self.on_tick(result, [int(n) for n in np.bincount(m.code, minlength=3)])
         self.hub.publish(out)
-        return TickResult(new.valuation_time, tuple(changed), tuple(done), seconds)
+        return result
 
     def _clients(self) -> list[str]:
         return [a for a in self.ledger.accounts() if a not in RESERVED_ACCOUNTS]
