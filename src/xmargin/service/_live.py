@@ -102,14 +102,30 @@ class RiskBook:
         self.model = model
         self.engine: BookEngine | None = None
         self.versions: dict[str, int] = {}
+        self._fingerprint: tuple[int, int] | None = None
 
     def _stored_versions(self) -> dict[str, int]:
         stmt = sa.select(accounts_table.c.account, accounts_table.c.version)
         with self.ledger.store.engine.connect() as conn:
             return {str(a): int(v) for a, v in conn.execute(stmt) if str(a) not in RESERVED_ACCOUNTS}
 
+    def _changed(self) -> bool:
+        """Whether any account was written since the last sync: (count, sum of versions) of the accounts
+        table, one aggregate row (versions only grow, so an unchanged pair means no new event)."""
+        stmt = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(accounts_table.c.version), 0))
+        with self.ledger.store.engine.connect() as conn:
+            n, total = conn.execute(stmt).one()
+        fingerprint = (int(n), int(total))
+        if fingerprint == self._fingerprint:
+            return False
+        self._fingerprint = fingerprint
+        return True
+
     def sync(self, market: MarketSnapshot) -> None:
         """Bring the engine to the ledger's accounts and to ``market`` (re-evaluating what moved)."""
+        if self.engine is not None and not self._changed():
+            self._move(self.engine, market)
+            return
         stored = self._stored_versions()
         new = [a for a in stored if a not in self.versions]
         changed = [a for a, v in stored.items() if a in self.versions and self.versions[a] != v]
@@ -126,6 +142,11 @@ class RiskBook:
         if changed:
             engine.replace_accounts([to_portfolio(self.ledger.state(a)) for a in changed])
             self.versions.update({a: stored[a] for a in changed})
+        self._move(engine, market)
+
+    @staticmethod
+    def _move(engine: BookEngine, market: MarketSnapshot) -> None:
+        """Re-evaluate what ``market`` moved: the underlyings whose index changed, or all on a new time."""
         old = engine.market
         if market is old:
             return
