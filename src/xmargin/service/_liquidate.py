@@ -274,13 +274,16 @@ def liquidate_into_ledger(
 ) -> LiquidationOutcome | None:
     """Liquidate ``account`` into the ledger in one transaction under keys ``<base>.<i>``; None if nothing
     was written (the liquidation of this ``base`` is already stored, or the engine closed nothing)."""
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         if ledger.store.find_key(f"{base}.0") is not None:
             return None
         now = ledger.clock.now()
+        # the payers' states: this process's cached view first (no query per account); a stale one fails
+        # the append's version check (CONFLICT), and the retry reads every state from the ledger
+        read = ledger.live_state if attempt == 0 else ledger.state
 
-        def states() -> dict[str, AccountState]:
-            return {a: ledger.state(a) for a in clients()}
+        def states(read: Callable[[str], AccountState] = read) -> dict[str, AccountState]:
+            return {a: read(a) for a in clients()}
 
         plan = plan_liquidation(
             ledger.state(account), ledger.state(INSURANCE_ACCOUNT), states, model, market, config, now
