@@ -21,7 +21,12 @@ replaced in the engine; a new account rebuilds it. The venue's own accounts (``~
 positions and are not margined.
 
 Status of an account (the contract's words): ``liquidatable`` below maintenance margin
-(:attr:`MarginResult.liquidatable`), ``margin_call`` below initial margin, else ``ok``.
+(:attr:`MarginResult.liquidatable`), ``margin_call`` below initial margin, else ``ok``. The status reported
+worsens at once but improves only with a margin (:func:`with_hysteresis`, the rule of the risk loop,
+:mod:`xmargin.liquidation._loop`): back from ``liquidatable`` once the margin balance is at least
+``(1 + h) × MM``, back to ``ok`` at ``(1 + h) × IM``, ``h`` = 2%, so an account hovering at a threshold does
+not flap on every tick. Liquidation is triggered by the plain test (below maintenance now), never by the
+reported status.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ from xmargin.market import MarketSnapshot
 from xmargin.risk import Book
 
 STATUSES = ("ok", "margin_call", "liquidatable")
+HYSTERESIS = 0.02
+"""The risk loop's default (``RiskLoop(hysteresis=0.02)``)."""
 
 
 def moved_market(
@@ -167,3 +174,14 @@ class RiskBook:
         call = ~(r.margin_balance >= r.initial_margin)
         code = np.where(r.liquidatable, 2, np.where(call, 1, 0)).astype(np.int8)
         return Margins(r.accounts, code, r.margin_balance, r.initial_margin, r.maintenance_margin)
+
+
+def with_hysteresis(prev: NDArray[np.int8], m: Margins, h: float) -> NDArray[np.int8]:
+    """The reported status codes given the previous ones: worse at once, better only once the margin balance
+    clears the threshold by ``h`` (module docstring)."""
+    cleared = np.where(
+        (m.code == 2) | ~(m.margin_balance >= m.maintenance_margin * (1.0 + h)),
+        2,
+        np.where(~(m.margin_balance >= m.initial_margin * (1.0 + h)), 1, 0),
+    ).astype(np.int8)
+    return np.where(m.code >= prev, m.code, np.maximum(cleared, m.code)).astype(np.int8)

@@ -49,7 +49,15 @@ from xmargin.market import MarketSnapshot
 from xmargin.service._errors import ServiceError
 from xmargin.service._keys import VENUE, ApiKey, Scope
 from xmargin.service._liquidate import LiquidationOutcome, liquidate_into_ledger
-from xmargin.service._live import STATUSES, Margins, RiskBook, moved_market, restore_market
+from xmargin.service._live import (
+    HYSTERESIS,
+    STATUSES,
+    Margins,
+    RiskBook,
+    moved_market,
+    restore_market,
+    with_hysteresis,
+)
 from xmargin.service._stream import Hub, Message, utc_text
 
 MAX_PRICES = 100
@@ -187,12 +195,14 @@ class Ticker:
         *,
         cex: CexConfig | None = None,
         liquidate: bool = True,
+        hysteresis: float = HYSTERESIS,
     ) -> None:
         self.ledger = ledger
         self.model = model
         self.hub = hub
         self.cex = cex if cex is not None else CexConfig()
         self.liquidate = liquidate
+        self.hysteresis = hysteresis
         self._lock = threading.Lock()
         self.market = restore_market(market, ledger.store.index_marks()) if market is not None else None
         self.risk = RiskBook(ledger, model)
@@ -210,10 +220,11 @@ class Ticker:
 
     def _changes(self, m: Margins, t: str, out: list[Message]) -> list[str]:
         prev = np.array([self.status.get(a, 0) for a in m.accounts], dtype=np.int8)
+        shown = with_hysteresis(prev, m, self.hysteresis)
         changed: list[str] = []
-        for i in np.flatnonzero(prev != m.code):
+        for i in np.flatnonzero(prev != shown):
             a = m.accounts[i]
-            before, now = STATUSES[prev[i]], STATUSES[m.code[i]]
+            before, now = STATUSES[prev[i]], STATUSES[shown[i]]
             out.append(
                 (
                     a,
@@ -232,7 +243,7 @@ class Ticker:
             level, text = _alert(a, now, before, m, int(i))
             out.append((a, {"type": "alert", "account": a, "level": level, "message": text, "time": t}))
             changed.append(a)
-        self.status = {a: int(c) for a, c in zip(m.accounts, m.code, strict=True)}
+        self.status = {a: int(c) for a, c in zip(m.accounts, shown, strict=True)}
         return changed
 
     def _record(self, new: MarketSnapshot, key: str) -> None:
