@@ -23,7 +23,7 @@ from xmargin.ledger import INSURANCE_ACCOUNT, Ledger
 from xmargin.ledger._checks import to_portfolio
 from xmargin.margin import account_report, get_model
 from xmargin.market import MarketSnapshot, load_market
-from xmargin.service import KeyStore, Scope, create_app
+from xmargin.service import KeyStore, Scope, ServiceConfig, create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_KDF = "scrypt:1024:8:1"
@@ -311,3 +311,12 @@ def test_statuses_improve_only_past_the_hysteresis(venue: Venue, market: MarketS
         assert venue.tick(c, {"prices": {"BTC": 90500.0}}).json()["changed"] == []  # held
         assert venue.tick(c, {"prices": {"BTC": 91000.0}}).json()["changed"] == ["alice"]  # back to ok
         assert venue.tick(c, {"prices": {"BTC": 90500.0}}).json()["changed"] == []  # still ok: not below IM
+
+
+def test_a_model_that_does_not_decompose_runs_on_the_whole_book(venue: Venue) -> None:
+    app = create_app(venue.ledger, venue.keys, venue.market, ServiceConfig(model="fhs"))
+    with TestClient(app) as c:
+        r = venue.tick(c, {"prices": {"BTC": 60000.0}})
+        assert r.status_code == 200 and r.json()["liquidated"] == ["alice"]  # -15000 USDC: below any margin
+    totals = venue.ledger.venue_totals()
+    assert totals.conservation_gap() == {} and totals.bad_debt_gap() == {}

@@ -15,7 +15,8 @@ recent as the market file's ``valuation_time`` (a newer market file wins).
 
 **The risk book** (:class:`RiskBook`). Every client account of the ledger is a row of one
 :class:`xmargin.engine.BookEngine` (the whole-book engine: one vectorised model call per underlying, a tick
-re-running only that underlying's holders). Before each evaluation the accounts table's versions are read in
+re-running only that underlying's holders); a model that does not decompose by underlying (``fhs``) is run
+on the whole book, one vectorised call per tick. Before each evaluation the accounts table's versions are read in
 one query: accounts written since (trades, deposits, liquidations) are re-folded from the ledger and
 replaced in the engine; a new account rebuilds it. The venue's own accounts (``~insurance``) hold no
 positions and are not margined.
@@ -45,7 +46,7 @@ from xmargin.ledger._checks import to_portfolio
 from xmargin.ledger._requests import RESERVED_ACCOUNTS
 from xmargin.ledger._schema import accounts as accounts_table
 from xmargin.ledger._store import IndexMark
-from xmargin.margin import MarginModel
+from xmargin.margin import MarginModel, MarginResult
 from xmargin.market import MarketSnapshot
 from xmargin.risk import Book
 
@@ -109,6 +110,7 @@ class RiskBook:
         self.model = model
         self.engine: BookEngine | None = None
         self.versions: dict[str, int] = {}
+        self._plain: tuple[Book, MarginResult] | None = None  # a model that does not decompose
         self._fingerprint: tuple[int, int] | None = None
 
     def _stored_versions(self) -> dict[str, int]:
@@ -133,9 +135,15 @@ class RiskBook:
         if self.engine is not None and not self._changed():
             self._move(self.engine, market)
             return
+        if self._plain is not None and not self._changed():
+            self._whole_book(self.versions, market, rebuild=False)
+            return
         stored = self._stored_versions()
         new = [a for a in stored if a not in self.versions]
         changed = [a for a, v in stored.items() if a in self.versions and self.versions[a] != v]
+        if not self.model.decomposes_by_underlying:
+            self._whole_book(stored, market, rebuild=bool(new or changed) or self._plain is None)
+            return
         if self.engine is None or new:
             names = sorted(stored)
             if not names:
@@ -150,6 +158,18 @@ class RiskBook:
             engine.replace_accounts([to_portfolio(self.ledger.state(a)) for a in changed])
             self.versions.update({a: stored[a] for a in changed})
         self._move(engine, market)
+
+    def _whole_book(self, stored: dict[str, int], market: MarketSnapshot, *, rebuild: bool) -> None:
+        """A model that does not decompose by underlying (``fhs``): the whole book, once per tick."""
+        names = sorted(stored)
+        if not names:
+            self._plain, self.versions = None, {}
+            return
+        book = self._plain[0] if self._plain is not None and not rebuild else None
+        if book is None:
+            book = Book.from_portfolios([to_portfolio(self.ledger.state(a)) for a in names])
+            self.versions = {a: stored[a] for a in names}
+        self._plain = (book, self.model.requirement(book, market, detail=False))
 
     @staticmethod
     def _move(engine: BookEngine, market: MarketSnapshot) -> None:
@@ -168,9 +188,12 @@ class RiskBook:
 
     def margins(self) -> Margins:
         """Every account's status and figures on the engine's market."""
-        if self.engine is None:
+        if self.engine is not None:
+            r = self.engine.result()
+        elif self._plain is not None:
+            r = self._plain[1]
+        else:
             return EMPTY
-        r = self.engine.result()
         call = ~(r.margin_balance >= r.initial_margin)
         code = np.where(r.liquidatable, 2, np.where(call, 1, 0)).astype(np.int8)
         return Margins(r.accounts, code, r.margin_balance, r.initial_margin, r.maintenance_margin)
