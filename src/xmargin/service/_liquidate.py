@@ -140,13 +140,17 @@ def _profit_and_leverage(
     leverage (gross notional of those over its balances' value plus that P&L)."""
     profits: dict[str, float] = {}
     leverage: dict[str, float] = {}
+    marks: dict[str, float] = {}  # one forward per instrument, not per holder
     for a, st in states.items():
         profit = notional = 0.0
         for name, pos in st.positions.items():
             inst = instrument(name)
             if inst.base not in underlyings or inst.kind not in (Kind.FUTURE, Kind.PERPETUAL):
                 continue
-            size, mark = float(pos.size), market.mark(inst)
+            mark = marks.get(name)
+            if mark is None:
+                mark = marks[name] = market.mark(inst)
+            size = float(pos.size)
             pnl = float(upnl_settle(size, float(pos.avg_price), mark, inst.inverse))
             profit += pnl * market.index(inst.settlement_asset())
             notional += abs(size) * market.index(inst.base)

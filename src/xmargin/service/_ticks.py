@@ -14,8 +14,9 @@ An accepted tick, in order (under one lock, so ticks from HTTP and NATS are seri
 3. every client account is re-margined on the new market (:class:`RiskBook`, the whole-book engine);
 4. every account that is ``liquidatable`` is liquidated by the CEX engine into the ledger
    (:mod:`xmargin.service._liquidate`), under keys derived from the tick's key, then re-margined;
-5. the messages go out, in this order: the ``tick``, then per account its ``status`` changes, ``alert``
-   and ``liquidation`` (the stream's contract, docs/service.md).
+5. the messages go out in this order: the ``tick`` and the ``status`` changes with their ``alert`` as soon
+   as the book is re-margined (before step 4 runs), then each liquidation's ``liquidation`` and ``alert``
+   and the statuses after it (the stream's contract, docs/service.md).
 
 The tick's key is its ``Idempotency-Key`` header when given, else a digest of its time and prices: the
 same tick sent twice (a retry) writes no second liquidation.
@@ -287,6 +288,8 @@ class Ticker:
             self.risk.sync(new)
             m = self.risk.margins()
             changed = self._changes(m, stamp, out)
+            self.hub.publish(out)  # the tick and its status changes go out before any liquidation runs
+            out = []
             done: list[LiquidationOutcome] = []
             if self.liquidate:
                 for i in np.flatnonzero(m.code == 2):
