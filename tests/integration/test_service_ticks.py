@@ -320,3 +320,18 @@ def test_a_model_that_does_not_decompose_runs_on_the_whole_book(venue: Venue) ->
         assert r.status_code == 200 and r.json()["liquidated"] == ["alice"]  # -15000 USDC: below any margin
     totals = venue.ledger.venue_totals()
     assert totals.conservation_gap() == {} and totals.bad_debt_gap() == {}
+
+
+def test_the_risk_book_rereads_every_version_when_new_events_do_not_add_up(venue: Venue) -> None:
+    from xmargin.service._live import RiskBook
+
+    book = RiskBook(venue.ledger, get_model("pm"))
+    book.sync(venue.market)
+    venue.ledger.deposit("alice", "USDC", "5")
+    book.sync(venue.market)  # found by the events appended since (by id)
+    assert book.versions["alice"] == venue.ledger.store.version("alice")
+    venue.ledger.deposit("alice", "USDC", "5")
+    book._last_id += 10_000  # as if that event's id had been committed below one already read (PostgreSQL)
+    book.sync(venue.market)  # the (count, sum of versions) check catches it: every row is read
+    assert book.versions["alice"] == venue.ledger.store.version("alice")
+    assert book.margins().margin_balance[book.margins().accounts.index("alice")] == pytest.approx(20010.0)

@@ -45,6 +45,7 @@ from xmargin.ledger import Ledger
 from xmargin.ledger._checks import to_portfolio
 from xmargin.ledger._requests import RESERVED_ACCOUNTS
 from xmargin.ledger._schema import accounts as accounts_table
+from xmargin.ledger._schema import events as events_table
 from xmargin.ledger._store import IndexMark
 from xmargin.margin import MarginModel, MarginResult
 from xmargin.market import MarketSnapshot
@@ -112,11 +113,35 @@ class RiskBook:
         self.versions: dict[str, int] = {}
         self._plain: tuple[Book, MarginResult] | None = None  # a model that does not decompose
         self._fingerprint: tuple[int, int] | None = None
+        self._all: dict[str, int] = {}  # every account's version as last read, venue accounts included
+        self._last_id = 0  # the largest event id read
 
     def _stored_versions(self) -> dict[str, int]:
-        stmt = sa.select(accounts_table.c.account, accounts_table.c.version)
-        with self.ledger.store.engine.connect() as conn:
-            return {str(a): int(v) for a, v in conn.execute(stmt) if str(a) not in RESERVED_ACCOUNTS}
+        """Every client account's version. Only the events appended since the last read are queried (by
+        id); if the versions they give do not add up to the accounts table's (count, sum) — on PostgreSQL a
+        transaction can commit an id lower than one already read — every row is read instead."""
+        assert self._fingerprint is not None
+        store = self.ledger.store
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    events_table.c.account, sa.func.max(events_table.c.seq), sa.func.max(events_table.c.id)
+                )
+                .where(events_table.c.id > self._last_id)
+                .group_by(events_table.c.account)
+            ).all()
+            merged = dict(self._all)
+            last = self._last_id
+            for a, seq, top in rows:
+                merged[str(a)] = max(int(seq), merged.get(str(a), 0))
+                last = max(last, int(top))
+            if (len(merged), sum(merged.values())) != self._fingerprint:
+                stmt = sa.select(accounts_table.c.account, accounts_table.c.version)
+                merged = {str(a): int(v) for a, v in conn.execute(stmt)}
+                top_id = conn.execute(sa.select(sa.func.max(events_table.c.id))).scalar()
+                last = int(top_id or 0)
+        self._all, self._last_id = merged, last
+        return {a: v for a, v in merged.items() if a not in RESERVED_ACCOUNTS}
 
     def _changed(self) -> bool:
         """Whether any account was written since the last sync: (count, sum of versions) of the accounts
@@ -132,10 +157,11 @@ class RiskBook:
 
     def sync(self, market: MarketSnapshot) -> None:
         """Bring the engine to the ledger's accounts and to ``market`` (re-evaluating what moved)."""
-        if self.engine is not None and not self._changed():
+        moved_on = self._changed()
+        if self.engine is not None and not moved_on:
             self._move(self.engine, market)
             return
-        if self._plain is not None and not self._changed():
+        if self._plain is not None and not moved_on:
             self._whole_book(self.versions, market, rebuild=False)
             return
         stored = self._stored_versions()

@@ -37,6 +37,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, Header
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from xmargin.core import InputError, InputErrors, XmarginError
@@ -207,20 +208,26 @@ class Ticker:
         self._lock = threading.Lock()
         self.market = restore_market(market, ledger.store.index_marks()) if market is not None else None
         self.risk = RiskBook(ledger, model)
-        self.status: dict[str, int] = {}
+        self.shown: tuple[tuple[str, ...], NDArray[np.int8]] = ((), np.zeros(0, np.int8))
+        """The reported status codes, aligned with the risk book's accounts."""
         self.ticks = 0
         self.on_tick: Callable[[TickResult, list[int]], None] | None = None
         """Called after each accepted tick with its result and the accounts per status (the metrics)."""
         if self.market is not None:
             self.risk.sync(self.market)
             m = self.risk.margins()
-            self.status = {a: int(c) for a, c in zip(m.accounts, m.code, strict=True)}
+            self.shown = (m.accounts, m.code)
 
     def current(self) -> MarketSnapshot | None:
         return self.market
 
     def _changes(self, m: Margins, t: str, out: list[Message]) -> list[str]:
-        prev = np.array([self.status.get(a, 0) for a in m.accounts], dtype=np.int8)
+        accounts, codes = self.shown
+        if accounts == m.accounts:  # the usual case: the same book
+            prev = codes
+        else:
+            known = dict(zip(accounts, codes.tolist(), strict=True))
+            prev = np.array([known.get(a, 0) for a in m.accounts], dtype=np.int8)
         shown = with_hysteresis(prev, m, self.hysteresis)
         changed: list[str] = []
         for i in np.flatnonzero(prev != shown):
@@ -244,7 +251,7 @@ class Ticker:
             level, text = _alert(a, now, before, m, int(i))
             out.append((a, {"type": "alert", "account": a, "level": level, "message": text, "time": t}))
             changed.append(a)
-        self.status = {a: int(c) for a, c in zip(m.accounts, shown, strict=True)}
+        self.shown = (m.accounts, shown)
         return changed
 
     def _record(self, new: MarketSnapshot, key: str) -> None:
