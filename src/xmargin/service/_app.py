@@ -3,9 +3,9 @@
 Everything the app uses is passed in (no global state): the :class:`xmargin.ledger.Ledger` (the source of
 truth: every accepted write is an event there before it is answered), the :class:`KeyStore` on the same
 database, the market the margin and the pre-trade checks use (``None``: routes that need one answer 503;
-ticks move it: :mod:`._ticks`), and a :class:`ServiceConfig`. Ticks, the stream and NATS are registered
-from their own modules (:mod:`._ticks`, :mod:`._stream`, :mod:`._nats`). Routes are plain functions (FastAPI runs them in its thread pool; a
-``Ledger`` may be shared by threads).
+ticks move it: :mod:`._ticks`), and a :class:`ServiceConfig`. Ticks, the stream, NATS and the metrics are
+registered from their own modules (:mod:`._ticks`, :mod:`._stream`, :mod:`._nats`, :mod:`._metrics`).
+Routes are plain functions (FastAPI runs them in its thread pool; a ``Ledger`` may be shared by threads).
 
 Writes take an ``Idempotency-Key`` header (1-100 visible ASCII characters; a fresh one is made when it is
 absent and returned in the body). It is scoped to the account: the ledger stores the command under a
@@ -81,9 +81,9 @@ class ServiceConfig:
     """``model``: the default margin model of the routes (a model or a shipped preset; the ledger's
     pre-trade checks use the ledger's own); ``rate_limit``: per key (``limits``' notation, e.g.
     ``100/second``; None: no limit); ``cors_origins``: origins allowed to call from a browser (none by
-    default: CORS closed); ``nats_url``: a NATS server for ticks in and alerts out (None: none), on subjects under
-    ``nats_prefix`` (:mod:`._nats`);
-    ``liquidate``: liquidate accounts below maintenance on a tick (``_ticks``)."""
+    default: CORS closed); ``nats_url``: a NATS server for ticks in and alerts out (None: none), on
+    subjects under ``nats_prefix`` (:mod:`._nats`); ``liquidate``: liquidate accounts below maintenance on
+    a tick (:mod:`._ticks`)."""
 
     model: str = "pm"
     rate_limit: RateLimitItem | None = None

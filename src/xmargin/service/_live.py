@@ -16,10 +16,11 @@ recent as the market file's ``valuation_time`` (a newer market file wins).
 **The risk book** (:class:`RiskBook`). Every client account of the ledger is a row of one
 :class:`xmargin.engine.BookEngine` (the whole-book engine: one vectorised model call per underlying, a tick
 re-running only that underlying's holders); a model that does not decompose by underlying (``fhs``) is run
-on the whole book, one vectorised call per tick. Before each evaluation the accounts table's versions are read in
-one query: accounts written since (trades, deposits, liquidations) are re-folded from the ledger and
-replaced in the engine; a new account rebuilds it. The venue's own accounts (``~insurance``) hold no
-positions and are not margined.
+on the whole book, one vectorised call per tick. Before each evaluation one aggregate row of the accounts
+table, (count, sum of versions), tells whether anything was written; if so, the accounts written since
+(trades, deposits, liquidations; found by the ids of the events appended since, checked against that
+aggregate) are re-folded from the ledger and replaced in the engine; a new account rebuilds it. The
+venue's own accounts (``~insurance``) hold no positions and are not margined.
 
 Status of an account (the contract's words): ``liquidatable`` below maintenance margin
 (:attr:`MarginResult.liquidatable`), ``margin_call`` below initial margin, else ``ok``. The status reported

@@ -308,7 +308,7 @@ class Ticker:
                         )
                     except XmarginError as exc:  # the tick stands; the account is tried again next tick
                         LOG.error("liquidation of %s failed: %s", a, exc)
-                        text = f"{a} could not be liquidated ({type(exc).__name__}: {exc}); retried on the next tick."
+                        text = f"{a} could not be liquidated ({type(exc).__name__}: {exc}); tried again next tick."
                         out.append(
                             (
                                 a,
