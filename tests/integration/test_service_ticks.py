@@ -335,3 +335,24 @@ def test_the_risk_book_rereads_every_version_when_new_events_do_not_add_up(venue
     book.sync(venue.market)  # the (count, sum of versions) check catches it: every row is read
     assert book.versions["alice"] == venue.ledger.store.version("alice")
     assert book.margins().margin_balance[book.margins().accounts.index("alice")] == pytest.approx(20010.0)
+
+
+def test_a_failed_liquidation_is_an_alert_and_the_tick_stands(
+    venue: Venue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xmargin.core import XmarginError
+    from xmargin.service import _ticks
+
+    def broken(*_: object, **__: object) -> None:
+        raise XmarginError("the engine gave up")
+
+    monkeypatch.setattr(_ticks, "liquidate_into_ledger", broken)
+    with venue.client() as c, c.websocket_connect("/v1/stream", headers={"X-API-Key": venue.alice}) as ws:
+        ws.receive_json()
+        r = venue.tick(c, {"prices": {"BTC": 60000.0}})
+        assert r.status_code == 200 and r.json()["liquidated"] == []
+        alerts = [m for m in recv_until(ws, "alert") if m["type"] == "alert"]
+        while "could not be liquidated" not in alerts[-1]["message"]:
+            alerts.append(ws.receive_json())
+        assert alerts[-1]["level"] == "critical" and "the engine gave up" in alerts[-1]["message"]
+    assert venue.ledger.store.index_marks()["BTC"].price_usd == 60000.0
