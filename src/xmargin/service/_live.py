@@ -42,7 +42,8 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 
 from xmargin.engine import BookEngine
-from xmargin.ledger import Ledger
+from xmargin.instruments import Portfolio
+from xmargin.ledger import Event, Ledger, replay
 from xmargin.ledger._checks import to_portfolio
 from xmargin.ledger._requests import RESERVED_ACCOUNTS
 from xmargin.ledger._schema import accounts as accounts_table
@@ -53,6 +54,8 @@ from xmargin.market import MarketSnapshot
 from xmargin.risk import Book
 
 STATUSES = ("ok", "margin_call", "liquidatable")
+BULK_FOLD = 500
+"""More accounts than this to fold at once (the start): one pass over every event instead of a query each."""
 HYSTERESIS = 0.02
 """The risk loop's default (``RiskLoop(hysteresis=0.02)``)."""
 
@@ -113,6 +116,7 @@ class RiskBook:
         self.engine: BookEngine | None = None
         self.versions: dict[str, int] = {}
         self._plain: tuple[Book, MarginResult] | None = None  # a model that does not decompose
+        self._pfs: dict[str, tuple[Portfolio, int]] = {}  # each account as a portfolio, at a version
         self._fingerprint: tuple[int, int] | None = None
         self._all: dict[str, int] = {}  # every account's version as last read, venue accounts included
         self._last_id = 0  # the largest event id read
@@ -172,19 +176,33 @@ class RiskBook:
             self._whole_book(stored, market, rebuild=bool(new or changed) or self._plain is None)
             return
         if self.engine is None or new:
-            names = sorted(stored)
-            if not names:
+            if not stored:
                 self.engine, self.versions = None, {}
                 return
-            pfs = [to_portfolio(self.ledger.state(a)) for a in names]
-            self.engine = BookEngine(Book.from_portfolios(pfs), market, self.model)
-            self.versions = {a: stored[a] for a in names}
+            self.engine = BookEngine(Book.from_portfolios(self._portfolios(stored)), market, self.model)
             return
         engine = self.engine
         if changed:
-            engine.replace_accounts([to_portfolio(self.ledger.state(a)) for a in changed])
-            self.versions.update({a: stored[a] for a in changed})
+            engine.replace_accounts(self._portfolios({a: stored[a] for a in changed}))
         self._move(engine, market)
+
+    def _portfolios(self, wanted: dict[str, int]) -> list[Portfolio]:
+        """The accounts of ``wanted`` (name: version) as portfolios, by name: those already folded at that
+        version from memory; the others from the ledger (one query each, or one pass over every event when
+        there are more than :data:`BULK_FOLD`, as at start)."""
+        names = sorted(wanted)
+        stale = [a for a in names if a not in self._pfs or self._pfs[a][1] != wanted[a]]
+        if len(stale) > BULK_FOLD:
+            by: dict[str, list[Event]] = {}
+            for e in self.ledger.store.iter_all():
+                by.setdefault(e.account, []).append(e)
+            states = {a: replay(by.get(a, []), a) for a in stale}
+        else:
+            states = {a: self.ledger.state(a) for a in stale}
+        for a, st in states.items():
+            self._pfs[a] = (to_portfolio(st), st.version)
+            self.versions[a] = st.version
+        return [self._pfs[a][0] for a in names]
 
     def _whole_book(self, stored: dict[str, int], market: MarketSnapshot, *, rebuild: bool) -> None:
         """A model that does not decompose by underlying (``fhs``): the whole book, once per tick."""
@@ -194,8 +212,7 @@ class RiskBook:
             return
         book = self._plain[0] if self._plain is not None and not rebuild else None
         if book is None:
-            book = Book.from_portfolios([to_portfolio(self.ledger.state(a)) for a in names])
-            self.versions = {a: stored[a] for a in names}
+            book = Book.from_portfolios(self._portfolios(stored))
         self._plain = (book, self.model.requirement(book, market, detail=False))
 
     @staticmethod
