@@ -29,7 +29,6 @@ import socket
 import tempfile
 import threading
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +38,10 @@ import uvicorn
 from websockets.sync.client import connect
 
 from xmargin.engine import generate_book
-from xmargin.instruments import Kind
-from xmargin.ledger import Event, EventKind, Ledger
-from xmargin.ledger._requests import deposit_request, fingerprint, trade_request
+from xmargin.ledger import Ledger
 from xmargin.market import MarketSnapshot, load_market
-from xmargin.risk import fill_price
 from xmargin.service import KeyStore, Scope, create_app
+from xmargin.testing.ledger_books import write_book
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,43 +52,9 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _text(x: float) -> str:
-    return format(Decimal(f"{x:.8f}").normalize(), "f")
-
-
 def load_generated(ledger: Ledger, market: MarketSnapshot, n: int, seed: int) -> int:
     """Write the generated book into the ledger; returns the number of events."""
-    book = generate_book(market, n, seed)
-    now = ledger.clock.now()
-    batch: list[tuple[Event, int]] = []
-    count = 0
-    for row in range(book.n_accounts):
-        pf = book.portfolio(row)
-        parts: list[tuple[EventKind, dict[str, str], dict[str, str]]] = []
-        for asset, amount in pf.collateral.items():
-            if amount > 0 and _text(amount) != "0":
-                data, req = deposit_request(asset, _text(amount))
-                parts.append((EventKind.DEPOSIT, data, req))
-        for p in pf.positions:
-            size = _text(p.size_coin)
-            price = fill_price(p.instrument, market)
-            if size in ("0", "-0") or not price > 0 or _text(price) == "0":
-                continue
-            if p.instrument.kind is Kind.SPOT:
-                continue
-            data, req = trade_request(p.instrument.name, size, _text(price), "0")
-            parts.append((EventKind.TRADE, data, req))
-        for i, (kind, data, req) in enumerate(parts):
-            key = f"gen-{pf.account}-{i}"
-            payload = {**data, "request": fingerprint(pf.account, kind, req)}
-            batch.append((Event(pf.account, i + 1, kind, payload, key, now), i))
-        count += len(parts)
-        if row % 500 == 499:
-            ledger.store.append_all(batch)
-            batch = []
-    if batch:
-        ledger.store.append_all(batch)
-    return count
+    return write_book(ledger, generate_book(market, n, seed), market)
 
 
 class Reader(threading.Thread):
