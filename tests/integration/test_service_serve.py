@@ -127,7 +127,14 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["--rate-limit", "lots"], ["--model", "nope"], ["--market", "missing.yaml"]]
+    "args",
+    [
+        ["--rate-limit", "lots"],
+        ["--model", "nope"],
+        ["--market", "missing.yaml"],
+        ["--nats", "http://127.0.0.1:4222"],
+        ["--nats-prefix", "two words"],
+    ],
 )
 def test_serve_bad_input_exits_2(tmp_path: Path, args: list[str]) -> None:
     p = run(["serve", *args], tmp_path / "ledger.db", code=2)
