@@ -95,6 +95,8 @@ ROUTES: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ),
     ("POST", "/v1/margin", {"portfolio": PORTFOLIO}, (401, 200, 200, 200, 200)),
     ("GET", "/v1/accounts/alice/liabilities-proof", None, OWN_READ),
+    # ticks are the venue's (a tick at the market's own index: nothing moves)
+    ("POST", "/v1/ticks", {"prices": {"BTC": 95000.0}}, (401, 403, 403, 403, 200)),
     # the venue's internal account: an admin key only
     ("GET", f"/v1/accounts/{INSURANCE_ACCOUNT}", None, (401, 403, 403, 403, 200)),
     ("GET", f"/v1/accounts/{INSURANCE_ACCOUNT}/margin", None, (401, 403, 403, 403, 200)),

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from typer.testing import CliRunner, Result
+from websockets.sync.client import connect
 
 from xmargin.cli import app
 
@@ -35,6 +36,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def nats_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 4222), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def test_keys_create_and_revoke(tmp_path: Path) -> None:
@@ -62,10 +71,12 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
     admin = json.loads(run(["keys", "create", "venue", "--scope", "admin", "--json"], db).stdout)["key"]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    prefix = f"xmtest-serve-{port}"
+    nats = ["--nats", "nats://127.0.0.1:4222", "--nats-prefix", prefix] if nats_reachable() else []
     cmd = [str(XMARGIN), "serve", "--db", str(db), "--market", str(ROOT / "examples" / "market.yaml")]
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
-        [*cmd, "--port", str(port), "--nats", "nats://127.0.0.1:4222"],
+        [*cmd, "--port", str(port), *nats],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -88,6 +99,18 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
         assert r.status_code == 201, r.text
         assert r.json()["portfolio"]["exact"]["collateral"] == {"BTC": "1.50000000"}
         assert httpx.get(f"{base}/v1/accounts/alice").status_code == 401
+        # the stream, keyed in the query string as a browser does; a tick reaches it
+        with connect(f"ws://127.0.0.1:{port}/v1/stream?api_key={admin}", open_timeout=5) as ws:
+            assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+            tick = httpx.post(
+                f"{base}/v1/ticks", headers={"X-API-Key": admin}, json={"prices": {"BTC": 94000.0}}
+            )
+            assert tick.status_code == 200, tick.text
+            assert json.loads(ws.recv(timeout=5)) == {
+                "type": "tick",
+                "time": "2026-11-25T08:00:00Z",
+                "prices": {"BTC": 94000.0},
+            }
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -97,12 +120,21 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
             proc.wait()
         log.close()
     text = (tmp_path / "serve.log").read_text()
-    assert "--nats nats://127.0.0.1:4222: ticks and alerts over NATS are not built yet" in text
+    if nats:  # tests/integration/test_service_nats.py covers NATS itself (skipped, with a reason, without it)
+        assert f"NATS nats://127.0.0.1:4222 ({prefix}.ticks.*, {prefix}.alerts)" in text
+    assert "WebSocket /v1/stream?api_key=REDACTED" in text
     assert admin not in text and admin.split("_", 1)[1] not in text  # the key is never logged
 
 
 @pytest.mark.parametrize(
-    "args", [["--rate-limit", "lots"], ["--model", "nope"], ["--market", "missing.yaml"]]
+    "args",
+    [
+        ["--rate-limit", "lots"],
+        ["--model", "nope"],
+        ["--market", "missing.yaml"],
+        ["--nats", "http://127.0.0.1:4222"],
+        ["--nats-prefix", "two words"],
+    ],
 )
 def test_serve_bad_input_exits_2(tmp_path: Path, args: list[str]) -> None:
     p = run(["serve", *args], tmp_path / "ledger.db", code=2)

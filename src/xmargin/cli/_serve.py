@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +19,8 @@ from xmargin.core import InputError, require
 
 from ._common import err_console, handle_errors
 from ._ledger import DbOpt, _open, database_url
+
+NATS_PREFIX_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 
 keys_app = typer.Typer(
     help="API keys of the service: created (shown once) and revoked.",
@@ -51,8 +54,14 @@ def serve(
         typer.Option("--cors-origin", help="An origin browsers may call from (repeatable; none by default)"),
     ] = None,
     nats: Annotated[
-        str | None, typer.Option("--nats", help="NATS URL for ticks and alerts (not built yet: ignored)")
+        str | None,
+        typer.Option(
+            "--nats", help="NATS URL: ticks in on xmargin.ticks.<UNDERLYING>, alerts out on xmargin.alerts"
+        ),
     ] = None,
+    nats_prefix: Annotated[
+        str, typer.Option("--nats-prefix", help="Subject prefix of the NATS ticks and alerts")
+    ] = "xmargin",
 ) -> None:
     """Run the HTTP API over the ledger (FastAPI + uvicorn) until interrupted."""
     require("fastapi", "service")
@@ -68,19 +77,29 @@ def serve(
     limit = parse_rate_limit(rate_limit)
     mkt = load_market(market) if market is not None else None
     url = database_url(db)
-    if nats is not None:
-        err_console.print(
-            f"warning: --nats {nats}: ticks and alerts over NATS are not built yet; serving without them",
-            markup=False,
+    if not NATS_PREFIX_RE.fullmatch(nats_prefix):
+        raise InputError(
+            where="--nats-prefix", expected="letters, digits, _ and - (dot-separated)", found=nats_prefix
         )
+    if nats is not None:
+        from xmargin.service._nats import check_nats
+
+        check_nats(nats)
     ledger = _open(db, model)
     try:
-        config = ServiceConfig(model=model, rate_limit=limit, cors_origins=tuple(cors_origin or ()))
+        config = ServiceConfig(
+            model=model,
+            rate_limit=limit,
+            cors_origins=tuple(cors_origin or ()),
+            nats_url=nats,
+            nats_prefix=nats_prefix,
+        )
         app = create_app(ledger, KeyStore(ledger.store), mkt, config)
         where = "none (margin routes answer 503)" if mkt is None else str(market)
         err_console.print(
             f"xmargin serve: http://{host}:{port} (OpenAPI at /openapi.json), ledger {_shown(url)}, "
-            f"market {where}, model {model}",
+            f"market {where}, model {model}"
+            + (f", NATS {nats} ({nats_prefix}.ticks.*, {nats_prefix}.alerts)" if nats else ""),
             markup=False,
         )
         uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)

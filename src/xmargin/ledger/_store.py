@@ -336,18 +336,22 @@ class EventStore:
     def append_all(
         self, items: Sequence[tuple[Event, int]], *, index_updates: Sequence[IndexUpdate] = ()
     ) -> AppendResult:
-        """Commit several events of *different* accounts in one transaction, each iff its account is still
-        at the version given and every key is new: all of them or none (a bad-debt cover writes the payer's
-        and the debtor's events together). ``index_updates`` (the market the command was accepted with) are
+        """Commit several events in one transaction, each iff its account is still at the version given and
+        every key is new: all of them or none (a bad-debt cover writes the payer's and the debtor's events
+        together; a liquidation an account's fills, bad debt and covers). Several events of one account
+        must come in sequence order with consecutive versions (``seq`` n+1 expecting n, then n+2 expecting
+        n+1). ``index_updates`` (the market the command was accepted with) are
         written in the same transaction, each iff its row is still at its expected version (else nothing is
         written: ``CONFLICT``). Accounts are locked in name order, then index rows in asset order, so two
         such transactions cannot deadlock on PostgreSQL."""
-        ordered = sorted(items, key=lambda it: it[0].account)
-        if len({ev.account for ev, _ in ordered}) != len(ordered):
-            raise ValueError("append_all takes at most one event per account")
+        ordered = sorted(items, key=lambda it: it[0].account)  # stable: an account's events keep their order
+        last: dict[str, int] = {}
         for ev, expected in ordered:
             if ev.seq != expected + 1:
                 raise ValueError(f"event seq {ev.seq} does not follow version {expected}")
+            if ev.account in last and expected != last[ev.account]:
+                raise ValueError(f"account {ev.account!r}: its events in one append must follow each other")
+            last[ev.account] = ev.seq
         try:
             with self.engine.begin() as conn:
                 hashes: list[str] = []

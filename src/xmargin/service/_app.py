@@ -2,9 +2,10 @@
 
 Everything the app uses is passed in (no global state): the :class:`xmargin.ledger.Ledger` (the source of
 truth: every accepted write is an event there before it is answered), the :class:`KeyStore` on the same
-database, the market the margin and the pre-trade checks use (``None``: routes that need one answer 503),
-and a :class:`ServiceConfig`. Routes are plain functions (FastAPI runs them in its thread pool; a
-``Ledger`` may be shared by threads).
+database, the market the margin and the pre-trade checks use (``None``: routes that need one answer 503;
+ticks move it: :mod:`._ticks`), and a :class:`ServiceConfig`. Ticks, the stream, NATS and the metrics are
+registered from their own modules (:mod:`._ticks`, :mod:`._stream`, :mod:`._nats`, :mod:`._metrics`).
+Routes are plain functions (FastAPI runs them in its thread pool; a ``Ledger`` may be shared by threads).
 
 Writes take an ``Idempotency-Key`` header (1-100 visible ASCII characters; a fresh one is made when it is
 absent and returned in the body). It is scoped to the account: the ledger stores the command under a
@@ -50,6 +51,7 @@ from xmargin.risk import Trade
 from xmargin.service._access import Access, access
 from xmargin.service._errors import ServiceError, install, request_wheres
 from xmargin.service._keys import ApiKey, KeyStore
+from xmargin.service._metrics import Metrics, install_metrics
 from xmargin.service._models import (
     CashBody,
     ErrorBody,
@@ -64,6 +66,9 @@ from xmargin.service._models import (
     portfolio_out,
     receipt_out,
 )
+from xmargin.service._nats import live_lifespan
+from xmargin.service._stream import Hub, install_stream
+from xmargin.service._ticks import Ticker, install_ticks
 
 IDEMPOTENCY_RE = re.compile(r"[\x21-\x7e]{1,100}")
 NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -76,11 +81,16 @@ class ServiceConfig:
     """``model``: the default margin model of the routes (a model or a shipped preset; the ledger's
     pre-trade checks use the ledger's own); ``rate_limit``: per key (``limits``' notation, e.g.
     ``100/second``; None: no limit); ``cors_origins``: origins allowed to call from a browser (none by
-    default: CORS closed)."""
+    default: CORS closed); ``nats_url``: a NATS server for ticks in and alerts out (None: none), on
+    subjects under ``nats_prefix`` (:mod:`._nats`); ``liquidate``: liquidate accounts below maintenance on
+    a tick (:mod:`._ticks`)."""
 
     model: str = "pm"
     rate_limit: RateLimitItem | None = None
     cors_origins: tuple[str, ...] = ()
+    nats_url: str | None = None
+    nats_prefix: str = "xmargin"
+    liquidate: bool = True
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -139,7 +149,11 @@ def _whatif_trade(i: int, t: WhatIfTrade) -> Trade:
 
 
 def _routes(
-    app: FastAPI, ledger: Ledger, market: MarketSnapshot | None, config: ServiceConfig, a: Access
+    app: FastAPI,
+    ledger: Ledger,
+    current: Callable[[], MarketSnapshot | None],
+    config: ServiceConfig,
+    a: Access,
 ) -> None:
     allowed = {n.lower() for n in (*model_names(), *shipped_presets())}
 
@@ -161,6 +175,7 @@ def _routes(
         return model_named(name.strip().lower())
 
     def need_market() -> MarketSnapshot:
+        market = current()
         if market is None:
             raise ServiceError(
                 503, where="market", expected="a market loaded (xmargin serve --market FILE)", found="none"
@@ -189,7 +204,8 @@ def _routes(
 
     @app.get("/v1/health", response_model=Health, tags=["service"])
     def health() -> Health:
-        """Liveness: the service answers, with the market and the model it uses."""
+        """Liveness: the service answers, with the market (its time, moved by ticks) and the model it uses."""
+        market = current()
         shown = market.valuation_time.isoformat().replace("+00:00", "Z") if market is not None else None
         return Health(status="ok", version=__version__, market=shown, model=config.model)
 
@@ -272,7 +288,7 @@ def _routes(
         return write(
             account,
             idempotency_key,
-            lambda k: ledger.withdraw(name, body.asset, body.amount, market=market, key=k),
+            lambda k: ledger.withdraw(name, body.asset, body.amount, market=current(), key=k),
         )
 
     @app.post(
@@ -315,7 +331,10 @@ def create_app(
 ) -> FastAPI:
     """The FastAPI application over ``ledger`` (module docstring)."""
     config = config if config is not None else ServiceConfig()
+    hub = Hub()
+    ticker = Ticker(ledger, market, resolve_model(config.model), hub, liquidate=config.liquidate)
     app = FastAPI(
+        lifespan=live_lifespan(ticker, hub, config.nats_url, config.nats_prefix),
         title="xmargin",
         version=__version__,
         description="Cross-margin and portfolio-margin risk service over the xmargin ledger "
@@ -329,5 +348,11 @@ def create_app(
             allow_methods=["GET", "POST"],
             allow_headers=["X-API-Key", "Idempotency-Key", "Content-Type"],
         )
-    _routes(app, ledger, market, config, access(keys, config.rate_limit))
+    acc = access(keys, config.rate_limit)
+    _routes(app, ledger, ticker.current, config, acc)
+    install_ticks(app, ticker, acc.key, _errors(401, 403, 422, 429, 503))
+    install_stream(app, hub, keys)
+    metrics = Metrics()
+    ticker.on_tick = lambda r, by_status: metrics.tick(r.seconds, len(r.liquidated), by_status, ledger)
+    install_metrics(app, metrics, hub)
     return app

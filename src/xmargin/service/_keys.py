@@ -155,6 +155,22 @@ class KeyStore:
         self._verified.pop(key_id, None)
         return done
 
+    def revoked(self, presented: str) -> bool:
+        """True iff ``presented`` is a well-formed key with the right secret whose row was revoked (the
+        stream closes with a distinct code for it)."""
+        m = KEY_RE.fullmatch(presented)
+        if m is None:
+            return False
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(api_keys).where(api_keys.c.id == int(m.group(1)))).first()
+        if row is None or row.revoked_at is None:
+            return False
+        try:
+            digest = _kdf(m.group(2), bytes.fromhex(row.salt), row.kdf)
+        except InputError:
+            return False
+        return hmac.compare_digest(digest, bytes.fromhex(row.digest))
+
     def check(self, presented: str) -> ApiKey | None:
         """The key ``presented`` stands for, or None (malformed, unknown, revoked or a wrong secret)."""
         m = KEY_RE.fullmatch(presented)
