@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import make_url
@@ -19,6 +19,7 @@ from xmargin.core import InputError, require
 from ._common import err_console, handle_errors
 from ._ledger import DbOpt, _open, database_url
 
+DEMO_DB = Path("xmargin-data") / "demo-ledger.db"
 keys_app = typer.Typer(
     help="API keys of the service: created (shown once) and revoked.",
     no_args_is_help=True,
@@ -53,6 +54,14 @@ def serve(
     nats: Annotated[
         str | None, typer.Option("--nats", help="NATS URL for ticks and alerts (not built yet: ignored)")
     ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Serve the six shipped example books on the shipped Deribit chain (ledger "
+            "xmargin-data/demo-ledger.db unless --db) and print an admin and a read key for the dashboard",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API over the ledger (FastAPI + uvicorn) until interrupted."""
     require("fastapi", "service")
@@ -66,6 +75,13 @@ def serve(
 
     model_of(model, None)
     limit = parse_rate_limit(rate_limit)
+    if demo and market is None:
+        from xmargin.market import DEMO_SNAPSHOT, shipped_chain_path
+
+        market = Path(f"{shipped_chain_path()}#{DEMO_SNAPSHOT}")
+    if demo and db is None:
+        DEMO_DB.parent.mkdir(parents=True, exist_ok=True)
+        db = str(DEMO_DB)
     mkt = load_market(market) if market is not None else None
     url = database_url(db)
     if nats is not None:
@@ -76,16 +92,39 @@ def serve(
     ledger = _open(db, model)
     try:
         config = ServiceConfig(model=model, rate_limit=limit, cors_origins=tuple(cors_origin or ()))
-        app = create_app(ledger, KeyStore(ledger.store), mkt, config)
+        keys = KeyStore(ledger.store)
+        if demo:
+            _seed_demo(ledger, keys, mkt, model, f"http://{host}:{port}/")
+        app = create_app(ledger, keys, mkt, config)
         where = "none (margin routes answer 503)" if mkt is None else str(market)
         err_console.print(
-            f"xmargin serve: http://{host}:{port} (OpenAPI at /openapi.json), ledger {_shown(url)}, "
+            f"xmargin serve: http://{host}:{port}/ (the dashboard; OpenAPI at /openapi.json), ledger {_shown(url)}, "
             f"market {where}, model {model}",
             markup=False,
         )
         uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
     finally:
         ledger.close()
+
+
+def _seed_demo(ledger: Any, keys: Any, market: Any, model: str, url: str) -> None:
+    """Write the demo book (xmargin.service._demo) and print the dashboard's address and two keys."""
+    from xmargin.margin import resolve_model
+    from xmargin.service import Scope
+    from xmargin.service._demo import seed_demo
+
+    if market is None:
+        raise InputError(where="--demo", expected="a market (the shipped chain, or --market)", found="none")
+    book = seed_demo(ledger, market, resolve_model(model))
+    reader = book.accounts[-1]
+    admin = keys.create("venue", Scope.ADMIN).key
+    read = keys.create(reader, Scope.READ).key
+    err_console.print(
+        f"demo: {len(book.accounts)} accounts ({', '.join(book.accounts)}); open {url} and log in with\n"
+        f"  admin key (venue view, every account): {admin}\n"
+        f"  read key of {reader} (its account view): {read}",
+        markup=False,
+    )
 
 
 @keys_app.command("create")

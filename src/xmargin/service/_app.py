@@ -48,6 +48,7 @@ from xmargin.margin._presets import shipped_presets
 from xmargin.market import MarketSnapshot, market_from_mapping
 from xmargin.risk import Trade
 from xmargin.service._access import Access, access
+from xmargin.service._dashboard import include_dashboard
 from xmargin.service._errors import ServiceError, install, request_wheres
 from xmargin.service._keys import ApiKey, KeyStore
 from xmargin.service._models import (
@@ -64,6 +65,8 @@ from xmargin.service._models import (
     portfolio_out,
     receipt_out,
 )
+from xmargin.service._replays import include_replays
+from xmargin.service._venue import include_venue
 
 IDEMPOTENCY_RE = re.compile(r"[\x21-\x7e]{1,100}")
 NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -329,5 +332,9 @@ def create_app(
             allow_methods=["GET", "POST"],
             allow_headers=["X-API-Key", "Idempotency-Key", "Content-Type"],
         )
-    _routes(app, ledger, market, config, access(keys, config.rate_limit))
+    a = access(keys, config.rate_limit)
+    _routes(app, ledger, market, config, a)
+    include_dashboard(app, ledger, lambda: market, config.model, a)  # GET /, /v1/me, risk matrix, instruments
+    include_venue(app, ledger, lambda: market, config.model, a)  # GET /v1/venue/accounts
+    include_replays(app, a)  # GET /v1/replays[/{scenario}]
     return app
