@@ -296,7 +296,7 @@ def test_replay_charts_share_one_dated_time_axis(page: tuple[Any, Watch], site: 
     assert fig["axes"] == ["xaxis"] and fig["xs"] == ["x"]  # one shared time axis
     assert fig["type"] == "date" and "%Y" in fig["fmt"] and fig["legend"]
     assert fig["n"] == len(api["series"]["time"])
-    assert any("oracle" in n for n in fig["names"]) and "bad debt (cumulative)" in fig["names"]
+    assert any("oracle" in n for n in fig["names"]) and "bad debt (cumulative, right axis)" in fig["names"]
     pg.screenshot(path=str(site.shots / "replay-1280x800.png"), full_page=True)
     watch.clean()
 

@@ -208,14 +208,16 @@ function renderGreeks(node, m) {
 }
 function renderHoldings(node, m, pf) {
   const pos = Object.entries(pf.positions || {});
-  node.append(el("h3", { text: "Positions" }));
-  node.append(pos.length ? table(["instrument", "size (coin)", "entry (USD)"], pos.map(([name, p]) => {
+  const left = el("div"), right = el("div");
+  node.append(el("div", { class: "holdings" }, left, right));
+  left.append(el("h3", { text: "Positions" }));
+  left.append(pos.length ? table(["instrument", "size (coin)", "entry (USD)"], pos.map(([name, p]) => {
     const size = typeof p === "number" ? p : p.size;
     return [name, num(size, 6), typeof p === "number" || p.avg_price === null ? "–" : usd(p.avg_price)];
   })) : el("p", { class: "muted", text: "No positions." }));
   const col = Object.entries(m.breakdown.collateral || {});
-  node.append(el("h3", { text: "Collateral (haircuts of the model)" }));
-  node.append(col.length ? table(["asset", "balance", "index (USD)", "value (USD)", "haircut", "haircut (USD)", "basis"],
+  right.append(el("h3", { text: "Collateral (haircuts of the model)" }));
+  right.append(col.length ? table(["asset", "balance", "index (USD)", "value (USD)", "haircut", "haircut (USD)", "basis"],
     col.map(([a, c]) => [a, num(c.balance, 8), usd(c.index_usd), usd(c.value_usd), pct(c.haircut, 2), usd(c.haircut_usd), c.basis]))
     : el("p", { class: "muted", text: "No collateral." }));
 }
@@ -259,7 +261,7 @@ function heatmap(node, g, values, title) {
     colorscale: [[0, "#b2182b"], [0.35, "#ef8a62"], [0.5, "#f7f7f7"], [0.65, "#91cf60"], [1, "#1a9850"]],
     colorbar: { title: { text: "USD" }, thickness: 12 }, hoverongaps: false,
   }], {
-    height: 250, margin: { l: 110, r: 10, t: 10, b: 45 }, shapes,
+    height: 250, margin: { l: 135, r: 10, t: 10, b: 45 }, shapes,
     xaxis: { title: { text: "price move of the underlying (%)" }, type: "category" },
     yaxis: { title: { text: "" }, type: "category", autorange: "reversed" },
   });
@@ -361,8 +363,9 @@ async function runWhatif() {
     ["Maintenance margin", "maintenance_margin"], ["Available", "available"]];
   out.append(table(["", "before", "after", "change"], rows.map(([label, f]) => {
     const d = doc[f] - b[f];
+    const better = f.endsWith("_margin") ? -d : d;  // more margin required is worse; more balance is better
     return [label, el("span", { "data-before": f, "data-value": b[f], text: usd(b[f]) }), el("span", { "data-after": f, "data-value": doc[f], text: usd(doc[f]) }),
-      el("span", { class: d > 0 ? "up" : d < 0 ? "down" : "", text: (d > 0 ? "+" : "") + usd(d) })];
+      el("span", { class: better > 0 ? "up" : better < 0 ? "down" : "", text: (d > 0 ? "+" : "") + usd(d) })];
   })));
   if (doc.warnings.length) out.append(el("ul", { class: "warnings" }, doc.warnings.map((w) => el("li", { text: w }))));
   // the change in the risk matrix: after − before, scenario by scenario, per risk group
@@ -511,10 +514,10 @@ async function runReplay() {
   const us = all.filter(moves);
   const flat = all.filter((u) => !moves(u));
   const rows = us.length + 3;
-  const gap = 0.03, h = (1 - gap * (rows - 1)) / rows;
+  const gap = 0.06, h = (1 - gap * (rows - 1)) / rows;
   const dom = (i) => [1 - (i + 1) * h - i * gap, 1 - i * h - i * gap];
   const traces = [];
-  const layout = { height: 170 * rows + 110, margin: { l: 80, r: 20, t: 20, b: 50 }, hovermode: "x unified",
+  const layout = { height: 170 * rows + 110, margin: { l: 80, r: 70, t: 20, b: 50 }, hovermode: "x unified",
     legend: { orientation: "h", yanchor: "bottom", y: 1.01, x: 0 },
     xaxis: { type: "date", anchor: "y" + (rows === 1 ? "" : rows), tickformat: "%Y-%m-%d\n%H:%M", hoverformat: "%Y-%m-%d %H:%M UTC", title: { text: "time (UTC)" } } };
   const ax = (i, title, extra) => { layout["yaxis" + (i ? i + 1 : "")] = Object.assign({ domain: dom(i), title: { text: title }, anchor: "x" }, extra || {}); return "y" + (i ? i + 1 : ""); };
@@ -523,14 +526,18 @@ async function runReplay() {
     traces.push({ x: s.time, y: s.price[u], name: `${u} price (after liquidation impact)`, yaxis: y, line: { width: 1.5 } });
     traces.push({ x: s.time, y: s.oracle[u], name: `${u} oracle (${r.venue === "dex" ? "push oracle" : "mark"})`, yaxis: y, line: { width: 1, dash: "dot" } });
   });
-  let y = ax(us.length, "margin (USD)");
+  let y = ax(us.length, "margin (USD)", { rangemode: "tozero" });
   traces.push({ x: s.time, y: s.margin_balance_usd, name: "total margin balance", yaxis: y, line: { color: "#1f5fbf" } });
   traces.push({ x: s.time, y: s.maintenance_margin_usd, name: "total maintenance margin", yaxis: y, line: { color: "#b26a00" } });
   y = ax(us.length + 1, "liquidations per step", { rangemode: "tozero" });
   traces.push({ x: s.time, y: s.liquidations, name: "liquidations", type: "bar", yaxis: y, marker: { color: "#c0262d" } });
-  y = ax(us.length + 2, "USD", { rangemode: "tozero" });
-  traces.push({ x: s.time, y: s.bad_debt_usd, name: "bad debt (cumulative)", yaxis: y, line: { color: "#000" } });
+  y = ax(us.length + 2, "insurance fund (USD)", { rangemode: "tozero" });
   traces.push({ x: s.time, y: s.insurance_fund_usd, name: "insurance fund", yaxis: y, line: { color: "#1b7f3b", dash: "dash" } });
+  // bad debt on its own scale (right): it is often small beside the fund, and it is what matters
+  const right = "yaxis" + (rows + 1);
+  layout[right] = { overlaying: y, side: "right", anchor: "x", rangemode: "tozero", showgrid: false,
+    title: { text: "bad debt (USD)" }, tickfont: { color: "#000" } };
+  traces.push({ x: s.time, y: s.bad_debt_usd, name: "bad debt (cumulative, right axis)", yaxis: "y" + (rows + 1), line: { color: "#000", width: 2 } });
   const chart = el("div", { class: "chart", "data-points": s.time.length });
   out.append(el("p", { class: "hint", text: `${r.title} · ${r.venue.toUpperCase()} · ${r.accounts} accounts · model ${r.model} · computed in ${r.wall_s.toFixed(1)} s` +
     (flat.length ? ` · ${flat.join(", ")} held flat in this window (not drawn)` : "") }), chart);
