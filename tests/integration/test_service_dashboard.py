@@ -221,6 +221,12 @@ def test_venue_book_matches_each_accounts_margin(svc: Svc) -> None:
     # a perpetual's delta is its size in coin, valued at the index (risk.portfolio_greeks)
     assert conc["ETH"]["net_delta_usd"] == pytest.approx(-40 * 3500.0, rel=1e-9)
     assert sum(c["share"] for c in conc.values()) == pytest.approx(1.0)
+    # reports are kept per account until its events change: a deposit shows at once, the rest is as it was
+    before = {a["account"]: a for a in book["accounts"]}
+    svc.ledger.deposit("carol", "USDC", "2500")
+    after = {a["account"]: a for a in ok(svc.get("/v1/venue/accounts", "admin"))["accounts"]}
+    assert after["carol"]["margin_balance"] == pytest.approx(before["carol"]["margin_balance"] + 2500.0)
+    assert after["bob"] == before["bob"]
 
 
 def test_demo_book_is_written_through_the_checks_once(tmp_path: Path) -> None:

@@ -13,13 +13,16 @@ it is reminded to add funds; 105-120 % new orders are refused (reduce-only accep
 Binance liquidates; at or below 100 % here the account is below maintenance (``liquidatable``). In
 utilisation: below 1/1.5, 1/1.5 to 1/1.2, 1/1.2 to 1/1.05, 1/1.05 to 1, and 1 or more.
 
-Each request margins every account (one account report each): fine for the demo books and a few thousand
-accounts; a venue with more would read the whole-book engine (docs/engine.md) instead.
+Each account's report (with its liquidation prices, about 0.25 s) is kept until its events or the market
+change, so a refresh after a tick or a write recomputes only what moved; the first request margins every
+account, fine for a demo or tens of accounts; a venue with thousands would read the whole-book engine
+(docs/engine.md) instead.
 
 (No ``from __future__ import annotations``: FastAPI reads the routes' annotations.)
 """
 
 import math
+import threading
 from collections.abc import Callable, Iterable
 from typing import Annotated
 
@@ -149,15 +152,29 @@ def concentration(reports: Iterable[MarginReport]) -> list[Concentration]:
     )
 
 
-def venue_book(ledger: Ledger, model_name: str, market: MarketSnapshot) -> VenueBook:
-    """Every customer account of ``ledger`` margined by ``model_name`` on ``market`` (module docstring)."""
+Reports = dict[str, tuple[int, MarketSnapshot, MarginReport]]
+"""Per account: the version (events folded) and the market its report was made on, and the report."""
+
+
+def venue_book(
+    ledger: Ledger, model_name: str, market: MarketSnapshot, cache: Reports | None = None
+) -> VenueBook:
+    """Every customer account of ``ledger`` margined by ``model_name`` on ``market`` (module docstring).
+    ``cache`` keeps each account's report while neither its events nor the market (the same object) change."""
     model = resolve_model(model_name)
+    cache = cache if cache is not None else {}
     reports: dict[str, MarginReport] = {}
     warnings: list[str] = []
     for name in ledger.accounts():
         if name.startswith("~"):
             continue
-        r = account_report(model, to_portfolio(ledger.state(name)), market)
+        state = ledger.state(name)
+        hit = cache.get(name)
+        if hit is not None and hit[0] == state.version and hit[1] is market:
+            r = hit[2]
+        else:
+            r = account_report(model, to_portfolio(state), market)
+            cache[name] = (state.version, market, r)
         reports[name] = r
         warnings += [f"{name}: {w}" for w in r.warnings]
     rows = sorted(
@@ -191,6 +208,8 @@ def include_venue(
     app: FastAPI, ledger: Ledger, market_now: Callable[[], MarketSnapshot | None], model_name: str, a: Access
 ) -> None:
     """Register ``GET /v1/venue/accounts`` on ``app`` (an admin key only)."""
+    cache: Reports = {}
+    lock = threading.Lock()
 
     def admin(k: Annotated[ApiKey, Depends(a.key)]) -> ApiKey:
         if k.scope is not Scope.ADMIN:
@@ -217,4 +236,5 @@ def include_venue(
             raise ServiceError(
                 503, where="market", expected="a market loaded (xmargin serve --market FILE)", found="none"
             )
-        return venue_book(ledger, model_name, market)
+        with lock:
+            return venue_book(ledger, model_name, market, cache)
