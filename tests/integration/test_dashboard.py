@@ -297,6 +297,22 @@ def test_replay_charts_share_one_dated_time_axis(page: tuple[Any, Watch], site: 
     assert fig["type"] == "date" and "%Y" in fig["fmt"] and fig["legend"]
     assert fig["n"] == len(api["series"]["time"])
     assert any("oracle" in n for n in fig["names"]) and "bad debt (cumulative, right axis)" in fig["names"]
+    # the backtest of alice's portfolio, on the same page
+    pg.fill("#bt-from", "2019-01-01")
+    pg.click("#bt-run")
+    pg.wait_for_selector('[data-testid="backtest"] .js-plotly-plot', timeout=60_000)
+    bt = site.api("GET", "/v1/accounts/alice/backtest?horizon=2&from=2019-01-01", "alice").json()
+    shown = values(pg, '[data-testid="backtest"]')
+    assert (shown["observations"], shown["breaches"]) == (
+        bt["report"]["observations"],
+        bt["report"]["breaches"],
+    )
+    traces = pg.evaluate(
+        """() => document.querySelector('[data-testid="backtest"] .js-plotly-plot').data
+             .map(t => [t.name, t.x.length])"""
+    )
+    assert traces[0] == ["margin held", bt["report"]["observations"]]
+    assert traces[-1][1] == len(bt["series"]["window_breaches"])
     pg.screenshot(path=str(site.shots / "replay-1280x800.png"), full_page=True)
     watch.clean()
 

@@ -19,14 +19,15 @@ from typer.testing import CliRunner
 
 from xmargin.cli import app as cli
 from xmargin.ledger import INSURANCE_ACCOUNT, Ledger
+from xmargin.ledger._checks import to_portfolio
 from xmargin.margin import resolve_model
-from xmargin.market import DEMO_SNAPSHOT, MarketSnapshot, load_market, shipped_chain_path
+from xmargin.market import DEMO_SNAPSHOT, MarketSnapshot, load_history, load_market, shipped_chain_path
 from xmargin.pricing._reference import black76_price
 from xmargin.service import KeyStore, Scope, ServiceConfig, create_app
 from xmargin.service import _replays as replays_module
 from xmargin.service._dashboard import plotly_js
 from xmargin.service._demo import INSURANCE_USDC, seed_demo
-from xmargin.sim import SCENARIOS, replay
+from xmargin.sim import SCENARIOS, BacktestConfig, backtest, replay
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "src" / "xmargin" / "service" / "static"
@@ -316,3 +317,38 @@ def test_page_and_static_files_are_same_origin(svc: Svc) -> None:
     assert missing.status_code == 404
     assert svc.client.get("/static/nope.js").json()["error"]["where"] == "path"
     assert "/" not in svc.client.get("/openapi.json").json()["paths"]
+
+
+# -- backtests --------------------------------------------------------------------------------------------------
+def test_account_backtest_is_the_simulations(svc: Svc) -> None:
+    r = ok(svc.get("/v1/accounts/bob/backtest?model=pm&horizon=2&from=2019-01-01", "bob"))
+    ref, frame = backtest(
+        to_portfolio(svc.ledger.state("bob")),
+        resolve_model("pm"),
+        load_history("crypto-daily"),
+        BacktestConfig(horizon_days=2, start=datetime(2019, 1, 1).date()),
+        portfolio_name="account bob",
+    )
+    rep, s = r["report"], r["series"]
+    for f in ("observations", "breaches", "expected_breaches", "start", "end"):
+        assert rep[f] == getattr(ref, f), f
+    assert s["margin_usd"] == [float(x) for x in frame["margin_usd"]]
+    assert sum(s["breach"]) == rep["breaches"]
+    # Basel (BCBS 1996, Table 2): 250 observations at 99 %: yellow from 5 breaches, red from 10
+    assert (s["window"], s["first_yellow"], s["first_red"]) == (250, 5, 10)
+    counts = s["window_breaches"]
+    assert len(counts) == rep["observations"] - 250 + 1
+    tl = rep["traffic_light"]
+    assert (sum(c < 5 for c in counts), sum(5 <= c < 10 for c in counts), sum(c >= 10 for c in counts)) == (
+        tl["green"],
+        tl["yellow"],
+        tl["red"],
+    )
+    assert svc.get("/v1/accounts/bob/backtest", "read").status_code == 403
+    for query, where in (
+        ("from=2019-02-30", "query.from"),
+        ("model=nope", "query.model"),
+        ("horizon=3", "query.horizon"),
+    ):
+        bad = svc.get(f"/v1/accounts/bob/backtest?{query}", "bob")
+        assert bad.status_code == 422 and bad.json()["error"]["where"] == where

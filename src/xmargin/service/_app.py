@@ -48,6 +48,7 @@ from xmargin.margin._presets import shipped_presets
 from xmargin.market import MarketSnapshot, market_from_mapping
 from xmargin.risk import Trade
 from xmargin.service._access import Access, access
+from xmargin.service._backtests import include_backtests
 from xmargin.service._dashboard import include_dashboard
 from xmargin.service._errors import ServiceError, install, request_wheres
 from xmargin.service._keys import ApiKey, KeyStore
@@ -337,4 +338,5 @@ def create_app(
     include_dashboard(app, ledger, lambda: market, config.model, a)  # GET /, /v1/me, risk matrix, instruments
     include_venue(app, ledger, lambda: market, config.model, a)  # GET /v1/venue/accounts
     include_replays(app, a)  # GET /v1/replays[/{scenario}]
+    include_backtests(app, ledger, config.model, a)  # GET /v1/accounts/{account}/backtest
     return app

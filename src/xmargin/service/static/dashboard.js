@@ -120,6 +120,7 @@ function route() {
   const [view, arg] = (location.hash.replace(/^#/, "") || "").split("/");
   const admin = state.me.scope === "admin";
   const name = view || (admin ? "venue" : "account");
+  if (!admin && !state.account) state.account = state.me.account;
   if (name === "account" || name === "whatif") {
     // the account in the address (even one typed in by hand) is asked for; the server answers 403 for
     // another's, and nothing of it is shown
@@ -478,6 +479,12 @@ function addAlert(m) {
 
 // -- replay ---------------------------------------------------------------------------------------------------
 async function showReplay() {
+  if (state.me.scope === "admin" && !state.account) await pickAccount();
+  $("#backtest-account").textContent = state.account ? `of ${state.account}` : "(pick an account in the account view)";
+  if (!$("#backtest-form").dataset.bound) {
+    $("#backtest-form").dataset.bound = "1";
+    $("#backtest-form").addEventListener("submit", (e) => { e.preventDefault(); runBacktest(); });
+  }
   const sel = $("#rp-scenario");
   if (!sel.options.length) {
     try {
@@ -542,6 +549,52 @@ async function runReplay() {
   out.append(el("p", { class: "hint", text: `${r.title} · ${r.venue.toUpperCase()} · ${r.accounts} accounts · model ${r.model} · computed in ${r.wall_s.toFixed(1)} s` +
     (flat.length ? ` · ${flat.join(", ")} held flat in this window (not drawn)` : "") }), chart);
   plot(chart, traces, layout);
+}
+
+// -- backtest -------------------------------------------------------------------------------------------------
+async function runBacktest() {
+  const out = clear(document.querySelector('[data-testid="backtest"] .body'));
+  $("#bt-error").textContent = "";
+  if (!state.account) { $("#bt-error").textContent = "Pick an account first (account view)."; return; }
+  const q = new URLSearchParams({ horizon: $("#bt-horizon").value, from: $("#bt-from").value });
+  if ($("#bt-model").value) q.set("model", $("#bt-model").value);
+  $("#bt-run").disabled = true;
+  out.append(el("p", { class: "muted", text: "running the backtest…" }));
+  let r;
+  try { r = await api(`/v1/accounts/${encodeURIComponent(state.account)}/backtest?${q}`); }
+  catch (err) { $("#bt-error").textContent = err.message; clear(out); return; }
+  finally { $("#bt-run").disabled = false; }
+  clear(out);
+  const rep = r.report, s = r.series, tl = rep.traffic_light;
+  out.append(el("div", { class: "figures" },
+    figure("Observations", nf0.format(rep.observations), rep.observations, "observations"),
+    figure(`Breaches (expected ${num(rep.expected_breaches, 3)})`, nf0.format(rep.breaches), rep.breaches, "breaches"),
+    figure("Kupiec p-value", num(rep.kupiec.p_value, 3), rep.kupiec.p_value, "kupiec_p"),
+    figure("Christoffersen p (independence)", num(rep.christoffersen.p_independence, 3), rep.christoffersen.p_independence, "christoffersen_p"),
+    figure(`Traffic-light windows (${tl.window} obs.)`, `${tl.green} / ${tl.yellow} / ${tl.red}`, "", "traffic_light"),
+    figure("Mean margin", usd(rep.margin_usd.mean), rep.margin_usd.mean, "margin_mean")));
+  out.append(el("p", { class: "hint", text: `${rep.model} · ${rep.horizon_days}-day loss at ${pct(rep.confidence, 0)} · ${rep.history} ${rep.start} … ${rep.end} · ${rep.underlyings.join(", ")}` }));
+  if (rep.warnings.length) out.append(el("ul", { class: "warnings" }, rep.warnings.map((w) => el("li", { text: w }))));
+  const hitDays = s.date.filter((_, i) => s.breach[i]);
+  const hitLoss = s.loss_usd.filter((_, i) => s.breach[i]);
+  const zone = (c) => (c >= s.first_red ? "#c0262d" : c >= s.first_yellow ? "#e0a100" : "#1b7f3b");
+  const chart = el("div", { class: "chart", "data-points": s.date.length });
+  out.append(chart);
+  plot(chart, [
+    { x: s.date, y: s.margin_usd, name: "margin held", line: { color: "#1f5fbf" } },
+    { x: s.date, y: s.loss_usd, name: `loss over the next ${rep.horizon_days} days`, line: { color: "#8c96a8", width: 1 } },
+    { x: hitDays, y: hitLoss, name: "breach (loss > margin)", mode: "markers", marker: { color: "#c0262d", size: 7 } },
+    { x: s.window_end, y: s.window_breaches, name: `breaches in the last ${s.window} obs.`, yaxis: "y2", type: "bar",
+      marker: { color: s.window_breaches.map(zone) } },
+  ], {
+    height: 560, margin: { l: 80, r: 20, t: 20, b: 50 }, hovermode: "x unified", legend: { orientation: "h", yanchor: "bottom", y: 1.01, x: 0 },
+    xaxis: { type: "date", tickformat: "%Y-%m-%d", anchor: "y2", title: { text: "observation day (UTC)" } },
+    yaxis: { domain: [0.42, 1], title: { text: "USD" } },
+    yaxis2: { domain: [0, 0.32], anchor: "x", title: { text: "breaches per window" }, rangemode: "tozero" },
+    shapes: [s.first_yellow, s.first_red].map((k, i) => ({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y2", y0: k - 0.5, y1: k - 0.5,
+      line: { color: i ? "#c0262d" : "#e0a100", width: 1, dash: "dash" } })),
+  });
+  out.append(el("p", { class: "hint", text: `Basel traffic light (BCBS 1996, Table 2): green below ${s.first_yellow} breaches per ${s.window} observations, yellow from ${s.first_yellow}, red from ${s.first_red} (dashed lines).` }));
 }
 
 // -- start ----------------------------------------------------------------------------------------------------
