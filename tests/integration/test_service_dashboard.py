@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -352,3 +359,51 @@ def test_account_backtest_is_the_simulations(svc: Svc) -> None:
     ):
         bad = svc.get(f"/v1/accounts/bob/backtest?{query}", "bob")
         assert bad.status_code == 422 and bad.json()["error"]["where"] == where
+
+
+# -- xmargin serve --demo ---------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_serve_demo_prints_the_address_and_keys_that_work(tmp_path: Path) -> None:
+    """The README's path for a new user: run ``xmargin serve --demo``, open the printed address, log in with
+    a printed key. The real command as a subprocess on a free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    exe = Path(sys.executable).parent / "xmargin"
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(exe), "serve", "--demo", "--port", str(port)],
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            deadline = time.monotonic() + 60
+            text = ""
+            while time.monotonic() < deadline and proc.poll() is None:
+                text = log_path.read_text()
+                if "Uvicorn running" in text or "Application startup complete" in text:
+                    break
+                time.sleep(0.3)
+            assert f"open http://127.0.0.1:{port}/ and log in with" in text, text
+            admin = re.search(r"admin key \(venue view, every account\): (xm\S+)", text)
+            read = re.search(r"read key of btc-eth-multi \(its account view\): (xm\S+)", text)
+            assert admin and read, text
+            base = f"http://127.0.0.1:{port}"
+            assert 'data-testid="margin-summary"' in httpx.get(base + "/", timeout=30).text
+            me = httpx.get(base + "/v1/me", headers={"X-API-Key": read.group(1)}, timeout=30).json()
+            assert (me["scope"], me["account"]) == ("read", "btc-eth-multi")
+            book = httpx.get(
+                base + "/v1/venue/accounts", headers={"X-API-Key": admin.group(1)}, timeout=60
+            ).json()
+            assert book["totals"]["accounts"] == 6
+            assert (tmp_path / "xmargin-data" / "demo-ledger.db").is_file()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a hung server
+                proc.kill()
+                proc.wait()

@@ -363,7 +363,8 @@ async function runWhatif() {
   const rows = [["Equity", "equity"], ["Margin balance", "margin_balance"], ["Initial margin", "initial_margin"],
     ["Maintenance margin", "maintenance_margin"], ["Available", "available"]];
   out.append(table(["", "before", "after", "change"], rows.map(([label, f]) => {
-    const d = doc[f] - b[f];
+    const raw = doc[f] - b[f];
+    const d = Math.abs(raw) < 0.005 ? 0 : raw;  // float noise below a cent is no change
     const better = f.endsWith("_margin") ? -d : d;  // more margin required is worse; more balance is better
     return [label, el("span", { "data-before": f, "data-value": b[f], text: usd(b[f]) }), el("span", { "data-after": f, "data-value": doc[f], text: usd(doc[f]) }),
       el("span", { class: better > 0 ? "up" : better < 0 ? "down" : "", text: (d > 0 ? "+" : "") + usd(d) })];
