@@ -9,7 +9,9 @@ to a failure and recorded. Without a chromium on the PATH the module is skipped,
 
 from __future__ import annotations
 
+import asyncio
 import os
+import queue
 import shutil
 import socket
 import threading
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from fastapi import WebSocket  # at module level: the stub route's annotation is resolved from here
 
 from xmargin.ledger import INSURANCE_ACCOUNT, Ledger
 from xmargin.market import load_market
@@ -337,3 +340,113 @@ def test_a_tick_turns_an_account_red_within_2s(page: tuple[Any, Watch], site: Si
     )
     assert time.monotonic() - started < LIVE_DEADLINE_MS / 1000 + 0.5
     watch.clean()
+
+
+# -- the page's side of WS /v1/stream (docs/service.md, notes' ws contract), against a stub that speaks it ------
+@dataclass
+class Stub:
+    base: str
+    admin: str
+    outbox: queue.Queue[dict[str, Any]]
+    connected: list[dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stub]:
+    """The app with a stand-in ``WS /v1/stream`` and ``POST /v1/ticks``: the socket checks ``?api_key=`` with
+    the key store, says hello, then sends what the test puts in ``outbox``."""
+    import uvicorn
+
+    tmp = tmp_path_factory.mktemp("stub")
+    market = load_market(ROOT / "examples" / "market.yaml")
+    ledger = Ledger(f"sqlite:///{tmp / 'ledger.db'}")
+    store = KeyStore(ledger.store, kdf=FAST_KDF)
+    admin = store.create("venue", Scope.ADMIN).key
+    for account in ("bob", INSURANCE_ACCOUNT):
+        ledger.deposit(account, "USDC", "100000")
+    ledger.trade("bob", "BTC-PERPETUAL", "5", "95010", market=market)
+    app = create_app(ledger, store, market)
+    outbox: queue.Queue[dict[str, Any]] = queue.Queue()
+    connected: list[dict[str, str]] = []
+    stop = threading.Event()
+
+    @app.post("/v1/ticks")
+    def ticks() -> dict[str, Any]:
+        return {"accepted": True, "time": "2026-11-25T08:00:01Z", "changed": [], "liquidated": []}
+
+    @app.websocket("/v1/stream")
+    async def stream(ws: WebSocket) -> None:
+        key = store.check(ws.query_params.get("api_key", ""))
+        if key is None:
+            await ws.close(code=4401)
+            return
+        await ws.accept()
+        connected.append({"scope": key.scope.value})
+        await ws.send_json(
+            {"type": "hello", "scope": key.scope.value, "account": None, "time": "2026-11-25T08:00:00Z"}
+        )
+        while not stop.is_set():
+            try:
+                msg = await asyncio.to_thread(outbox.get, True, 0.2)
+            except queue.Empty:
+                continue
+            await ws.send_json(msg)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield Stub(f"http://127.0.0.1:{port}", admin, outbox, connected)
+    stop.set()
+    server.should_exit = True
+    thread.join(timeout=10)
+    ledger.close()
+
+
+def test_stream_messages_reach_the_alerts_and_refresh_the_view(browser: Any, stub: Stub) -> None:
+    context = browser.new_context(viewport=WIDE)
+    pg = context.new_page()
+    errors: list[str] = []
+    venue_reads: list[float] = []
+    pg.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("response", lambda r: r.url.endswith("/v1/venue/accounts") and venue_reads.append(time.monotonic()))
+    pg.goto(stub.base + "/")
+    pg.fill("#api-key", stub.admin)
+    pg.click("#login-form button[type=submit]")
+    pg.wait_for_selector("#live.on", timeout=5000)  # connected with ?api_key= and said hello
+    pg.wait_for_selector('[data-testid="liquidation-queue"] tr[data-account="bob"]')
+    assert stub.connected == [{"scope": "admin"}]
+    before = len(venue_reads)
+    sent = time.monotonic()
+    stub.outbox.put(
+        {
+            "type": "status",
+            "account": "bob",
+            "previous": "ok",
+            "status": "liquidatable",
+            "margin_balance": 1000.0,
+            "initial_margin": 50000.0,
+            "maintenance_margin": 40000.0,
+            "time": "2026-11-25T08:00:01Z",
+        }
+    )
+    item = pg.wait_for_selector('#alerts-list li[data-account="bob"]', timeout=LIVE_DEADLINE_MS)
+    assert "ok → liquidatable" in item.inner_text() and "critical" in (item.get_attribute("class") or "")
+    stub.outbox.put(
+        {"type": "alert", "account": "bob", "level": "warning", "message": "bob is near", "time": "t"}
+    )
+    pg.wait_for_selector('#alerts-list li.warning[data-type="alert"]', timeout=LIVE_DEADLINE_MS)
+    deadline = time.monotonic() + LIVE_DEADLINE_MS / 1000
+    while len(venue_reads) == before and time.monotonic() < deadline:
+        pg.wait_for_timeout(50)
+    assert (
+        len(venue_reads) > before and venue_reads[-1] - sent < LIVE_DEADLINE_MS / 1000
+    )  # refreshed, no reload
+    assert errors == []
+    context.close()
