@@ -187,8 +187,8 @@ def _nice_step(x: float) -> float:
 
 
 def universe(market: MarketSnapshot) -> list[Instrument]:
-    """The instruments a what-if can pick: every listed one (marks, option IVs), and, for an underlying
-    with few listed options, calls and puts at round strikes around the index on each listed expiry (priced
+    """The instruments a what-if can pick: every listed one (marks, option IVs), the linear USDC perpetual of
+    each underlying, and, for an underlying with few listed options, calls and puts at round strikes around the index on each listed expiry (priced
     off the market's surface or flat vol, as ``xmargin price`` would); expired ones are left out."""
     listed: dict[str, Instrument] = {}
     for name in (*market.marks_usd, *market.option_iv):
@@ -200,6 +200,8 @@ def universe(market: MarketSnapshot) -> list[Instrument]:
     for u in sorted({i.base for i in listed.values()}):
         if u in STABLECOINS or not market.has_index(u):
             continue
+        linear = parse_name(f"{u}_USDC-PERPETUAL")  # as Deribit lists one beside each inverse perpetual
+        out.setdefault(linear.name, linear)
         options = [i for i in listed.values() if i.base == u and i.kind is Kind.OPTION]
         if len(options) >= LISTED_ENOUGH or (u not in market.vol and u not in market.surfaces):
             continue

@@ -117,14 +117,16 @@ function logout(message) {
 }
 function route() {
   if (!state.me) return;
-  const [view, arg] = (location.hash.replace(/^#/, "") || "").split("/");
+  const [view, raw] = (location.hash.replace(/^#/, "") || "").split("/");
+  let arg = raw;
+  try { arg = raw === undefined ? raw : decodeURIComponent(raw); } catch (err) { arg = raw; }  // a malformed %xx stays as typed
   const admin = state.me.scope === "admin";
   const name = view || (admin ? "venue" : "account");
   if (!admin && !state.account) state.account = state.me.account;
   if (name === "account" || name === "whatif") {
     // the account in the address (even one typed in by hand) is asked for; the server answers 403 for
     // another's, and nothing of it is shown
-    state.account = arg ? decodeURIComponent(arg) : (admin ? state.account : state.me.account);
+    state.account = arg ? arg : (admin ? state.account : state.me.account);
   }
   document.querySelectorAll(".view").forEach((v) => { v.hidden = v.id !== "view-" + name; });
   document.querySelectorAll("nav a").forEach((a) => {
