@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy import make_url
@@ -17,6 +17,11 @@ from sqlalchemy import make_url
 from xmargin.core import InputError, require
 
 from ._common import err_console, handle_errors
+
+if TYPE_CHECKING:
+    from xmargin.ledger import Ledger
+    from xmargin.market import MarketSnapshot
+    from xmargin.service import KeyStore
 from ._ledger import DbOpt, _open, database_url
 
 DEMO_DB = Path("xmargin-data") / "demo-ledger.db"
@@ -107,7 +112,7 @@ def serve(
         ledger.close()
 
 
-def _seed_demo(ledger: Any, keys: Any, market: Any, model: str, url: str) -> None:
+def _seed_demo(ledger: Ledger, keys: KeyStore, market: MarketSnapshot | None, model: str, url: str) -> None:
     """Write the demo book (xmargin.service._demo) and print the dashboard's address and two keys."""
     from xmargin.margin import resolve_model
     from xmargin.service import Scope
