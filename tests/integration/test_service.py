@@ -106,6 +106,15 @@ ROUTES: list[tuple[str, str, Any, tuple[int, ...]]] = [
         {"asset": "USDC", "amount": "1"},
         (401, 403, 403, 403, 201),
     ),
+    # the dashboard's reads (service/_dashboard.py, _venue.py, _replays.py)
+    ("GET", "/v1/me", None, (401, 200, 200, 200, 200)),
+    ("GET", "/v1/accounts/alice/risk-matrix", None, OWN_READ),
+    ("GET", "/v1/instruments?q=perpetual", None, (401, 200, 200, 200, 200)),
+    ("GET", "/v1/venue/accounts", None, (401, 403, 403, 403, 200)),
+    ("GET", "/v1/replays", None, (401, 200, 200, 200, 200)),
+    ("GET", "/v1/replays/2025-10-10?accounts=3", None, (401, 200, 200, 200, 200)),
+    # bob holds only USDC (nothing here trades for him): nothing to backtest (422) once the key may read him
+    ("GET", "/v1/accounts/bob/backtest", None, (401, 422, 403, 403, 422)),
     # another client's account: its own keys and admin only
     ("GET", "/v1/accounts/bob", None, (401, 200, 403, 403, 200)),
     ("POST", "/v1/accounts/bob/withdrawals", {"asset": "USDC", "amount": "1"}, (401, 201, 403, 403, 201)),
@@ -125,13 +134,19 @@ def test_authorization_matrix(svc: Service, method: str, path: str, body: Any, w
     if status >= 400:
         err = r.json()["error"]
         assert set(err) == {"where", "expected", "found"}
-        assert err["where"] == ("X-API-Key" if status == 401 else "account")
+        if status in (401, 403):
+            assert err["where"] == ("X-API-Key" if status == 401 else "account")
 
 
 def test_every_route_is_in_the_matrix(svc: Service) -> None:
     """A route added later must join the matrix (FORMATS.md: every endpoint × every key)."""
     paths = {
-        re.sub(r"/v1/accounts/[^/?]+", "/v1/accounts/{account}", p.split("?")[0]) for _, p, _, _ in ROUTES
+        re.sub(
+            r"/v1/replays/[^/?]+",
+            "/v1/replays/{scenario}",
+            re.sub(r"/v1/accounts/[^/?]+", "/v1/accounts/{account}", p.split("?")[0]),
+        )
+        for _, p, _, _ in ROUTES
     }
     assert set(svc.client.get("/openapi.json").json()["paths"]) == paths
 

@@ -10,7 +10,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy import make_url
@@ -18,10 +18,16 @@ from sqlalchemy import make_url
 from xmargin.core import InputError, require
 
 from ._common import err_console, handle_errors
+
+if TYPE_CHECKING:
+    from xmargin.ledger import Ledger
+    from xmargin.market import MarketSnapshot
+    from xmargin.service import KeyStore
 from ._ledger import DbOpt, _open, database_url
 
 NATS_PREFIX_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 
+DEMO_DB = Path("xmargin-data") / "demo-ledger.db"
 keys_app = typer.Typer(
     help="API keys of the service: created (shown once) and revoked.",
     no_args_is_help=True,
@@ -62,6 +68,14 @@ def serve(
     nats_prefix: Annotated[
         str, typer.Option("--nats-prefix", help="Subject prefix of the NATS ticks and alerts")
     ] = "xmargin",
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Serve the six shipped example books on the shipped Deribit chain (ledger "
+            "xmargin-data/demo-ledger.db unless --db) and print an admin and a read key for the dashboard",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API over the ledger (FastAPI + uvicorn) until interrupted."""
     require("fastapi", "service")
@@ -75,6 +89,13 @@ def serve(
 
     model_of(model, None)
     limit = parse_rate_limit(rate_limit)
+    if demo and market is None:
+        from xmargin.market import DEMO_SNAPSHOT, shipped_chain_path
+
+        market = Path(f"{shipped_chain_path()}#{DEMO_SNAPSHOT}")
+    if demo and db is None:
+        DEMO_DB.parent.mkdir(parents=True, exist_ok=True)
+        db = str(DEMO_DB)
     mkt = load_market(market) if market is not None else None
     url = database_url(db)
     if not NATS_PREFIX_RE.fullmatch(nats_prefix):
@@ -94,17 +115,40 @@ def serve(
             nats_url=nats,
             nats_prefix=nats_prefix,
         )
-        app = create_app(ledger, KeyStore(ledger.store), mkt, config)
+        keys = KeyStore(ledger.store)
+        if demo:
+            _seed_demo(ledger, keys, mkt, model, f"http://{host}:{port}/")
+        app = create_app(ledger, keys, mkt, config)
         where = "none (margin routes answer 503)" if mkt is None else str(market)
         err_console.print(
-            f"xmargin serve: http://{host}:{port} (OpenAPI at /openapi.json), ledger {_shown(url)}, "
-            f"market {where}, model {model}"
+            f"xmargin serve: http://{host}:{port}/ (the dashboard; OpenAPI at /openapi.json), "
+            f"ledger {_shown(url)}, market {where}, model {model}"
             + (f", NATS {nats} ({nats_prefix}.ticks.*, {nats_prefix}.alerts)" if nats else ""),
             markup=False,
         )
         uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
     finally:
         ledger.close()
+
+
+def _seed_demo(ledger: Ledger, keys: KeyStore, market: MarketSnapshot | None, model: str, url: str) -> None:
+    """Write the demo book (xmargin.service._demo) and print the dashboard's address and two keys."""
+    from xmargin.margin import resolve_model
+    from xmargin.service import Scope
+    from xmargin.service._demo import seed_demo
+
+    if market is None:
+        raise InputError(where="--demo", expected="a market (the shipped chain, or --market)", found="none")
+    book = seed_demo(ledger, market, resolve_model(model))
+    reader = book.accounts[-1]
+    admin = keys.create("venue", Scope.ADMIN).key
+    read = keys.create(reader, Scope.READ).key
+    err_console.print(
+        f"demo: {len(book.accounts)} accounts ({', '.join(book.accounts)}); open {url} and log in with\n"
+        f"  admin key (venue view, every account): {admin}\n"
+        f"  read key of {reader} (its account view): {read}",
+        markup=False,
+    )
 
 
 @keys_app.command("create")

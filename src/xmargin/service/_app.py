@@ -49,6 +49,8 @@ from xmargin.margin._presets import shipped_presets
 from xmargin.market import MarketSnapshot, market_from_mapping
 from xmargin.risk import Trade
 from xmargin.service._access import Access, access
+from xmargin.service._backtests import include_backtests
+from xmargin.service._dashboard import include_dashboard
 from xmargin.service._errors import ServiceError, install, request_wheres
 from xmargin.service._keys import ApiKey, KeyStore
 from xmargin.service._metrics import Metrics, install_metrics
@@ -67,8 +69,10 @@ from xmargin.service._models import (
     receipt_out,
 )
 from xmargin.service._nats import live_lifespan
+from xmargin.service._replays import include_replays
 from xmargin.service._stream import Hub, install_stream
 from xmargin.service._ticks import Ticker, install_ticks
+from xmargin.service._venue import include_venue
 
 IDEMPOTENCY_RE = re.compile(r"[\x21-\x7e]{1,100}")
 NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -355,4 +359,10 @@ def create_app(
     metrics = Metrics()
     ticker.on_tick = lambda r, by_status: metrics.tick(r.seconds, len(r.liquidated), by_status, ledger)
     install_metrics(app, metrics, hub)
+    include_dashboard(
+        app, ledger, ticker.current, config.model, acc
+    )  # GET /, /v1/me, risk matrix, instruments
+    include_venue(app, ledger, ticker.current, config.model, acc)  # GET /v1/venue/accounts
+    include_replays(app, acc)  # GET /v1/replays[/{scenario}]
+    include_backtests(app, ledger, config.model, acc)  # GET /v1/accounts/{account}/backtest
     return app

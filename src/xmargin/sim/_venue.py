@@ -74,6 +74,9 @@ class Venue:
         self.liquidated: set[str] = set()
         self.bankrupt: set[str] = set()
         self.timeline: dict[str, list[float]] = {k: [] for k in _timeline_columns(path)}
+        self.oracle_px: dict[str, float] = {}
+        """The price each underlying's liquidations are triggered on, where it is not the market's (the
+        DEX's push oracle); recorded as ``oracle_U`` (the market price where absent: the CEX's mark)."""
         self._step_liq = 0
         self._step_volume = 0.0
         self._next_point = 0
@@ -294,6 +297,7 @@ class Venue:
         for u in self.path.underlyings:
             t[f"price_{u}"].append(prices[u])
             t[f"path_{u}"].append(self.base[u] * float(self.path.factors[u][k]))
+            t[f"oracle_{u}"].append(self.oracle_px.get(u, prices[u]))
         t["margin_balance_usd"].append(float(r.margin_balance.sum()))
         t["maintenance_margin_usd"].append(float(r.maintenance_margin.sum()))
         t["liquidations"].append(float(self._step_liq))
@@ -357,6 +361,7 @@ def _timeline_columns(path: PricePath) -> tuple[str, ...]:
         "ts_s",
         *(f"price_{u}" for u in path.underlyings),
         *(f"path_{u}" for u in path.underlyings),
+        *(f"oracle_{u}" for u in path.underlyings),
         "margin_balance_usd",
         "maintenance_margin_usd",
         "liquidations",

@@ -36,6 +36,7 @@ def replay_dex(v: Venue) -> ReplayReport:
         for u in v.path.underlyings:
             market_px[u] = v.price(u, float(logf[u][b]))
         moved = {u: oracles[u].price for u in v.path.underlyings if oracles[u].observe(t, market_px[u])}
+        v.oracle_px.update(moved)
         if moved:
             v.move_engine(moved)
             rows = v.liquidatable()
