@@ -200,6 +200,12 @@ def _ledger_proof() -> dict[str, Any]:
     return json_schema(LiabilitiesProof, title="xmargin ledger proof")
 
 
+def _chain_margin() -> dict[str, Any]:
+    from xmargin.chain import ChainMarginReport
+
+    return json_schema(ChainMarginReport, title="xmargin chain margin --json")
+
+
 SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "margin": _margin,
     "compare": _compare,
@@ -215,6 +221,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "ledger-verify": _ledger_verify,
     "ledger-liabilities": _ledger_liabilities,
     "ledger-proof": _ledger_proof,
+    "chain-margin": _chain_margin,
 }
 """Every output with a schema: ``portfolio`` also covers ``book export`` and ``import``."""
 
