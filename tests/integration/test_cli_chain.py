@@ -58,3 +58,22 @@ def test_chain_margin_refuses_tiered_rates() -> None:
     result = runner.invoke(app, ["chain", "margin", HEDGED, "--market", MARKET, "--model", "cross-binance"])
     assert result.exit_code == 2, result.output
     assert "fixed ratio" in result.stderr
+
+
+def test_chain_bench_json() -> None:
+    doc = run_json(["chain", "bench", "--positions", "1,4"])
+    points = doc["points"]
+    assert [p["positions"] for p in points] == [1, 4]
+    # each extra position reads more cold storage: the check must cost more, and every slot read is
+    # at least 2,100 gas (EIP-2929), so 3 more positions of >= 3 slots each cost >= 18,900
+    assert points[1]["gas_used"] - points[0]["gas_used"] >= 3 * 3 * 2_100
+    ops = {o["operation"]: o for o in doc["operations"]}
+    assert ops["deposit"]["gas_used"] > 21_000 and ops["oracle update (poke)"]["gas_used"] > 21_000
+    assert {b["gas_limit"] for b in doc["blocks"]} >= {30_000_000, 60_000_000}
+
+
+@pytest.mark.parametrize("bad", ["0", "65", "1,x", ""])
+def test_chain_bench_refuses_bad_counts(bad: str) -> None:
+    result = runner.invoke(app, ["chain", "bench", "--positions", bad])
+    assert result.exit_code == 2
+    assert "--positions" in result.stderr

@@ -138,10 +138,16 @@ class LoadedVault:
         with boa.swap_env(self.env):
             yield
 
+    def fresh_transaction(self) -> None:
+        """Forget which accounts and slots the EVM has touched, so that the next call pays cold access
+        (EIP-2929) as a new transaction would; boa otherwise keeps them warm across calls."""
+        self.env._reset_access_counters()
+
     def health(self, account: str | None = None) -> ChainHealth:
         """The vault's ``account_margin`` of ``account`` (default: the plan's), with its execution gas."""
         with self.active():
             who = self.account if account is None else account
+            self.fresh_transaction()
             h = self.vault.account_margin(who)
             gas = int(self.vault._computation.get_gas_used())
         return ChainHealth(int(h[0]), int(h[1]), int(h[2]), int(h[3]), bool(h[4]), gas)

@@ -206,6 +206,12 @@ def _chain_margin() -> dict[str, Any]:
     return json_schema(ChainMarginReport, title="xmargin chain margin --json")
 
 
+def _chain_bench() -> dict[str, Any]:
+    from xmargin.chain import ChainBenchReport
+
+    return json_schema(ChainBenchReport, title="xmargin chain bench --json")
+
+
 SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "margin": _margin,
     "compare": _compare,
@@ -222,6 +228,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "ledger-liabilities": _ledger_liabilities,
     "ledger-proof": _ledger_proof,
     "chain-margin": _chain_margin,
+    "chain-bench": _chain_bench,
 }
 """Every output with a schema: ``portfolio`` also covers ``book export`` and ``import``."""
 

@@ -26,6 +26,8 @@ interface AggregatorV3:
     def decimals() -> uint8: view
 
 WAD: constant(uint256) = 10**18
+MASK32: constant(uint256) = 2**32 - 1
+MASK64: constant(uint256) = 2**64 - 1
 MAX_TOKENS: constant(uint256) = 8
 MAX_POSITIONS: constant(uint256) = 64
 
@@ -170,6 +172,13 @@ im_base: public(uint256)
 im_floor: public(uint256)
 mm_base: public(uint256)
 
+# Hot words read by the health check, one storage slot each (a cold read costs 2,100 gas, EIP-2929):
+#   price_word[feed]     = price << 64 | usable_until (updatedAt + heartbeat; 0 while the feed is not ok)
+#   market_word[market]  = kind | inverse << 8 | is_call << 9 | mark_feed << 16 | value_feed << 48
+#                          | settle_feed << 80 | im_rate << 112 | mm_rate << 176   (rates <= 1e18 < 2**64)
+price_word: HashMap[uint256, uint256]
+market_word: HashMap[uint256, uint256]
+
 balances: public(HashMap[address, HashMap[uint256, uint256]])  # account -> collateral index -> wad
 cash: public(HashMap[address, int256])                           # realised USD (wad), may be negative
 positions: HashMap[address, DynArray[Position, MAX_POSITIONS]]
@@ -297,6 +306,7 @@ def add_feed(aggregator: address, heartbeat: uint256, max_deviation: uint256) ->
     assert decimals <= 18, "vault: feed decimals above 18"
     assert heartbeat > 0, "vault: heartbeat must be > 0"
     fid: uint256 = self.n_feeds
+    assert fid < MASK32, "vault: too many feeds"
     self.feeds[fid] = Feed(
         aggregator=aggregator,
         scale=10 ** convert(18 - decimals, uint256),
@@ -363,10 +373,23 @@ def list_market(
         mm_rate=mm_rate,
         active=True,
     )
+    self._pack_market(mid)
     self.n_markets = mid + 1
     log MarketListed(market_id=mid, kind=kind, inverse=inverse)
     log MarketRatesSet(market_id=mid, im_rate=im_rate, mm_rate=mm_rate)
     return mid
+
+
+@internal
+def _pack_market(market_id: uint256):
+    m: Market = self.markets[market_id]
+    w: uint256 = convert(m.kind, uint256) | m.mark_feed << 16 | m.value_feed << 48 | m.settle_feed << 80
+    w |= m.im_rate << 112 | m.mm_rate << 176
+    if m.inverse:
+        w |= 1 << 8
+    if m.is_call:
+        w |= 1 << 9
+    self.market_word[market_id] = w
 
 
 @external
@@ -379,6 +402,7 @@ def set_market_rates(market_id: uint256, im_rate: uint256, mm_rate: uint256):
     assert mm_rate <= im_rate and im_rate <= WAD, "vault: need mm_rate <= im_rate <= 1"
     self.markets[market_id].im_rate = im_rate
     self.markets[market_id].mm_rate = mm_rate
+    self._pack_market(market_id)
     log MarketRatesSet(market_id=market_id, im_rate=im_rate, mm_rate=mm_rate)
 
 
@@ -437,6 +461,10 @@ def poke(feed_id: uint256) -> uint8:
             status = FEED_DEVIATING
     f.status = status
     self.feeds[feed_id] = f
+    until: uint256 = 0
+    if status == FEED_OK:
+        until = f.updated_at + f.heartbeat
+    self.price_word[feed_id] = f.price << 64 | until
     log FeedPoked(feed_id=feed_id, price=f.price, updated_at=f.updated_at, status=status)
     return status
 
@@ -447,8 +475,8 @@ def _price(feed_id: uint256) -> (uint256, bool):
     """
     @dev The accepted price and whether it may be used now (status ok and within its heartbeat).
     """
-    f: Feed = self.feeds[feed_id]
-    return f.price, f.status == FEED_OK and block.timestamp <= f.updated_at + f.heartbeat
+    w: uint256 = self.price_word[feed_id]
+    return w >> 64, block.timestamp <= w & MASK64
 
 
 # ------------------------------------------------------------------------------------------------
@@ -468,30 +496,33 @@ def _health(account: address) -> Health:
         amount: uint256 = self.balances[account][i]
         if amount == 0:
             continue
-        c: Collateral = self.collaterals[i]
         px: uint256 = 0
-        px, ok = self._price(c.feed)
+        px, ok = self._price(self.collaterals[i].feed)
         fresh = fresh and ok
         value: uint256 = self._mul_down(amount, px)
         equity += convert(value, int256)
-        haircut += self._mul_up(self._mul_up(amount, px), c.haircut)
+        h: uint256 = self.collaterals[i].haircut
+        if h != 0:
+            haircut += self._mul_up(self._mul_up(amount, px), h)
     n: uint256 = len(self.positions[account])
     for j: uint256 in range(n, bound=MAX_POSITIONS):
         p: Position = self.positions[account][j]
-        m: Market = self.markets[p.market]
+        mw: uint256 = self.market_word[p.market]
+        inverse: bool = (mw >> 8) & 1 == 1
+        is_call: bool = (mw >> 9) & 1 == 1
         f: uint256 = 0
-        f, ok = self._price(m.mark_feed)
+        f, ok = self._price((mw >> 16) & MASK32)
         fresh = fresh and ok
         base: uint256 = f
         s: uint256 = 0
-        if m.inverse:
-            s, ok = self._price(m.settle_feed)
+        if inverse:
+            s, ok = self._price((mw >> 80) & MASK32)
             fresh = fresh and ok
             base = s
         size: uint256 = self._abs(p.size)
-        if m.kind == KIND_OPTION:
+        if mw & 255 == convert(KIND_OPTION, uint256):
             v: uint256 = 0
-            v, ok = self._price(m.value_feed)
+            v, ok = self._price((mw >> 48) & MASK32)
             fresh = fresh and ok
             equity += self._signed_floor(self._mul_down(size, v), self._mul_up(size, v), p.size < 0)
             if p.size > 0:
@@ -500,24 +531,26 @@ def _health(account: address) -> Health:
                 mm += locked
             else:
                 otm: uint256 = 0
-                if m.is_call and m.strike > f:
-                    otm = m.strike - f
-                elif not m.is_call and f > m.strike:
-                    otm = f - m.strike
+                strike: uint256 = self.markets[p.market].strike
+                if is_call and strike > f:
+                    otm = strike - f
+                elif not is_call and f > strike:
+                    otm = f - strike
                 otm_frac: uint256 = otm * WAD // f  # down, so that IM rounds up
                 rate: uint256 = self.im_floor
                 if self.im_base > otm_frac and self.im_base - otm_frac > rate:
                     rate = self.im_base - otm_frac
                 im_pc: uint256 = self._mul_up(rate, base) + v
                 mm_pc: uint256 = self._mul_up(self.mm_base, base) + v
-                if not m.is_call:
+                if not is_call:
                     mm_pc = max(self._mul_up(self.mm_base, base), self._mul_up(self.mm_base, v)) + v
                     im_pc = max(im_pc, mm_pc)
                 im += self._mul_up(size, im_pc)
                 mm += self._mul_up(size, mm_pc)
         else:
-            im += self._mul_up(self._mul_up(size, base), m.im_rate)
-            mm += self._mul_up(self._mul_up(size, base), m.mm_rate)
+            notional: uint256 = self._mul_up(size, base)
+            im += self._mul_up(notional, (mw >> 112) & MASK64)
+            mm += self._mul_up(notional, (mw >> 176) & MASK64)
             # unrealised P&L, USD: linear N (F - E); inverse N (F - E) / F x S; rounded down
             diff: uint256 = 0
             loss: bool = False
@@ -527,7 +560,7 @@ def _health(account: address) -> Health:
             else:
                 diff = p.entry - f
                 loss = p.size > 0
-            if m.inverse:
+            if inverse:
                 equity += self._signed_floor(
                     size * diff // WAD * s // f, self._mul_div_up(self._mul_up(size, diff), s, f), loss
                 )
