@@ -33,7 +33,7 @@ from xmargin.chain._plan import (
     VaultPlan,
     to_wad,
 )
-from xmargin.chain._vault import LoadedVault
+from xmargin.chain._vault import LoadedVault, _deployer
 from xmargin.core import SCHEMA_VERSION, InputError
 
 DEFAULT_POSITIONS = (1, 2, 4, 8, 16, 32, 64)
@@ -254,6 +254,24 @@ def _operations() -> tuple[OperationGas, ...]:
         fresh()
         v.vault.poke(2)
         record("oracle update (poke)", v.vault, "read latestRoundData, checks, store the accepted price")
+        lib = _deployer("Black76Mock").deploy()
+        for label, strike in (("at the money", 100_000.0), ("20% out of the money", 120_000.0)):
+            lib.black76(
+                to_wad(100_000.0, where="bench"),
+                to_wad(strike, where="bench"),
+                to_wad(30 / 365, where="bench"),
+                to_wad(0.55, where="bench"),
+                True,
+            )
+            gas = int(lib._computation.get_gas_used())
+            out.append(
+                OperationGas(
+                    f"Black-76 call, {label}",
+                    gas,
+                    gas,
+                    "execution only (Black76.vy as called inside a check): 30 days, vol 55%",
+                )
+            )
     return tuple(out)
 
 
