@@ -171,3 +171,29 @@ def test_rounding_favours_the_vault() -> None:
     assert Fraction(h.equity_wad, WAD) <= exact_equity
     assert exact_equity - Fraction(h.equity_wad, WAD) < Fraction(2, WAD)
     assert Fraction(h.margin_balance_wad, WAD) <= exact_equity - exact_haircut
+
+
+def test_reentrancy_through_a_token_callback_fails() -> None:
+    """A collateral token that calls its sender back before moving tokens (an ERC-777-style hook): the
+    attacker re-enters ``withdraw`` from inside its own ``deposit``, when the balance is credited but the
+    tokens not yet pulled. The vault's ``@nonreentrant`` lock makes the whole deposit revert."""
+    from xmargin.chain import contracts_dir
+
+    v = LoadedVault(_plan())
+    folder = contracts_dir()
+    with v.active():
+        token = boa.load(str(folder / "HookTokenMock.vy"))
+        index = v.vault.list_collateral(token.address, USDC, 0)
+        victim = boa.env.generate_address("victim")
+        token.mint(victim, 1_000 * WAD)
+        with boa.env.prank(victim):
+            token.approve(v.vault.address, 1_000 * WAD)
+            v.vault.deposit(index, 1_000 * WAD)
+        attacker = boa.load(str(folder / "ReentrantAttackerMock.vy"), v.vault.address, token.address, index)
+        token.mint(attacker.address, 1_000 * WAD)
+        with boa.reverts():
+            attacker.attack(1_000 * WAD)
+        assert token.balanceOf(v.vault.address) == 1_000 * WAD
+        assert token.balanceOf(attacker.address) == 1_000 * WAD
+        assert v.vault.balances(attacker.address, index) == 0
+        assert not attacker.reentered()
