@@ -41,6 +41,20 @@ def test_chain_margin_matches_the_engine_on_the_hedged_example() -> None:
     assert chain["positions"] == 2
 
 
+def test_chain_margin_pm_matches_the_engine_on_the_hedged_example() -> None:
+    chain = run_json(["chain", "margin", HEDGED, "--market", MARKET, "--model", "pm-chain"])
+    engine = run_json(["margin", HEDGED, "--market", MARKET, "--model", "pm-chain"])
+    for key in FIELDS:
+        assert chain[key] == pytest.approx(engine[key], rel=1e-6, abs=1e-6), key
+    assert chain["model"] == "pm" and chain["preset"] == "pm-chain"
+
+
+def test_chain_margin_refuses_a_pm_preset_beyond_the_vault() -> None:
+    result = runner.invoke(app, ["chain", "margin", HEDGED, "--market", MARKET, "--model", "pm-deribit"])
+    assert result.exit_code == 2
+    assert "pm-deribit.view" in result.stderr and "Traceback" not in result.output
+
+
 def test_chain_margin_table() -> None:
     result = runner.invoke(app, ["chain", "margin", HEDGED, "--market", MARKET])
     assert result.exit_code == 0, result.stderr

@@ -21,10 +21,12 @@ from xmargin.chain._plan import (
     CollateralSpec,
     FeedSpec,
     MarketSpec,
+    PmSpec,
     PositionSpec,
     VaultPlan,
     from_wad,
     plan_cross,
+    plan_pm,
     to_wad,
 )
 from xmargin.chain._vault import ChainHealth, LoadedVault, contracts_dir
@@ -47,6 +49,7 @@ __all__ = [
     "MarketSpec",
     "OperationCost",
     "OperationGas",
+    "PmSpec",
     "PositionSpec",
     "VaultPlan",
     "bench_chain",
@@ -55,5 +58,6 @@ __all__ = [
     "contracts_dir",
     "from_wad",
     "plan_cross",
+    "plan_pm",
     "to_wad",
 ]

@@ -9,16 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from xmargin.chain._plan import plan_cross
+from xmargin.chain._plan import plan_cross, plan_pm
 from xmargin.chain._vault import LoadedVault
 from xmargin.core import SCHEMA_VERSION, InputError
 from xmargin.instruments import Portfolio
-from xmargin.margin import CrossMargin, MarginModel, Status, status_of
+from xmargin.margin import CrossMargin, MarginModel, PortfolioMargin, Status, status_of
 from xmargin.market import MarketSnapshot
 from xmargin.risk import Book
 
-CHAIN_MODELS = ("cross",)
-"""Models the vault computes (``pm``: not built yet, docs/chain.md "Limits")."""
+CHAIN_MODELS = ("cross", "pm")
+"""Models the vault computes: ``cross`` (fixed-ratio presets) and ``pm`` (presets within the vault's PM mode,
+such as ``pm-chain``; docs/chain.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,8 @@ class EngineMargin:
 @dataclass(frozen=True, slots=True)
 class ChainMarginReport:
     """``xmargin chain margin --json`` (FORMATS.md "On-chain vault"): the margin fields as the vault computed
-    them (USD), its ``status``, ``gas_used`` by the health check (execution gas of ``account_margin``),
+    them (USD), its ``status``, ``gas_used`` by the health check (execution gas of ``account_margin``, or
+    of ``account_margin_pm`` in the PM mode),
     whether every price it read was fresh, and the engine's figures beside them."""
 
     valuation_time: datetime
@@ -60,14 +62,18 @@ class ChainMarginReport:
 
 def chain_margin(model: MarginModel, portfolio: Portfolio, market: MarketSnapshot) -> ChainMarginReport:
     """Deploy a vault holding ``portfolio`` at ``market`` and read its health under ``model``."""
-    if not isinstance(model, CrossMargin):
+    book = Book.from_portfolio(portfolio)
+    if isinstance(model, CrossMargin):
+        vault = LoadedVault(plan_cross(model, book, market))
+        h = vault.health()
+    elif isinstance(model, PortfolioMargin):
+        vault = LoadedVault(plan_pm(model, book, market))
+        h = vault.health_pm()
+    else:
         raise InputError(
             where="model", expected=f"one of {', '.join(CHAIN_MODELS)} (the vault's modes)", found=model.name
         )
-    book = Book.from_portfolio(portfolio)
-    plan = plan_cross(model, book, market)
-    vault = LoadedVault(plan)
-    h = vault.health()
+    plan = vault.plan
     r = model.requirement(book, market, detail=False)
     engine = (
         float(r.equity[0]),

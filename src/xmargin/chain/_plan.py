@@ -21,14 +21,14 @@ half-even at the 18th decimal (docs/chain.md, "Fixed point").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 
 from xmargin.core import InputError
 from xmargin.instruments import Kind
-from xmargin.margin import CrossMargin
+from xmargin.margin import CrossMargin, PortfolioMargin
 from xmargin.market import MarketSnapshot
 from xmargin.risk import KIND_CODE, Book
 
@@ -100,6 +100,23 @@ class PositionSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class PmSpec:
+    """The PM mode's parameters (``MarginVault.set_pm_*``): per underlying (ids 1.. in order) its price moves
+    (fractions), per market its group id and, for an option, its vol feed, years to expiry and vol shocks,
+    per collateral its group id (0: a stablecoin), and the maintenance factor."""
+
+    underlyings: tuple[str, ...]
+    moves: tuple[tuple[float, ...], ...]
+    market_group: tuple[int, ...]
+    market_vol_feed: tuple[int, ...]
+    market_t_years: tuple[float, ...]
+    market_vol_up: tuple[float, ...]
+    market_vol_down: tuple[float, ...]
+    collateral_group: tuple[int, ...]
+    mm_factor: float
+
+
+@dataclass(frozen=True, slots=True)
 class VaultPlan:
     """Everything one account needs in the vault (module docstring); amounts as floats, in USD and coin."""
 
@@ -113,6 +130,7 @@ class VaultPlan:
     option_params: tuple[float, float, float]
     """Deribit's short-option ``im_base``, ``im_floor``, ``mm_base`` (fractions)."""
     warnings: tuple[str, ...] = ()
+    pm: PmSpec | None = None
 
 
 def plan_cross(model: CrossMargin, book: Book, market: MarketSnapshot, *, row: int = 0) -> VaultPlan:
@@ -221,4 +239,114 @@ def plan_cross(model: CrossMargin, book: Book, market: MarketSnapshot, *, row: i
         tuple(balances),
         (float(o.im_base), float(o.im_floor), float(o.mm_base)),
         tuple(table.warnings) + model.collateral.warnings(table, market),
+    )
+
+
+MAX_GROUPS = 4
+"""Underlyings the vault's PM mode holds scenarios for (``MAX_UNDERLYINGS`` in MarginVault.vy)."""
+
+
+def _pm_supported(model: PortfolioMargin, market: MarketSnapshot, used: list[str]) -> None:
+    """Refuse (InputError naming the setting) a PM preset with a part the vault does not compute."""
+    p = model.preset
+    where = f"{model.preset_name}"
+    checks: list[tuple[str, bool, str, object]] = [
+        ("view", model.view == "usd", "usd", model.view),
+        ("extended", p.extended is None, "none", "a table"),
+        ("extreme", p.extreme is None, "none", "moves"),
+        ("rate_shift", p.rate_shift == 0.0, "0", p.rate_shift),
+        ("delta_shock.max_fraction", p.delta_shock.max_fraction == 0.0, "0", p.delta_shock.max_fraction),
+        (
+            "short_option_minimum.per_coin",
+            p.short_option_minimum.per_coin == 0.0,
+            "0",
+            p.short_option_minimum.per_coin,
+        ),
+        (
+            "combine.correlation_offset",
+            p.combine.correlation_offset == 0.0,
+            "0",
+            p.combine.correlation_offset,
+        ),
+        ("long_options_at_premium", not p.long_options_at_premium, "false", True),
+        ("grid.vol_dirs", sorted(p.grid.vol_dirs) == [-1, 0, 1], "[1, 0, -1]", list(p.grid.vol_dirs)),
+    ]
+    for u in used:
+        q = p.params(u)
+        checks.append(
+            (
+                f"underlyings.{u}",
+                q.annualised_move_risk == 0.0 and q.min_annualised_move == 0.0,
+                "no roll shock (annualised_move_risk and min_annualised_move 0)",
+                f"{q.annualised_move_risk}, {q.min_annualised_move}",
+            )
+        )
+    for name, ok, expected, found in checks:
+        if not ok:
+            raise InputError(
+                where=f"{where}.{name}", expected=f"{expected} (the vault's PM mode)", found=found
+            )
+    if market.rate != 0.0:
+        raise InputError(
+            where="market.rate", expected="0 (the vault prices options undiscounted)", found=market.rate
+        )
+    if len(p.grid.multiples()) > 16:
+        raise InputError(
+            where=f"{where}.grid", expected="at most 16 price moves", found=len(p.grid.multiples())
+        )
+
+
+def plan_pm(model: PortfolioMargin, book: Book, market: MarketSnapshot, *, row: int = 0) -> VaultPlan:
+    """The vault's contents for account ``row`` under ``model`` (a ``pm`` preset the vault computes, such as
+    ``pm-chain``): the cross plan's feeds, collaterals, markets and positions, plus vol feeds and the grid."""
+    base = plan_cross(CrossMargin(collateral=model.collateral), book, market, row=row)
+    table = model.prepare(book.columns, market).table
+    stable = set(model.preset.stablecoins)
+    names = [i.name for i in book.instruments]
+    q = book.q.getrow(row).toarray().reshape(-1)
+    held = [str(table.underlying[j]) for j in np.flatnonzero(q != 0.0).tolist()]
+    used = sorted({u for u in held if u not in stable})
+    if len(used) > MAX_GROUPS:
+        raise InputError(
+            where=book.accounts[row], expected=f"at most {MAX_GROUPS} underlyings", found=len(used)
+        )
+    _pm_supported(model, market, used)
+    group = {u: k + 1 for k, u in enumerate(used)}
+    up, down = model.vol_shocks(table)
+    feeds = list(base.feeds)
+    m_group, m_vol, m_t, m_up, m_down = [], [], [], [], []
+    for m in base.markets:
+        j = names.index(m.name)
+        m_group.append(group[str(table.underlying[j])])
+        if m.kind == KIND_OPTION:
+            vol = float(table.vol[j])
+            if not (np.isfinite(vol) and vol > 0):
+                raise InputError(where=f"market: vol of {m.name}", expected="> 0", found=vol)
+            feeds.append(FeedSpec(f"vol:{m.name}", vol))
+            m_vol.append(len(feeds) - 1)
+            m_t.append(max(float(table.t_years[j]), 0.0))
+            m_up.append(float(up[j]))
+            m_down.append(float(down[j]))
+        else:
+            m_vol.append(m.mark_feed)
+            m_t.append(0.0)
+            m_up.append(0.0)
+            m_down.append(0.0)
+    c_group = tuple(group.get(c.asset, 0) for c in base.collaterals)
+    p = model.preset
+    moves = tuple(tuple(x * p.params(u).price_range for x in p.grid.multiples()) for u in used)
+    return replace(
+        base,
+        feeds=tuple(feeds),
+        pm=PmSpec(
+            tuple(used),
+            moves,
+            tuple(m_group),
+            tuple(m_vol),
+            tuple(m_t),
+            tuple(m_up),
+            tuple(m_down),
+            c_group,
+            float(p.mm_factor),
+        ),
     )

@@ -28,6 +28,8 @@ decimals <= 18 to 18 (``add_feed``). 18 here keeps the engine's prices exact to 
 HEARTBEAT_S = 3600
 """Seconds a round stays usable: Chainlink's ETH/USD and BTC/USD feeds on Ethereum mainnet publish at least
 hourly (heartbeat 3600 s, data.chain.link feed pages, read 2026-12)."""
+YEAR_S = 31_536_000
+"""Seconds in the year of ``t_years`` (365 days), as ``YEAR_S`` in MarginVault.vy."""
 MAX_DEVIATION = 0.10
 """A move larger than this fraction between accepted rounds waits for a confirming round (xmargin's choice:
 above any one-hour BTC move of 2020-2025 but the crash of 2020-03-12, which a second round then confirms)."""
@@ -121,6 +123,8 @@ class LoadedVault:
                     for x, n in zip(plan.option_params, ("im_base", "im_floor", "mm_base"), strict=True)
                 )
             )
+            if plan.pm is not None:
+                self._load_pm(plan)
             for p in plan.positions:
                 name = plan.markets[p.market].name
                 self.vault.import_position(
@@ -129,6 +133,25 @@ class LoadedVault:
                     to_wad(p.size_coin, where=f"{name}.size"),
                     to_wad(p.entry_usd, where=f"{name}.entry"),
                 )
+
+    def _load_pm(self, plan: VaultPlan) -> None:
+        pm = plan.pm
+        assert pm is not None
+        self.vault.set_pm_params(_fraction(pm.mm_factor, "pm.mm_factor"))
+        for k, moves in enumerate(pm.moves):
+            self.vault.set_pm_grid(k + 1, [to_wad(m, where=f"pm.moves.{pm.underlyings[k]}") for m in moves])
+        for i, m in enumerate(plan.markets):
+            expiry = self.now_s + round(pm.market_t_years[i] * YEAR_S)
+            self.vault.set_market_pm(
+                i,
+                pm.market_group[i],
+                pm.market_vol_feed[i],
+                expiry,
+                to_wad(pm.market_vol_up[i], where=f"{m.name}.vol_up"),
+                to_wad(pm.market_vol_down[i], where=f"{m.name}.vol_down"),
+            )
+        for i, g in enumerate(pm.collateral_group):
+            self.vault.set_collateral_underlying(i, g)
 
     @contextmanager
     def active(self) -> Iterator[None]:
@@ -149,6 +172,15 @@ class LoadedVault:
             who = self.account if account is None else account
             self.fresh_transaction()
             h = self.vault.account_margin(who)
+            gas = int(self.vault._computation.get_gas_used())
+        return ChainHealth(int(h[0]), int(h[1]), int(h[2]), int(h[3]), bool(h[4]), gas)
+
+    def health_pm(self, account: str | None = None) -> ChainHealth:
+        """The vault's ``account_margin_pm`` (the PM mode), with its execution gas."""
+        with self.active():
+            who = self.account if account is None else account
+            self.fresh_transaction()
+            h = self.vault.account_margin_pm(who)
             gas = int(self.vault._computation.get_gas_used())
         return ChainHealth(int(h[0]), int(h[1]), int(h[2]), int(h[3]), bool(h[4]), gas)
 

@@ -42,7 +42,12 @@ def _require_chain() -> None:
 def margin(
     portfolio: Annotated[Path, typer.Argument(help="Portfolio file (YAML/JSON; - for standard input)")],
     market: MarketOpt,
-    model: Annotated[str, typer.Option("--model", help="The vault's mode: cross")] = "cross",
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", help="The vault's mode: cross (fixed-ratio presets) or pm-chain (the PM grid)"
+        ),
+    ] = "cross",
     preset: PresetOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

@@ -21,15 +21,22 @@
 
 from ethereum.ercs import IERC20
 
+import Black76
+
 interface AggregatorV3:
     def latestRoundData() -> (uint80, int256, uint256, uint256, uint80): view
     def decimals() -> uint8: view
 
 WAD: constant(uint256) = 10**18
+IWAD: constant(int256) = 10**18
 MASK32: constant(uint256) = 2**32 - 1
 MASK64: constant(uint256) = 2**64 - 1
 MAX_TOKENS: constant(uint256) = 8
 MAX_POSITIONS: constant(uint256) = 64
+MAX_UNDERLYINGS: constant(uint256) = 4
+MAX_MOVES: constant(uint256) = 16
+MAX_SCENARIOS: constant(uint256) = 48  # MAX_MOVES x 3 vol directions
+YEAR_S: constant(uint256) = 31_536_000  # 365 days
 
 ROLE_ADMIN: constant(uint256) = 1
 ROLE_RISK: constant(uint256) = 2
@@ -74,6 +81,14 @@ struct Collateral:
     token: address
     feed: uint256
     haircut: uint256     # wad fraction taken off the collateral's value
+
+
+struct MarketPm:
+    underlying: uint256  # 1-based id of the scenario group (0: not set)
+    vol_feed: uint256    # the option's implied vol (wad, annualised)
+    expiry: uint256      # Unix time
+    vol_up: uint256      # relative vol shocks (wad): sigma x (1 + vol_up), sigma x max(1 - vol_down, 1%)
+    vol_down: uint256
 
 
 struct Position:
@@ -154,6 +169,23 @@ event PositionImported:
     size: int256
     entry: uint256
 
+event PmParamsSet:
+    mm_factor: uint256
+
+event PmGridSet:
+    underlying: indexed(uint256)
+    n_moves: uint256
+
+event MarketPmSet:
+    market_id: indexed(uint256)
+    underlying: uint256
+    vol_feed: uint256
+    expiry: uint256
+
+event CollateralUnderlyingSet:
+    index: indexed(uint256)
+    underlying: uint256
+
 event Sealed:
     by: address
 
@@ -178,6 +210,12 @@ mm_base: public(uint256)
 #                          | settle_feed << 80 | im_rate << 112 | mm_rate << 176   (rates <= 1e18 < 2**64)
 price_word: HashMap[uint256, uint256]
 market_word: HashMap[uint256, uint256]
+
+# PM mode (a scenario grid per underlying, docs/chain.md)
+market_pm: public(HashMap[uint256, MarketPm])
+collateral_underlying: public(HashMap[uint256, uint256])  # 0: no scenarios (a stablecoin)
+pm_moves: HashMap[uint256, DynArray[int256, MAX_MOVES]]  # per underlying id: relative price moves (wad)
+pm_mm_factor: public(uint256)
 
 balances: public(HashMap[address, HashMap[uint256, uint256]])  # account -> collateral index -> wad
 cash: public(HashMap[address, int256])                           # realised USD (wad), may be negative
@@ -419,6 +457,56 @@ def set_option_params(im_base: uint256, im_floor: uint256, mm_base: uint256):
     log OptionParamsSet(im_base=im_base, im_floor=im_floor, mm_base=mm_base)
 
 
+@external
+def set_pm_params(mm_factor: uint256):
+    """
+    @notice PM mode: maintenance = mm_factor x the worst loss (wad). Risk role.
+    """
+    self._only(ROLE_RISK)
+    assert mm_factor <= WAD, "vault: mm_factor above 1"
+    self.pm_mm_factor = mm_factor
+    log PmParamsSet(mm_factor=mm_factor)
+
+
+@external
+def set_pm_grid(underlying: uint256, moves: DynArray[int256, MAX_MOVES]):
+    """
+    @notice PM mode: the relative price moves (wad, > -1) of underlying `underlying` (1..4), each taken with
+            vol up, unchanged and down. Risk role.
+    """
+    self._only(ROLE_RISK)
+    assert underlying >= 1 and underlying <= MAX_UNDERLYINGS, "vault: underlying id in 1..4"
+    for m: int256 in moves:
+        assert m > -IWAD, "vault: a move must be > -1"
+    self.pm_moves[underlying] = moves
+    log PmGridSet(underlying=underlying, n_moves=len(moves))
+
+
+@external
+def set_market_pm(market_id: uint256, underlying: uint256, vol_feed: uint256, expiry: uint256, vol_up: uint256, vol_down: uint256):
+    """
+    @notice PM mode: a market's scenario group and, for an option, its vol feed, expiry and vol shocks. Risk role.
+    """
+    self._only(ROLE_RISK)
+    assert market_id < self.n_markets, "vault: no such market"
+    assert underlying >= 1 and underlying <= MAX_UNDERLYINGS, "vault: underlying id in 1..4"
+    assert vol_feed < self.n_feeds, "vault: no such feed"
+    self.market_pm[market_id] = MarketPm(underlying=underlying, vol_feed=vol_feed, expiry=expiry, vol_up=vol_up, vol_down=vol_down)
+    log MarketPmSet(market_id=market_id, underlying=underlying, vol_feed=vol_feed, expiry=expiry)
+
+
+@external
+def set_collateral_underlying(index: uint256, underlying: uint256):
+    """
+    @notice PM mode: the scenario group a collateral coin moves with (0: none, a stablecoin). Risk role.
+    """
+    self._only(ROLE_RISK)
+    assert index < self.n_collaterals, "vault: no such collateral"
+    assert underlying <= MAX_UNDERLYINGS, "vault: underlying id in 0..4"
+    self.collateral_underlying[index] = underlying
+    log CollateralUnderlyingSet(index=index, underlying=underlying)
+
+
 # ------------------------------------------------------------------------------------------------
 # oracle adapter
 # ------------------------------------------------------------------------------------------------
@@ -583,6 +671,138 @@ def account_margin(account: address) -> Health:
             margin (wad USD) and whether every price it used is fresh.
     """
     return self._health(account)
+
+
+@internal
+@pure
+def _sfloor(a: int256) -> int256:
+    """
+    @dev a / 1e18 rounded towards minus infinity (a loss's magnitude up).
+    """
+    q: int256 = a // IWAD
+    if a < 0 and q * IWAD != a:
+        q -= 1
+    return q
+
+
+@internal
+@view
+def _pm_add(pnl: int256[192], g: uint256, per_move: DynArray[int256, MAX_MOVES], vol_dir: uint256) -> int256[192]:
+    out: int256[192] = pnl
+    for i: uint256 in range(len(per_move), bound=MAX_MOVES):
+        out[g * MAX_SCENARIOS + i * 3 + vol_dir] += per_move[i]
+    return out
+
+
+@internal
+@view
+def _health_pm(account: address) -> Health:
+    h: Health = self._health(account)
+    fresh: bool = h.prices_fresh
+    ok: bool = True
+    pnl: int256[192] = empty(int256[192])  # [underlying - 1][move][vol direction], USD wad
+    long_value: uint256[4] = empty(uint256[4])
+    used: bool[4] = empty(bool[4])
+    for i: uint256 in range(self.n_collaterals, bound=MAX_TOKENS):
+        und: uint256 = self.collateral_underlying[i]
+        amount: uint256 = self.balances[account][i]
+        if und == 0 or amount == 0:
+            continue
+        px: uint256 = 0
+        px, ok = self._price(self.collaterals[i].feed)
+        value: int256 = convert(self._mul_down(amount, px), int256)
+        used[und - 1] = True
+        moves: DynArray[int256, MAX_MOVES] = self.pm_moves[und]
+        per: DynArray[int256, MAX_MOVES] = []
+        for m: int256 in moves:
+            per.append(self._sfloor(value * m))
+        for v: uint256 in range(3):
+            pnl = self._pm_add(pnl, und - 1, per, v)
+    for j: uint256 in range(len(self.positions[account]), bound=MAX_POSITIONS):
+        p: Position = self.positions[account][j]
+        mw: uint256 = self.market_word[p.market]
+        mp: MarketPm = self.market_pm[p.market]
+        assert mp.underlying != 0, "vault: market has no PM scenario group"
+        g: uint256 = mp.underlying - 1
+        used[g] = True
+        f: uint256 = 0
+        f, ok = self._price((mw >> 16) & MASK32)
+        fresh = fresh and ok
+        s: uint256 = 0
+        s, ok = self._price((mw >> 80) & MASK32)  # the settlement asset's (inverse: the underlying's) index
+        inverse: bool = (mw >> 8) & 1 == 1
+        fi: int256 = convert(f, int256)
+        si: int256 = convert(s, int256)
+        moves: DynArray[int256, MAX_MOVES] = self.pm_moves[mp.underlying]
+        if mw & 255 != convert(KIND_OPTION, uint256):
+            per: DynArray[int256, MAX_MOVES] = []
+            for m: int256 in moves:
+                fn: int256 = fi + fi * m // IWAD
+                unit: int256 = fn - fi  # linear: F' - F per coin
+                if inverse:  # (1 - F/F') S' per coin
+                    unit = (IWAD - fi * IWAD // fn) * (si + si * m // IWAD) // IWAD
+                per.append(self._sfloor(p.size * unit))
+            for v: uint256 in range(3):
+                pnl = self._pm_add(pnl, g, per, v)
+            continue
+        if p.size > 0:
+            vv: uint256 = 0
+            vv, ok = self._price((mw >> 48) & MASK32)
+            long_value[g] += self._mul_up(convert(p.size, uint256), vv)
+        sigma: uint256 = 0
+        sigma, ok = self._price(mp.vol_feed)
+        fresh = fresh and ok
+        t: int256 = 0
+        if mp.expiry > block.timestamp:
+            t = convert((mp.expiry - block.timestamp) * 10**18 // YEAR_S, int256)
+        k: int256 = convert(self.markets[p.market].strike, int256)
+        is_call: bool = (mw >> 9) & 1 == 1
+        sg: int256 = convert(sigma, int256)
+        p0: int256 = Black76.black76(fi, k, t, sg, is_call)
+        v0: int256 = p0
+        if inverse:
+            v0 = p0 * si // fi
+        for v: uint256 in range(3):
+            sv: int256 = sg
+            if v == 0:
+                sv = sg + sg * convert(mp.vol_up, int256) // IWAD
+            elif v == 2:
+                sv = sg * max(IWAD - convert(mp.vol_down, int256), IWAD // 100) // IWAD
+            per: DynArray[int256, MAX_MOVES] = []
+            for m: int256 in moves:
+                fn: int256 = fi + fi * m // IWAD
+                pn: int256 = Black76.black76(fn, k, t, sv, is_call)
+                if inverse:
+                    pn = pn * (si + si * m // IWAD) // fn
+                per.append(self._sfloor(p.size * (pn - v0)))
+            pnl = self._pm_add(pnl, g, per, v)
+    im: uint256 = 0
+    worst_total: uint256 = 0
+    for g: uint256 in range(MAX_UNDERLYINGS):
+        if not used[g]:
+            continue
+        worst: int256 = 0
+        for i: uint256 in range(len(self.pm_moves[g + 1]) * 3, bound=MAX_SCENARIOS):
+            worst = max(worst, -pnl[g * MAX_SCENARIOS + i])
+        w: uint256 = convert(worst, uint256)
+        worst_total += w
+        im += max(w, long_value[g])
+    h.initial_margin = im
+    h.maintenance_margin = self._mul_up(worst_total, self.pm_mm_factor)
+    h.prices_fresh = fresh
+    return h
+
+
+@external
+@view
+def account_margin_pm(account: address) -> Health:
+    """
+    @notice The account's health under the PM mode: per underlying, the worst loss over its grid of price
+            moves x (vol up, unchanged, down), with options repriced by Black-76 on chain; initial margin
+            = sum over underlyings of max(worst loss, long options' value), maintenance = mm_factor x the
+            worst losses. Equity and margin balance as in `account_margin`.
+    """
+    return self._health_pm(account)
 
 
 @internal
