@@ -78,6 +78,10 @@ from ._serve import keys_app, serve  # noqa: E402
 app.command("serve")(serve)
 app.add_typer(keys_app, name="keys")
 
+from ._chain import chain_app  # noqa: E402
+
+app.add_typer(chain_app, name="chain")
+
 bench_app = typer.Typer(
     help="Benchmarks that print ratios against a reference measured in the same run.",
     no_args_is_help=True,

@@ -206,6 +206,18 @@ def _venue_derive_pmrm() -> dict[str, Any]:
     return json_schema(Margin, title="xmargin venue derive-pmrm --json")
 
 
+def _chain_margin() -> dict[str, Any]:
+    from xmargin.chain import ChainMarginReport
+
+    return json_schema(ChainMarginReport, title="xmargin chain margin --json")
+
+
+def _chain_bench() -> dict[str, Any]:
+    from xmargin.chain import ChainBenchReport
+
+    return json_schema(ChainBenchReport, title="xmargin chain bench --json")
+
+
 SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "margin": _margin,
     "compare": _compare,
@@ -222,6 +234,8 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "ledger-liabilities": _ledger_liabilities,
     "ledger-proof": _ledger_proof,
     "venue-derive-pmrm": _venue_derive_pmrm,
+    "chain-margin": _chain_margin,
+    "chain-bench": _chain_bench,
 }
 """Every output with a schema: ``portfolio`` also covers ``book export`` and ``import``."""
 

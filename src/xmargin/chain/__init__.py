@@ -1,0 +1,63 @@
+"""The on-chain vault: Vyper sources (package data), deployment and calls on titanoboa's in-process EVM.
+
+Needs the ``chain`` extra (``pip install xmargin[chain]``: vyper, titanoboa). docs/chain.md has the design.
+"""
+
+from xmargin.chain._bench import (
+    BLOCK_GAS_LIMITS,
+    GAS_PRICES,
+    BlockFit,
+    ChainBenchReport,
+    GasPoint,
+    GasPrice,
+    OperationCost,
+    OperationGas,
+    bench_chain,
+    bench_plan,
+)
+from xmargin.chain._margin import CHAIN_MODELS, ChainMarginReport, EngineMargin, chain_margin
+from xmargin.chain._plan import (
+    WAD,
+    CollateralSpec,
+    FeedSpec,
+    MarketSpec,
+    PmSpec,
+    PositionSpec,
+    VaultPlan,
+    from_wad,
+    plan_cross,
+    plan_pm,
+    to_wad,
+)
+from xmargin.chain._vault import ChainHealth, LoadedVault, contracts_dir
+
+__all__ = [
+    "BLOCK_GAS_LIMITS",
+    "CHAIN_MODELS",
+    "GAS_PRICES",
+    "WAD",
+    "BlockFit",
+    "ChainBenchReport",
+    "ChainHealth",
+    "ChainMarginReport",
+    "CollateralSpec",
+    "EngineMargin",
+    "FeedSpec",
+    "GasPoint",
+    "GasPrice",
+    "LoadedVault",
+    "MarketSpec",
+    "OperationCost",
+    "OperationGas",
+    "PmSpec",
+    "PositionSpec",
+    "VaultPlan",
+    "bench_chain",
+    "bench_plan",
+    "chain_margin",
+    "contracts_dir",
+    "from_wad",
+    "plan_cross",
+    "plan_pm",
+    "to_wad",
+]
