@@ -66,10 +66,13 @@ class Book:
 
     def tick(self) -> dict[str, object]:
         with TestClient(create_app(self.ledger, self.keys, self.market)) as c:
-            r = c.post("/v1/ticks", headers={"X-API-Key": self.admin}, json={"prices": {"BTC": float(INDEX)}})
-            assert r.status_code == 200, r.text
-            doc: dict[str, object] = r.json()
-            return doc
+            return self.post_tick(c)
+
+    def post_tick(self, c: TestClient) -> dict[str, object]:
+        r = c.post("/v1/ticks", headers={"X-API-Key": self.admin}, json={"prices": {"BTC": float(INDEX)}})
+        assert r.status_code == 200, r.text
+        doc: dict[str, object] = r.json()
+        return doc
 
     def balance(self, account: str, asset: str) -> Decimal:
         return self.ledger.state(account).balance(asset)
@@ -98,7 +101,13 @@ def _fill(book: Book) -> dict[str, str]:
 
 def test_collateral_covers_the_coin_deficit_before_bad_debt(book: Book) -> None:
     held_before, sums_before = dict(book.ledger.venue_totals().held), book.sums()
-    assert book.tick()["liquidated"] == ["bob"]
+    c = TestClient(create_app(book.ledger, book.keys, book.market))
+    with c, c.websocket_connect("/v1/stream", headers={"X-API-Key": book.admin}) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        assert book.post_tick(c)["liquidated"] == ["bob"]
+        msg = ws.receive_json()
+        while msg["type"] != "liquidation":
+            msg = ws.receive_json()
     fill = _fill(book)
     assert Decimal(fill["price"]) == MARK and Decimal(fill["size"]) == -5
     assert Decimal(fill["penalty"]) == 0  # no margin left to take a penalty from
@@ -114,6 +123,11 @@ def test_collateral_covers_the_coin_deficit_before_bad_debt(book: Book) -> None:
     assert book.balance(INSURANCE_ACCOUNT, "USDC") == Decimal(100000) - fund_paid
     assert book.balance(INSURANCE_ACCOUNT, "BTC") == 0
     assert fund_paid == Decimal("18750.000375")
+    # the stream's liquidation message, in USD at the index
+    assert msg["converted_usd"] == pytest.approx(float(bought * INDEX), rel=1e-12)  # 99999.999...
+    assert msg["bad_debt_usd"] == pytest.approx(float(debt * INDEX), rel=1e-12)  # 18750.0002
+    assert msg["insurance_fund_used_usd"] == pytest.approx(float(debt * INDEX), rel=1e-12)
+    assert msg["adl_usd"] == 0 and msg["socialized_loss_usd"] == 0
     # the desk: +USDC, -BTC, netting to zero in USD at the index within one unit of each per conversion
     desk = book.ledger.state(CONVERSION_ACCOUNT)
     assert desk.balance("USDC") == Decimal(100000) + fund_paid and desk.balance("BTC") == PNL_BTC

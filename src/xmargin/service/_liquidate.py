@@ -13,7 +13,7 @@ For an account that is liquidatable on the service's market:
    the settlement asset (rounded up by the ledger). The ledger realises the P&L against the entry price
    exactly, in Decimal.
 3. **Conversion** (cross-margin: all of an account's collateral backs its losses). Each negative balance
-   left by the fills (largest in USD first) is covered by converting the account's positive balances at
+   left by the fills (largest in USD first; whether or not positions remain) is covered by converting the account's positive balances at
    the tick's index prices with the venue's conversion desk ``~conversion`` (one ``conversion`` event on
    each side, :mod:`xmargin.ledger._events`): stablecoins first (USDC, USDT, then USD), then the other
    assets by USD value, largest first, each up to what is still owed. The account gives at least and
