@@ -1,5 +1,5 @@
 """Event-sourced account ledger: deposits, withdrawals, trades, funding, settlement, fees, liquidation
-transfers and fills, bad debt and its cover (insurance fund, ADL, socialized loss); balances and positions derived by folding events; SQLite or PostgreSQL; idempotent commands;
+transfers and fills, bad debt and its cover (insurance fund, ADL, socialized loss), collateral conversion at the index; balances and positions derived by folding events; SQLite or PostgreSQL; idempotent commands;
 optimistic per-account concurrency; pre-trade and pre-withdrawal margin checks; price bands on every fill;
 a guard against a market whose index jumped from the last accepted one (see ``docs/ledger.md``)."""
 
@@ -8,6 +8,7 @@ from xmargin.ledger._chain import ChainBreak, ChainReport
 from xmargin.ledger._errors import ConcurrencyError, LedgerCorruptError, RefusedError
 from xmargin.ledger._events import Event, EventKind
 from xmargin.ledger._fold import (
+    CONVERSION_ACCOUNT,
     INSURANCE_ACCOUNT,
     AccountState,
     PositionState,
@@ -31,6 +32,7 @@ from xmargin.ledger._store import (
 )
 
 __all__ = [
+    "CONVERSION_ACCOUNT",
     "DEFAULT_BAND",
     "HEAD_REVISION",
     "INSURANCE_ACCOUNT",

@@ -23,6 +23,15 @@ adl               ``asset``, ``amount`` (rounded up), ``debtor``: an auto-deleve
 socialized_loss   ``asset``, ``amount`` (rounded up), ``debtor``: an account's share of a socialized loss
 cover_received    ``asset``, ``amount``, ``payer``, ``via`` (one of the three kinds above): the debtor's
                   side of a cover, written atomically with the payer's event; moves no money
+conversion        ``asset_from``, ``amount_from``, ``price_from``, ``asset_to``, ``amount_to``, ``price_to``,
+                  ``counterparty``: the account gives ``amount_from`` of ``asset_from`` and receives
+                  ``amount_to`` of ``asset_to`` at the index prices (USD per unit) ``price_from`` and
+                  ``price_to``. A client account's counterparty is the venue's conversion desk
+                  ``~conversion``, whose own ``conversion`` event (the mirror: it gives what the client
+                  receives) is appended in the same transaction. The venue's side is favoured: a client
+                  receives at most the value it gives, ``amount_to × price_to ≤ amount_from × price_from``,
+                  and gives at most what it holds of ``asset_from``; the desk may go negative (the venue's
+                  own inventory, rebalanced outside the ledger)
 ================  ===================================================================================
 
 Trade prices: futures and perpetuals in USD per coin; options as premium per coin in the settlement asset
@@ -56,6 +65,7 @@ class EventKind(enum.StrEnum):
     ADL = "adl"
     SOCIALIZED_LOSS = "socialized_loss"
     COVER_RECEIVED = "cover_received"
+    CONVERSION = "conversion"
 
 
 COVER_KINDS = (EventKind.INSURANCE_COVER, EventKind.ADL, EventKind.SOCIALIZED_LOSS)
@@ -77,6 +87,15 @@ PAYLOAD_KEYS: Mapping[EventKind, tuple[str, ...]] = MappingProxyType(
         EventKind.ADL: ("asset", "amount", "debtor"),
         EventKind.SOCIALIZED_LOSS: ("asset", "amount", "debtor"),
         EventKind.COVER_RECEIVED: ("asset", "amount", "payer", "via"),
+        EventKind.CONVERSION: (
+            "asset_from",
+            "amount_from",
+            "price_from",
+            "asset_to",
+            "amount_to",
+            "price_to",
+            "counterparty",
+        ),
     }
 )
 """Keys every payload of a kind must hold (``request`` comes on top)."""

@@ -3,7 +3,8 @@
 Double entry. Every cash posting moves an amount between the account and one of the venue's books:
 ``fees`` (trading and other fees), ``insurance`` (liquidation transfers and liquidation penalties),
 ``clearing`` (option premiums, realised P&L, funding and settlement, whose other side is the counterparties
-of the venue) or ``bad_debt`` (recorded deficits and what covered them). The account's side is rounded
+of the venue), ``bad_debt`` (recorded deficits and what covered them) or ``conversion`` (collateral
+exchanged with the venue's conversion desk ``~conversion`` at the index). The account's side is rounded
 toward minus infinity (:func:`._money.account_delta`), the venue's side is the exact negation, so per asset
 and per account::
 
@@ -19,6 +20,12 @@ Bad debt and its coverage (the loss tallies, ``AccountState.losses``):
   exceed its recorded bad debt (``LedgerCorruptError`` if stored events say otherwise).
 Summed over all accounts, the ``bad_debt`` book is therefore minus what is still uncovered, and
 ``Σ bad_debt == Σ insurance_cover + Σ adl + Σ socialized_loss + outstanding`` (see :func:`venue_totals`).
+
+Conversion (``conversion``): the account gives ``amount_from`` of one asset into its ``conversion`` book and
+takes ``amount_to`` of another out of it; the desk ``~conversion`` writes the mirror event in the same
+transaction, so summed over the two accounts each asset's ``conversion`` book nets to zero and no money is
+created. A client's conversion must give at most its balance and receive at most the value given at the
+stated index prices; the desk's must give at most the value it receives (``LedgerCorruptError`` otherwise).
 
 P&L conventions (sizes in coin, USD prices):
 - linear futures and perpetuals (``BTC_USDC-...``): realised P&L = closed size × (exit − entry), in the quote;
@@ -45,13 +52,16 @@ from xmargin.ledger._errors import LedgerCorruptError
 from xmargin.ledger._events import PAYLOAD_KEYS, Event
 from xmargin.ledger._money import ARITHMETIC, account_delta
 
-BUCKETS = ("fees", "insurance", "clearing", "bad_debt")
+BUCKETS = ("fees", "insurance", "clearing", "bad_debt", "conversion")
 LOSSES = ("bad_debt", "covered", "insurance_cover", "adl", "socialized_loss")
 """Loss tallies per account: deficits recorded on it, how much of them was covered, and what it paid
 towards other accounts' bad debts by each of the three ways."""
 COVER_TALLIES = ("insurance_cover", "adl", "socialized_loss")
 INSURANCE_ACCOUNT = "~insurance"
 """The insurance fund's account: seeded by deposits, pays ``insurance_cover`` events, never negative."""
+CONVERSION_ACCOUNT = "~conversion"
+"""The venue's conversion desk: the counterparty of every ``conversion``; its balances may be negative (the
+venue's inventory, rebalanced outside the ledger) and net to about zero in USD at the index of each one."""
 ZERO = Decimal(0)
 
 
@@ -221,12 +231,15 @@ class _Builder:
 
     def _exact(self, d: Mapping[str, str]) -> tuple[str, Decimal]:
         """``asset`` and ``amount`` of a loss event: a positive whole number of the asset's units."""
-        asset, amount = d["asset"], Decimal(d["amount"])
+        return d["asset"], self._units(d["asset"], d["amount"])
+
+    @staticmethod
+    def _units(asset: str, text: str) -> Decimal:
+        """``text`` as an amount of ``asset``: a positive whole number of the asset's units."""
+        amount = Decimal(text)
         if amount <= 0 or account_delta(asset, amount) != amount:
-            raise LedgerCorruptError(
-                f"amount {d['amount']} {asset}: expected a positive multiple of its unit"
-            )
-        return asset, amount
+            raise LedgerCorruptError(f"amount {text} {asset}: expected a positive multiple of its unit")
+        return amount
 
     def _bad_debt(self, d: Mapping[str, str]) -> None:
         asset, amount = self._exact(d)
@@ -264,6 +277,34 @@ class _Builder:
                 f"cover of {d['amount']} {asset} exceeds the bad debt outstanding {outstanding}"
             )
         self._tally("covered", asset, amount)
+
+    def _conversion(self, d: Mapping[str, str]) -> None:
+        give, got = self._units(d["asset_from"], d["amount_from"]), self._units(d["asset_to"], d["amount_to"])
+        p_from, p_to = Decimal(d["price_from"]), Decimal(d["price_to"])
+        asset_from, asset_to, other = d["asset_from"], d["asset_to"], d["counterparty"]
+        if asset_from == asset_to or not (p_from > 0 and p_to > 0) or other == self.account:
+            raise LedgerCorruptError(
+                f"conversion of {asset_from} into {asset_to} at prices {d['price_from']}, {d['price_to']} "
+                f"with {other!r}: expected two assets, positive prices and another account"
+            )
+        desk = self.account == CONVERSION_ACCOUNT
+        if desk == (other == CONVERSION_ACCOUNT):
+            raise LedgerCorruptError(
+                f"conversion between {self.account!r} and {other!r}: one side must be {CONVERSION_ACCOUNT!r}"
+            )
+        fair = got * p_to <= give * p_from if not desk else give * p_from <= got * p_to
+        if not fair:
+            raise LedgerCorruptError(
+                f"conversion of {d['amount_from']} {asset_from} into {d['amount_to']} {asset_to} favours "
+                f"{self.account!r} over the venue at prices {d['price_from']} and {d['price_to']}"
+            )
+        if not desk and self.balances.get(asset_from, ZERO) < give:
+            raise LedgerCorruptError(
+                f"conversion of {d['amount_from']} {asset_from} exceeds the balance "
+                f"{self.balances.get(asset_from, ZERO)}"
+            )
+        self.post(asset_from, -give, "conversion")
+        self.post(asset_to, got, "conversion")
 
     # -- helpers -----------------------------------------------------------------------------------------
     def size(self, name: str) -> Decimal:

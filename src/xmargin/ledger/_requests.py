@@ -18,7 +18,7 @@ from decimal import Decimal
 from xmargin.core import InputError
 from xmargin.instruments import Instrument, Kind, parse_name
 from xmargin.ledger._events import EventKind
-from xmargin.ledger._fold import INSURANCE_ACCOUNT
+from xmargin.ledger._fold import CONVERSION_ACCOUNT, INSURANCE_ACCOUNT
 from xmargin.ledger._money import (
     MAX_PRICE,
     MAX_SIZE,
@@ -36,7 +36,7 @@ from xmargin.ledger._money import (
 ACCOUNT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}")
 KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/+=-]{0,127}")
 
-RESERVED_ACCOUNTS = frozenset({INSURANCE_ACCOUNT})
+RESERVED_ACCOUNTS = frozenset({INSURANCE_ACCOUNT, CONVERSION_ACCOUNT})
 """Venue accounts (names starting with ``~``, which no client account can take)."""
 
 NUMERIC_KEYS = frozenset({"amount", "size", "price", "fee", "penalty", "rate", "mark_price"})
@@ -51,7 +51,7 @@ Request = tuple[dict[str, str], dict[str, str]]
 
 
 def check_account(account: object, *, reserved_ok: bool = False) -> str:
-    """A client account name; with ``reserved_ok`` also a venue account (``~insurance``)."""
+    """A client account name; with ``reserved_ok`` also a venue account (``~insurance``, ``~conversion``)."""
     if reserved_ok and isinstance(account, str) and account in RESERVED_ACCOUNTS:
         return account
     if not isinstance(account, str) or not ACCOUNT_RE.fullmatch(account):

@@ -12,11 +12,29 @@ For an account that is liquidatable on the service's market:
    the settlement asset, at least one unit of the last place), with the penalty converted at the index to
    the settlement asset (rounded up by the ledger). The ledger realises the P&L against the entry price
    exactly, in Decimal.
-3. **Bad debt.** If the account is left without positions and its balances are worth less than zero at the
-   index, each negative balance is recorded as ``bad_debt`` (balances are not netted across assets: the
-   ledger has no conversion event, so a positive balance of another asset stays the account's).
-4. **Cover** of each asset's debt ``D`` (the waterfall of :func:`xmargin.liquidation.waterfall`): the
-   insurance fund's account ``~insurance`` pays ``min(fund, D)``; the rest by auto-deleveraging, the
+3. **Conversion** (cross-margin: all of an account's collateral backs its losses). Each negative balance
+   left by the fills (largest in USD first; whether or not positions remain) is covered by converting the account's positive balances at
+   the tick's index prices with the venue's conversion desk ``~conversion`` (one ``conversion`` event on
+   each side, :mod:`xmargin.ledger._events`): stablecoins first (USDC, USDT, then USD), then the other
+   assets by USD value, largest first, each up to what is still owed. The account gives at least and
+   receives at most the value at the index (the amount given rounded up, the amount received down, in the
+   assets' units), and never more than it holds; assets without an index price are not converted. This is
+   what venues do with a deficit in one coin of a multi-collateral account: Binance Portfolio Margin
+   exchanges other assets to repay a negative balance ("Frequently Asked Questions on Binance Portfolio
+   Margin Program", "Can asset balance be negative? Will there be any auto-exchange?",
+   https://www.binance.com/en/support/faq/446ce2c3357a449599c82436078b0e3b), Bybit's Unified Trading
+   Account converts collateral to repay a negative settlement-coin balance at liquidation (Bybit help
+   centre, "Liquidation Process (Unified Trading Account)"), and Deribit's cross-collateral margin
+   auto-converts collateral to cover a deficit in the settlement currency (Deribit knowledge base,
+   "Cross Collateral", from memory).
+4. **Bad debt.** If the account is left without positions and its balances are still worth less than zero
+   at the index (so every indexed positive balance has been converted), each remaining negative balance is
+   recorded as ``bad_debt`` in its own asset.
+5. **Cover** of each asset's debt ``D`` (the waterfall of :func:`xmargin.liquidation.waterfall`): the
+   insurance fund's account ``~insurance`` pays ``min(fund, D)``, first from what it holds of the debt's
+   asset, then by converting its other balances (USDC first, the same order and rounding as above) through
+   the same desk into that asset, so a BTC debt is covered from a USDC fund at the index and the fund pays
+   the deficit's USD value rounded up; the rest by auto-deleveraging, the
    accounts in profit on the bankrupt account's underlyings ranked by profit × leverage (Binance's ADL
    ranking, https://www.binance.com/en/support/faq/360033525471), each paying at most its profit and its
    balance of the asset; what is left is socialized over every other client account holding the asset, in
@@ -24,7 +42,7 @@ For an account that is liquidatable on the service's market:
    insurance-fund-and-socialised-loss-system), rounded up per payer and never past a balance. ADL here moves
    cash only; the payer's position is not reduced. What nobody can pay stays outstanding bad debt.
 
-All the events (fills, bad debt, every cover and its ``cover_received``) are appended with
+All the events (fills, conversions, bad debt, every cover and its ``cover_received``) are appended with
 :meth:`EventStore.append_all` in one transaction, under keys ``<base>.0``, ``<base>.1``, ... where the base
 derives from the tick: a retried tick finds ``<base>.0`` stored and liquidates nothing again. Every event is
 folded before it is written, so the ledger's own rules (a fill only reduces, a payer never goes below zero, a
@@ -37,10 +55,11 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal, localcontext
 
 from xmargin.instruments import Kind
 from xmargin.ledger import (
+    CONVERSION_ACCOUNT,
     INSURANCE_ACCOUNT,
     AccountState,
     AppendResult,
@@ -49,11 +68,12 @@ from xmargin.ledger import (
     EventKind,
     Ledger,
     apply,
+    credit_amount,
     debit_amount,
 )
 from xmargin.ledger._checks import to_portfolio
 from xmargin.ledger._fold import instrument
-from xmargin.ledger._money import PRICE_PLACES, SIZE_PLACES, to_text
+from xmargin.ledger._money import ARITHMETIC, PRICE_PLACES, SIZE_PLACES, to_text
 from xmargin.ledger._requests import liquidation_fill_request
 from xmargin.ledger._rules import shrinks
 from xmargin.liquidation import CexConfig, liquidate, waterfall
@@ -66,6 +86,8 @@ SIZE_Q = Decimal(1).scaleb(-SIZE_PLACES)
 PRICE_Q = Decimal(1).scaleb(-PRICE_PLACES)
 PENALTY_Q = Decimal(1).scaleb(-18)
 MAX_ATTEMPTS = 5
+STABLECOINS = ("USDC", "USDT", "USD")
+"""Converted first, in this order, when a negative balance is covered (module docstring, step 3)."""
 
 Part = tuple[str, EventKind, dict[str, str]]
 
@@ -76,6 +98,8 @@ class LiquidationOutcome:
 
     account: str
     fills: int
+    converted_usd: float
+    """what the account's collateral conversions covered of its negative balances"""
     bad_debt_usd: float
     insurance_fund_used_usd: float
     adl_usd: float
@@ -89,6 +113,7 @@ class _Plan:
     parts: list[Part]
     states: dict[str, AccountState]
     fills: int = 0
+    converted: float = 0.0
     bad_debt: float = 0.0
     insurance: float = 0.0
     adl: float = 0.0
@@ -133,6 +158,80 @@ def _fills(st: AccountState, model: MarginModel, market: MarketSnapshot, config:
     return parts
 
 
+def _source_order(balances: Mapping[str, Decimal], target: str, market: MarketSnapshot) -> list[str]:
+    """The assets converted to cover a debt in ``target``: positive, indexed; stablecoins first, then by
+    USD value (largest first), then by name."""
+    held = [a for a, v in balances.items() if v > 0 and a != target and market.has_index(a)]
+
+    def rank(a: str) -> tuple[int, float, str]:
+        if a in STABLECOINS:
+            return (STABLECOINS.index(a), 0.0, a)
+        return (len(STABLECOINS), -float(balances[a]) * market.index(a), a)
+
+    return sorted(held, key=rank)
+
+
+def _convert(
+    plan: _Plan,
+    account: str,
+    balances: dict[str, Decimal],
+    target: str,
+    need: Decimal,
+    market: MarketSnapshot,
+) -> Decimal:
+    """Append the conversions of ``account``'s other balances into up to ``need`` of ``target`` (with the
+    desk's mirror events) and update ``balances``; returns how much of ``target`` the account received."""
+    if not market.has_index(target):
+        return ZERO
+    p_to = _dec(market.index(target))
+    received = ZERO
+    for source in _source_order(balances, target, market):
+        if need <= 0:
+            break
+        p_from, held = _dec(market.index(source)), balances[source]
+        with localcontext(ARITHMETIC):
+            cost = debit_amount(source, need * p_to / p_from)
+            give, got = (cost, need) if cost <= held else (held, credit_amount(target, held * p_from / p_to))
+        if got <= 0:
+            continue
+        prices = (to_text(p_from), to_text(p_to))
+        plan.parts.append(
+            (
+                account,
+                EventKind.CONVERSION,
+                {
+                    "asset_from": source,
+                    "amount_from": to_text(give),
+                    "price_from": prices[0],
+                    "asset_to": target,
+                    "amount_to": to_text(got),
+                    "price_to": prices[1],
+                    "counterparty": CONVERSION_ACCOUNT,
+                },
+            )
+        )
+        plan.parts.append(
+            (
+                CONVERSION_ACCOUNT,
+                EventKind.CONVERSION,
+                {
+                    "asset_from": target,
+                    "amount_from": to_text(got),
+                    "price_from": prices[1],
+                    "asset_to": source,
+                    "amount_to": to_text(give),
+                    "price_to": prices[0],
+                    "counterparty": account,
+                },
+            )
+        )
+        balances[source] = held - give
+        balances[target] = balances.get(target, ZERO) + got
+        need -= got
+        received += got
+    return received
+
+
 def _profit_and_leverage(
     states: Mapping[str, AccountState], underlyings: set[str], market: MarketSnapshot
 ) -> tuple[dict[str, float], dict[str, float]]:
@@ -165,7 +264,7 @@ def _covers(
     debtor: str,
     asset: str,
     debt: Decimal,
-    fund: AccountState,
+    fund: dict[str, Decimal],
     clients: Callable[[], Mapping[str, AccountState]],
     underlyings: set[str],
     market: MarketSnapshot,
@@ -187,8 +286,12 @@ def _covers(
         )
         rest -= amount
 
-    used = min(fund.balance(asset), rest)
+    short = rest - fund.get(asset, ZERO)
+    if short > 0:  # the fund's other balances, converted through the desk into the debt's asset
+        _convert(plan, INSURANCE_ACCOUNT, fund, asset, short, market)
+    used = min(fund.get(asset, ZERO), rest)
     if used > 0:
+        fund[asset] -= used
         pay(INSURANCE_ACCOUNT, EventKind.INSURANCE_COVER, used)
         plan.insurance += float(used) * price
     if rest <= 0:
@@ -227,6 +330,7 @@ def _covers(
 def plan_liquidation(
     st: AccountState,
     fund: AccountState,
+    desk: AccountState,
     clients: Callable[[], Mapping[str, AccountState]],
     model: MarginModel,
     market: MarketSnapshot,
@@ -235,22 +339,29 @@ def plan_liquidation(
 ) -> _Plan:
     """The events of one liquidation (module docstring); ``clients`` is called only if a bad debt is left
     once the insurance fund has paid (every client account's state)."""
-    plan = _Plan(_fills(st, model, market, config), {st.account: st, fund.account: fund})
+    plan = _Plan(_fills(st, model, market, config), {st.account: st, fund.account: fund, desk.account: desk})
     plan.fills = len(plan.parts)
     after = st
     for i, (_, kind, data) in enumerate(plan.parts):
         after = apply(after, Event(st.account, st.version + i + 1, kind, data, "plan", now))
-    if after.positions:
-        return plan
-    negative = {a: -v for a, v in after.balances.items() if v < 0}
-    worth = sum(float(v) * market.index(a) for a, v in after.balances.items() if market.has_index(a))
-    if not negative or worth >= 0:
+    balances = dict(after.balances)
+
+    def usd(asset: str, amount: Decimal) -> float:
+        return float(amount) * market.index(asset) if market.has_index(asset) else 0.0
+
+    for asset in sorted((a for a, v in balances.items() if v < 0), key=lambda a: (usd(a, balances[a]), a)):
+        got = _convert(plan, st.account, balances, asset, -balances[asset], market)
+        plan.converted += usd(asset, got)
+    negative = {a: -v for a, v in balances.items() if v < 0}
+    worth = sum(usd(a, v) for a, v in balances.items())
+    if after.positions or not negative or worth >= 0:
         return plan
     underlyings = {instrument(n).base for n in st.positions}
+    fund_balances = dict(fund.balances)
     for asset, debt in sorted(negative.items()):
         plan.parts.append((st.account, EventKind.BAD_DEBT, {"asset": asset, "amount": to_text(debt)}))
-        plan.bad_debt += float(debt) * market.index(asset)
-        _covers(st.account, asset, debt, fund, clients, underlyings, market, plan)
+        plan.bad_debt += usd(asset, debt)
+        _covers(st.account, asset, debt, fund_balances, clients, underlyings, market, plan)
     return plan
 
 
@@ -290,7 +401,14 @@ def liquidate_into_ledger(
             return {a: read(a) for a in clients()}
 
         plan = plan_liquidation(
-            ledger.state(account), ledger.state(INSURANCE_ACCOUNT), states, model, market, config, now
+            ledger.state(account),
+            ledger.state(INSURANCE_ACCOUNT),
+            ledger.state(CONVERSION_ACCOUNT),
+            states,
+            model,
+            market,
+            config,
+            now,
         )
         if not plan.parts:
             return None
@@ -302,6 +420,7 @@ def liquidate_into_ledger(
             return LiquidationOutcome(
                 account,
                 plan.fills,
+                plan.converted,
                 plan.bad_debt,
                 plan.insurance,
                 plan.adl,

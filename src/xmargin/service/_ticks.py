@@ -345,6 +345,7 @@ class Ticker:
             "type": "liquidation",
             "account": r.account,
             "fills": r.fills,
+            "converted_usd": r.converted_usd,
             "bad_debt_usd": r.bad_debt_usd,
             "insurance_fund_used_usd": r.insurance_fund_used_usd,
             "adl_usd": r.adl_usd,
@@ -352,6 +353,8 @@ class Ticker:
             "time": t,
         }
         text = f"{r.account} was liquidated: {r.fills} fill(s) written to the ledger"
+        if r.converted_usd > 0:
+            text += f"; {r.converted_usd:,.2f} USD of its collateral converted to cover negative balances"
         if r.bad_debt_usd > 0:
             text += (
                 f"; bad debt {r.bad_debt_usd:,.2f} USD, covered by the insurance fund "
