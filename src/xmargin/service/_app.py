@@ -70,6 +70,7 @@ from xmargin.service._models import (
 )
 from xmargin.service._nats import live_lifespan
 from xmargin.service._replays import include_replays
+from xmargin.service._reports import ReportCache
 from xmargin.service._stream import Hub, install_stream
 from xmargin.service._ticks import Ticker, install_ticks
 from xmargin.service._venue import include_venue
@@ -158,6 +159,7 @@ def _routes(
     current: Callable[[], MarketSnapshot | None],
     config: ServiceConfig,
     a: Access,
+    reports: ReportCache,
 ) -> None:
     allowed = {n.lower() for n in (*model_names(), *shipped_presets())}
 
@@ -232,8 +234,12 @@ def _routes(
     def margin(account: str, _: Reader, model: ModelQuery = None) -> JSONResponse:
         """The account's margin: the same document as ``xmargin margin --json``."""
         m = model_of(model, "query.model")
-        state = ledger.state(account_of(account))
-        return _margin(account_report(m, to_portfolio(state), need_market()))
+        name = account_of(account)
+        state, mkt = ledger.state(name), need_market()
+        key = (name, (model or config.model).strip().lower(), "USD")
+        return _margin(
+            reports.get(key, state.version, mkt, lambda: account_report(m, to_portfolio(state), mkt))
+        )
 
     @app.get(
         "/v1/accounts/{account}/liabilities-proof",
@@ -353,7 +359,8 @@ def create_app(
             allow_headers=["X-API-Key", "Idempotency-Key", "Content-Type"],
         )
     acc = access(keys, config.rate_limit)
-    _routes(app, ledger, ticker.current, config, acc)
+    reports = ReportCache()  # margin reports while an account's events and the market stand (_reports.py)
+    _routes(app, ledger, ticker.current, config, acc, reports)
     install_ticks(app, ticker, acc.key, _errors(401, 403, 422, 429, 503))
     install_stream(app, hub, keys)
     metrics = Metrics()
@@ -362,7 +369,7 @@ def create_app(
     include_dashboard(
         app, ledger, ticker.current, config.model, acc
     )  # GET /, /v1/me, risk matrix, instruments
-    include_venue(app, ledger, ticker.current, config.model, acc)  # GET /v1/venue/accounts
+    include_venue(app, ledger, ticker.current, config.model, acc, reports)  # GET /v1/venue/accounts
     include_replays(app, acc)  # GET /v1/replays[/{scenario}]
     include_backtests(app, ledger, config.model, acc)  # GET /v1/accounts/{account}/backtest
     return app

@@ -21,6 +21,7 @@ account, fine for a demo or tens of accounts; a venue with thousands would read 
 (No ``from __future__ import annotations``: FastAPI reads the routes' annotations.)
 """
 
+import functools
 import math
 import threading
 from collections.abc import Callable, Iterable
@@ -44,6 +45,7 @@ from xmargin.service._dashboard_models import (
 )
 from xmargin.service._errors import ServiceError
 from xmargin.service._keys import ApiKey, Scope
+from xmargin.service._reports import ReportCache
 
 UNIMMR_BANDS: tuple[tuple[str, float], ...] = (
     ("free (uniMMR > 150%)", 1.5),
@@ -152,29 +154,25 @@ def concentration(reports: Iterable[MarginReport]) -> list[Concentration]:
     )
 
 
-Reports = dict[str, tuple[int, MarketSnapshot, MarginReport]]
-"""Per account: the version (events folded) and the market its report was made on, and the report."""
-
-
 def venue_book(
-    ledger: Ledger, model_name: str, market: MarketSnapshot, cache: Reports | None = None
+    ledger: Ledger, model_name: str, market: MarketSnapshot, cache: ReportCache | None = None
 ) -> VenueBook:
     """Every customer account of ``ledger`` margined by ``model_name`` on ``market`` (module docstring).
     ``cache`` keeps each account's report while neither its events nor the market (the same object) change."""
     model = resolve_model(model_name)
-    cache = cache if cache is not None else {}
+    cache = cache if cache is not None else ReportCache()
     reports: dict[str, MarginReport] = {}
     warnings: list[str] = []
     for name in ledger.accounts():
         if name.startswith("~"):
             continue
         state = ledger.state(name)
-        hit = cache.get(name)
-        if hit is not None and hit[0] == state.version and hit[1] is market:
-            r = hit[2]
-        else:
-            r = account_report(model, to_portfolio(state), market)
-            cache[name] = (state.version, market, r)
+        r = cache.get(
+            (name, model_name.strip().lower(), "USD"),
+            state.version,
+            market,
+            functools.partial(account_report, model, to_portfolio(state), market),
+        )
         reports[name] = r
         warnings += [f"{name}: {w}" for w in r.warnings]
     rows = sorted(
@@ -205,10 +203,15 @@ def venue_book(
 
 
 def include_venue(
-    app: FastAPI, ledger: Ledger, market_now: Callable[[], MarketSnapshot | None], model_name: str, a: Access
+    app: FastAPI,
+    ledger: Ledger,
+    market_now: Callable[[], MarketSnapshot | None],
+    model_name: str,
+    a: Access,
+    cache: ReportCache,
 ) -> None:
-    """Register ``GET /v1/venue/accounts`` on ``app`` (an admin key only)."""
-    cache: Reports = {}
+    """Register ``GET /v1/venue/accounts`` on ``app`` (an admin key only); its reports are kept in ``cache``
+    (shared with the margin route)."""
     lock = threading.Lock()
 
     def admin(k: Annotated[ApiKey, Depends(a.key)]) -> ApiKey:
