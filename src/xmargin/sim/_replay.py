@@ -28,6 +28,7 @@ Everything is a function of (scenario, venue, accounts, seed, config): timings a
 from __future__ import annotations
 
 from xmargin.core import InputError
+from xmargin.pricing import kernel_threads
 from xmargin.sim._config import DexConfig, ReplayConfig
 from xmargin.sim._report import OUTCOME_FIELDS, ReplayReport
 from xmargin.sim._scenarios import load_path
@@ -55,5 +56,6 @@ def replay(
     if not isinstance(accounts, int) or accounts < 1:
         raise InputError(where="accounts", expected="an integer >= 1", found=accounts)
     path = load_path(scenario)
-    v = Venue(path, accounts, seed, config)
-    return replay_cex(v) if venue == "cex" else replay_dex(v)
+    with kernel_threads(None if config.reference else config.kernel_threads):
+        v = Venue(path, accounts, seed, config)
+        return replay_cex(v) if venue == "cex" else replay_dex(v)
