@@ -155,9 +155,9 @@ def _portfolio() -> dict[str, Any]:
 
 
 def _replay() -> dict[str, Any]:
-    from xmargin.sim import ReplayReport
+    from xmargin.sim import MonteCarloReport, ReplayReport
 
-    return json_schema(ReplayReport | SweepDoc | PumpDoc, title="xmargin replay --json")
+    return json_schema(ReplayReport | SweepDoc | PumpDoc | MonteCarloReport, title="xmargin replay --json")
 
 
 def _backtest() -> dict[str, Any]:
