@@ -160,6 +160,12 @@ def _replay() -> dict[str, Any]:
     return json_schema(ReplayReport | SweepDoc | PumpDoc | MonteCarloReport, title="xmargin replay --json")
 
 
+def _contagion() -> dict[str, Any]:
+    from xmargin.sim.contagion import ContagionReport
+
+    return json_schema(ContagionReport, title="xmargin contagion --json")
+
+
 def _backtest() -> dict[str, Any]:
     from xmargin.sim import BacktestReport
 
@@ -207,6 +213,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "models": _models,
     "portfolio": _portfolio,
     "replay": _replay,
+    "contagion": _contagion,
     "backtest": _backtest,
     "book-margin": _book_margin,
     "bench": _bench,
