@@ -112,6 +112,8 @@ def test_a_late_bridge_loses_top_ups_sent_in_the_crash() -> None:
     fast = contagion(load_contagion(EXAMPLE), Overrides(bridge_latency_minutes=0.0))
     assert late.venues["dex"].top_ups_lost > fast.venues["dex"].top_ups_lost
     assert late.bridge_latency_minutes == 24 * 60.0
+    for v in (late.venues["dex"], fast.venues["dex"]):  # every top-up is accounted for
+        assert v.top_ups_sent == v.top_ups_arrived + v.top_ups_lost + v.top_ups_in_flight
 
 
 def test_the_package_ships_the_example() -> None:

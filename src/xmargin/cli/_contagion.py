@@ -57,7 +57,7 @@ def contagion(
         ("insurance fund end, USD", "insurance_fund_end_usd", 0),
         ("accounts bankrupt", "accounts_bankrupt", 0),
         ("market-maker legs liquidated", "market_maker_legs_liquidated", 0),
-        ("top-ups sent / arrived / lost", "", 0),
+        ("top-ups sent / arrived / lost / in flight", "", 0),
     ]
     for label, key, digits in rows:
         if not key:

@@ -85,6 +85,8 @@ class VenueOutcome:
     top_ups_sent: int
     top_ups_arrived: int
     top_ups_lost: int
+    top_ups_in_flight: int
+    """Top-ups still crossing a bridge when the window ends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,7 +439,7 @@ def _drop(prices: FloatArray) -> float:
     return float(np.max(1.0 - prices / np.maximum.accumulate(prices, axis=0)))
 
 
-def _outcome(v: _Venue) -> VenueOutcome:
+def _outcome(v: _Venue, in_flight: int) -> VenueOutcome:
     return VenueOutcome(
         kind=v.spec.kind,
         accounts=int(v.size.size),
@@ -457,6 +459,7 @@ def _outcome(v: _Venue) -> VenueOutcome:
         top_ups_sent=v.sent,
         top_ups_arrived=v.arrived,
         top_ups_lost=v.lost,
+        top_ups_in_flight=in_flight,
     )
 
 
@@ -525,7 +528,10 @@ def contagion(cfg: ContagionFile, overrides: Overrides = Overrides()) -> Contagi
     without = _Run(cfg, overrides, 0.0)
     p_without = without.run()
     d_with, d_without = _drop(p_with), _drop(p_without)
-    venues = {v.spec.name: _outcome(v) for v in with_fb.venues}
+    venues = {
+        v.spec.name: _outcome(v, sum(1 for p in with_fb.pending if p[1] == k))
+        for k, v in enumerate(with_fb.venues)
+    }
     exhausted = [name for name, o in venues.items() if o.insurance_fund_exhausted]
     system = SystemOutcome(
         bad_debt_usd=sum(o.bad_debt_usd for o in venues.values()),
