@@ -163,3 +163,13 @@ def test_cli_bad_file(tmp_path: Path, body: str, where: str) -> None:
 def test_cli_bad_flags() -> None:
     p = _cli("--config", str(EXAMPLE), "--bridge-latency", "-5")
     assert p.returncode == 2 and "--bridge-latency" in p.stderr
+
+
+def test_cli_chart_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "contagion.png"
+    p = _cli("--config", str(EXAMPLE), "--chart", str(out))
+    assert p.returncode == 0, p.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    p = _cli("--config", str(EXAMPLE), "--chart", str(out))  # exists: refused without --force
+    assert p.returncode == 2 and "--chart" in p.stderr

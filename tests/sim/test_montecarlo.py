@@ -162,3 +162,14 @@ def test_cli_config_file_unknown_key_is_named(tmp_path: Path) -> None:
     cfg.write_text("monte_carlo:\n  block_len: 3\n", encoding="utf-8")
     p = _cli("--scenario", "2025-10-10", "--venue", "cex", "--accounts", "5", "--config", str(cfg))
     assert p.returncode == 2 and "block_len" in p.stderr and str(cfg) in p.stderr
+
+
+def test_monte_carlo_chart(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from xmargin.sim._risk_charts import plot_monte_carlo
+
+    cfg = replace(STRESSED, clock_s=600.0)
+    mc = monte_carlo("2025-10-10", "cex", paths=3, accounts=10, seed=0, config=cfg)
+    out = tmp_path / "mc.png"
+    plot_monte_carlo(mc, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

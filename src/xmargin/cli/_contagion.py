@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from xmargin.core import InputError
+from xmargin.core import InputError, atomic_write, check_output
 
-from ._common import console, fmt, handle_errors, print_json
+from ._common import console, err_console, fmt, handle_errors, print_json
 
 
 @handle_errors
@@ -26,6 +26,10 @@ def contagion(
         float | None, typer.Option("--bridge-latency", help="Every bridge's delay, minutes")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="Write prices with/without feedback and bad debt (.png)")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --chart file")] = False,
 ) -> None:
     """Several venues on shared markets through a crash: liquidation feedback, market makers across venues,
     bridged collateral; bad debt, insurance funds, ADL, cascade rounds, amplification and DebtRank."""
@@ -36,8 +40,18 @@ def contagion(
         raise InputError(where="--impact-scale", expected="a number in [0, 100]", found=impact_scale)
     if bridge_latency is not None and not (math.isfinite(bridge_latency) and bridge_latency >= 0.0):
         raise InputError(where="--bridge-latency", expected="minutes >= 0", found=bridge_latency)
+    if chart is not None:
+        if chart.suffix.lower() != ".png":
+            raise InputError(where="--chart", expected="a .png path", found=str(chart))
+        check_output(chart, force=force, where="--chart")
     cfg = load_contagion(config)
     report = run(cfg, Overrides(impact_scale, bridge_latency))
+    if chart is not None:
+        from xmargin.sim._risk_charts import plot_contagion
+
+        with atomic_write(chart) as tmp:
+            plot_contagion(report, tmp)
+        err_console.print(f"wrote {chart}")
     if json_out:
         print_json(report.as_dict(), schema="contagion")
         return

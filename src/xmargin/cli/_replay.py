@@ -164,6 +164,7 @@ def _monte_carlo(
     path_config: Any,
     scheduler: str | None,
     json_out: bool,
+    chart: Path | None = None,
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -194,6 +195,12 @@ def _monte_carlo(
     finally:
         if client is not None:
             client.close()
+    if chart is not None:
+        from xmargin.sim._risk_charts import plot_monte_carlo
+
+        with atomic_write(chart) as tmp:
+            plot_monte_carlo(report, tmp)
+        err_console.print(f"wrote {chart}")
     if json_out:
         print_json(report.as_dict(), schema="replay")
         return
@@ -364,12 +371,23 @@ def _replay(
             where="--scheduler", expected="--seeds N or --paths K (> 1) to run on a cluster", found=scheduler
         )
     if paths > 1:
-        if len(venues) > 1 or chart is not None or timeline or seeds > 1:
+        if len(venues) > 1 or timeline or seeds > 1:
             raise InputError(
-                where="--paths", expected="one --venue, without --seeds, --chart or --timeline", found=paths
+                where="--paths", expected="one --venue, without --seeds or --timeline", found=paths
             )
+        if chart is not None and chart.suffix.lower() != ".png":
+            raise InputError(where="--chart", expected="a .png path with --paths", found=str(chart))
         _monte_carlo(
-            scenario, venues[0], accounts, seed, paths, config, path_config, scheduler or "local", json_out
+            scenario,
+            venues[0],
+            accounts,
+            seed,
+            paths,
+            config,
+            path_config,
+            scheduler or "local",
+            json_out,
+            chart,
         )
         return
     if seeds > 1:
