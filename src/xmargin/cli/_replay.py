@@ -333,10 +333,16 @@ def _replay(
     if paths < 1:
         raise InputError(where="--paths", expected="an integer >= 1", found=paths)
     if scenario == PUMP:
-        if seeds != 1 or scheduler is not None or venue not in (None, "dex") or paths != 1:
+        if (
+            seeds != 1
+            or scheduler is not None
+            or venue not in (None, "dex")
+            or paths != 1
+            or config_file is not None
+        ):
             raise InputError(
                 where="--scenario oracle-pump",
-                expected="no --seeds, --paths, --scheduler or CEX venue",
+                expected="no --seeds, --paths, --config, --scheduler or CEX venue",
                 found=scenario,
             )
         _pump(json_out, chart, force)
