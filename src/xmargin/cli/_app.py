@@ -52,6 +52,10 @@ from ._replay import replay  # noqa: E402
 
 app.command()(replay)
 
+from ._contagion import contagion  # noqa: E402
+
+app.command()(contagion)
+
 from ._backtest import backtest_cmd  # noqa: E402
 
 app.command("backtest")(backtest_cmd)

@@ -23,6 +23,7 @@ REPLAY_FLAGS = {
     "model": "--model",
     "preset": "--model",
     "chart": "--chart",
+    "paths": "--paths",
 }
 
 PUMP = "oracle-pump"
@@ -107,7 +108,7 @@ def _sweep(
     from xmargin.engine import connect
     from xmargin.sim import summarize, sweep
 
-    client = connect(scheduler) if scheduler is not None else None
+    client = connect(scheduler) if scheduler not in (None, "none") else None
     try:
         with Progress(
             TextColumn(f"{scenario} {venue.upper()} x {len(seeds)} books"),
@@ -153,6 +154,76 @@ def _sweep(
     console.print(t)
 
 
+def _monte_carlo(
+    scenario: str,
+    venue: str,
+    accounts: int,
+    seed: int,
+    paths: int,
+    config: Any,
+    path_config: Any,
+    scheduler: str | None,
+    json_out: bool,
+    chart: Path | None = None,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from xmargin.engine import connect
+    from xmargin.sim import monte_carlo
+
+    client = connect(scheduler) if scheduler not in (None, "none") else None
+    try:
+        with Progress(
+            TextColumn(f"{scenario} {venue.upper()} x {paths} paths"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+        ) as bar:
+            task = bar.add_task("paths", total=paths)
+            report = monte_carlo(
+                scenario,
+                venue,
+                paths=paths,
+                accounts=accounts,
+                seed=seed,
+                config=config,
+                path_config=path_config,
+                client=client,
+                on_done=lambda _r: bar.advance(task),
+            )
+    finally:
+        if client is not None:
+            client.close()
+    if chart is not None:
+        from xmargin.sim._risk_charts import plot_monte_carlo
+
+        with atomic_write(chart) as tmp:
+            plot_monte_carlo(report, tmp)
+        err_console.print(f"wrote {chart}")
+    if json_out:
+        print_json(report.as_dict(), schema="replay")
+        return
+    t = Table(title=f"{report.scenario} {venue.upper()}: {paths} paths, {accounts:,} accounts (seed {seed})")
+    t.add_column("")
+    t.add_column("USD", justify="right")
+    q = report.bad_debt_usd_quantiles
+    for label, x in (
+        ("bad debt p50", q["p50"]),
+        ("bad debt p95 (VaR)", q["p95"]),
+        ("bad debt p99", q["p99"]),
+        ("bad debt max", q["max"]),
+        ("expected bad debt beyond p99", report.es99_usd),
+        ("liquidations at risk (p95 volume)", report.liquidations_at_risk_usd),
+        ("Cover-2 (two largest accounts' bad debt)", report.cover2_usd),
+        ("insurance fund at start", report.insurance_fund_start_usd),
+        ("insurance fund needed (p99, Cover-2)", report.insurance_fund_needed_usd),
+    ):
+        t.add_row(label, fmt(x, 0))
+    t.add_row("paths with bad debt", f"{report.paths_with_bad_debt} / {paths}")
+    console.print(t)
+
+
 @handle_errors
 def replay(
     scenario: Annotated[
@@ -190,7 +261,22 @@ def replay(
     scheduler: Annotated[
         str | None,
         typer.Option(
-            "--scheduler", help="With --seeds: Dask scheduler address, or 'local' for a LocalCluster"
+            "--scheduler",
+            help="With --seeds or --paths: Dask scheduler address, 'local' for a LocalCluster "
+            "(the default with --paths), or 'none' to run in this process",
+        ),
+    ] = None,
+    paths: Annotated[
+        int,
+        typer.Option(
+            "--paths",
+            help="Monte Carlo: K paths around the window (path 0 the real one) on Dask; bad-debt quantiles",
+        ),
+    ] = 1,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="YAML/JSON: monte_carlo path parameters and replay clock/fund (docs/replay.md)"
         ),
     ] = None,
     timeline: Annotated[
@@ -215,6 +301,8 @@ def replay(
             scheduler,
             timeline,
             force,
+            paths,
+            config_file,
         )
 
 
@@ -233,18 +321,28 @@ def _replay(
     scheduler: str | None,
     timeline: bool,
     force: bool,
+    paths: int = 1,
+    config_file: Path | None = None,
 ) -> None:
-    from xmargin.sim import ImpactConfig, ReplayConfig, plot_replay
+    from xmargin.sim import ImpactConfig, PathConfig, ReplayConfig, plot_replay
     from xmargin.sim import replay as run_replay
     from xmargin.sim import scenario as find_scenario
 
     if accounts < 1:
         raise InputError(where="--accounts", expected="an integer >= 1", found=accounts)
+    if paths < 1:
+        raise InputError(where="--paths", expected="an integer >= 1", found=paths)
     if scenario == PUMP:
-        if seeds != 1 or scheduler is not None or venue not in (None, "dex"):
+        if (
+            seeds != 1
+            or scheduler is not None
+            or venue not in (None, "dex")
+            or paths != 1
+            or config_file is not None
+        ):
             raise InputError(
                 where="--scenario oracle-pump",
-                expected="no --seeds, --scheduler or CEX venue",
+                expected="no --seeds, --paths, --config, --scheduler or CEX venue",
                 found=scenario,
             )
         _pump(json_out, chart, force)
@@ -267,12 +365,37 @@ def _replay(
     config = ReplayConfig(
         model=model, waterfall=waterfall, impact=ImpactConfig(adv_to_oi=adv_to_oi), vol_beta=vol_beta
     )
+    path_config = PathConfig()
+    if config_file is not None:
+        from xmargin.sim._mc_file import load_mc_config
+
+        path_config, config = load_mc_config(config_file, config)
     if seeds < 1:
         raise InputError(where="--seeds", expected="an integer >= 1", found=seeds)
-    if scheduler is not None and seeds == 1:
+    if scheduler is not None and seeds == 1 and paths == 1:
         raise InputError(
-            where="--scheduler", expected="--seeds N (N > 1) to run on a cluster", found=scheduler
+            where="--scheduler", expected="--seeds N or --paths K (> 1) to run on a cluster", found=scheduler
         )
+    if paths > 1:
+        if len(venues) > 1 or timeline or seeds > 1:
+            raise InputError(
+                where="--paths", expected="one --venue, without --seeds or --timeline", found=paths
+            )
+        if chart is not None and chart.suffix.lower() != ".png":
+            raise InputError(where="--chart", expected="a .png path with --paths", found=str(chart))
+        _monte_carlo(
+            scenario,
+            venues[0],
+            accounts,
+            seed,
+            paths,
+            config,
+            path_config,
+            scheduler or "local",
+            json_out,
+            chart,
+        )
+        return
     if seeds > 1:
         if len(venues) > 1 or chart is not None or timeline:
             raise InputError(

@@ -155,9 +155,15 @@ def _portfolio() -> dict[str, Any]:
 
 
 def _replay() -> dict[str, Any]:
-    from xmargin.sim import ReplayReport
+    from xmargin.sim import MonteCarloReport, ReplayReport
 
-    return json_schema(ReplayReport | SweepDoc | PumpDoc, title="xmargin replay --json")
+    return json_schema(ReplayReport | SweepDoc | PumpDoc | MonteCarloReport, title="xmargin replay --json")
+
+
+def _contagion() -> dict[str, Any]:
+    from xmargin.sim.contagion import ContagionReport
+
+    return json_schema(ContagionReport, title="xmargin contagion --json")
 
 
 def _backtest() -> dict[str, Any]:
@@ -225,6 +231,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "models": _models,
     "portfolio": _portfolio,
     "replay": _replay,
+    "contagion": _contagion,
     "backtest": _backtest,
     "book-margin": _book_margin,
     "bench": _bench,

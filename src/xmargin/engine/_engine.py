@@ -58,6 +58,55 @@ def _entry(m: sp.csr_matrix, row: int, col: int) -> int:
     return start + int(hits[0]) if hits.size else -1
 
 
+def _splice_rows(
+    old: sp.csr_matrix,
+    rows: NDArray[np.intp],
+    repl: sp.csr_matrix,
+    cmap: NDArray[np.intp],
+    shape: tuple[int, int],
+) -> sp.csr_matrix:
+    """``old`` (canonical CSR) with its rows ``rows`` replaced by the rows of ``repl`` (row k of ``repl`` →
+    row ``rows[k]``; column c → ``cmap[c]``, dropped where negative), in canonical form (sorted indices, no
+    explicit zeros). The untouched rows' arrays are copied slice by slice, not recomputed: O(nnz) copying
+    plus O(replaced entries), where a sparse product over the whole book cost ~0.4 s per call at 100k
+    accounts. Same entries, same order, same values as ``diag(keep) @ old + placed`` made canonical."""
+    n = shape[0]
+    coo = repl.tocoo()
+    ok = (cmap[coo.col] >= 0) & (coo.data != 0.0)
+    r_new = rows[coo.row[ok]]
+    c_new = cmap[coo.col[ok]].astype(old.indices.dtype, copy=False)
+    d_new = coo.data[ok]
+    order = np.lexsort((c_new, r_new))
+    r_new, c_new, d_new = r_new[order], c_new[order], d_new[order]
+    indptr_old = old.indptr
+    indices_old, data_old = old.indices, old.data
+    if data_old.size and not np.all(data_old != 0.0):  # explicit zeros (a fresh book): drop them all
+        nz = data_old != 0.0
+        row_of = np.repeat(np.arange(n), np.diff(indptr_old))
+        counts = np.bincount(row_of[nz], minlength=n)
+        indptr_old = np.concatenate([[0], np.cumsum(counts)]).astype(old.indptr.dtype)
+        indices_old, data_old = indices_old[nz], data_old[nz]
+    replaced = np.unique(rows)
+    new_start = np.searchsorted(r_new, replaced, side="left")
+    new_end = np.searchsorted(r_new, replaced, side="right")
+    pieces_i: list[NDArray[Any]] = []
+    pieces_d: list[NDArray[Any]] = []
+    counts_out = np.diff(indptr_old).astype(np.int64)
+    prev = 0
+    for r, a, b in zip(replaced.tolist(), new_start.tolist(), new_end.tolist(), strict=True):
+        pieces_i += [indices_old[prev : indptr_old[r]], c_new[a:b]]
+        pieces_d += [data_old[prev : indptr_old[r]], d_new[a:b]]
+        counts_out[r] = b - a
+        prev = int(indptr_old[r + 1])
+    pieces_i.append(indices_old[prev:])
+    pieces_d.append(data_old[prev:])
+    indptr = np.zeros(n + 1, dtype=old.indptr.dtype)
+    indptr[1:] = np.cumsum(counts_out)
+    out = sp.csr_matrix((np.concatenate(pieces_d), np.concatenate(pieces_i), indptr), shape=shape)
+    out.has_sorted_indices = True
+    return out
+
+
 class BookEngine:
     """Margin of every account of a book under one model, updated incrementally.
 
@@ -222,25 +271,11 @@ class BookEngine:
                 col_of[inst] = len(instruments)
                 instruments.append(inst)
         colmap = np.array([col_of[i] for i in new.instruments], dtype=np.intp)
-        keep = np.ones(book.n_accounts)
-        keep[rows] = 0.0
-        drop_rows = sp.diags(keep)
 
         def merged(
             old: sp.csr_matrix, repl: sp.csr_matrix, cmap: NDArray[np.intp], ncols: int
         ) -> sp.csr_matrix:
-            shape = (book.n_accounts, ncols)
-            old = sp.csr_matrix((old.data, old.indices, old.indptr), shape=shape)
-            coo = repl.tocoo()
-            keep_entries = cmap[coo.col] >= 0
-            placed = sp.csr_matrix(
-                (coo.data[keep_entries], (rows[coo.row[keep_entries]], cmap[coo.col[keep_entries]])),
-                shape=shape,
-            )
-            out = (drop_rows @ old + placed).tocsr()
-            out.eliminate_zeros()
-            out.sort_indices()
-            return out
+            return _splice_rows(old, rows, repl, cmap, (book.n_accounts, ncols))
 
         added = len(instruments) != len(book.instruments)
         merged_book = book.with_matrices(

@@ -17,6 +17,7 @@ from xmargin.liquidation._auction import (
     Take,
     keeper_bids,
 )
+from xmargin.liquidation._batch import liquidate_batch
 from xmargin.liquidation._cex import (
     CexConfig,
     Fill,
@@ -47,6 +48,7 @@ __all__ = [
     "WaterfallResult",
     "keeper_bids",
     "liquidate",
+    "liquidate_batch",
     "ticks_from_bars",
     "waterfall",
 ]

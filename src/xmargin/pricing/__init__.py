@@ -11,7 +11,7 @@ from xmargin.pricing._black import (
     inverse_greeks,
 )
 from xmargin.pricing._chain import ChainFit, fit_chain
-from xmargin.pricing._jit import parallel_and_serial
+from xmargin.pricing._jit import kernel_threads, parallel_and_serial
 from xmargin.pricing._valuation import PriceReport, Valuation, value_instruments
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "fit_chain",
     "implied_vol",
     "inverse_greeks",
+    "kernel_threads",
     "parallel_and_serial",
     "value_instruments",
 ]

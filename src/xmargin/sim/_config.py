@@ -71,8 +71,22 @@ class ReplayConfig:
     """The CEX engine recomputes the book whenever a mark has moved this much since its last tick (a real
     engine recomputes on every mark update; 0.2%, below the DEX oracle's 0.5% band, keeps a week-long replay to a few thousand ticks)."""
 
+    reference: bool = False
+    """Run the replay as it ran before the fast path (``liquidate`` account by account, one kernel call
+    per account, numba's own thread count): the reference the fast path is tested and benchmarked against
+    (``tests/sim/test_fast_replay.py``, ``benchmarks/bench_replay.py``)."""
+    kernel_threads: int | None = 1
+    """Threads of the pricing kernels during a fast replay (``pricing.kernel_threads``; None: numba's own
+    setting). One: a replay is a long sequence of small kernel calls, and parallel paths run elsewhere."""
+
     def __post_init__(self) -> None:
         check.positive(self.clock_s, where="ReplayConfig.clock_s")
+        if self.kernel_threads is not None and self.kernel_threads < 1:
+            raise InputError(
+                where="ReplayConfig.kernel_threads",
+                expected="None or an integer >= 1",
+                found=self.kernel_threads,
+            )
         check.in_range(self.vol_beta, 0.0, 10.0, where="ReplayConfig.vol_beta")
         check.in_range(self.vol_cap, 1.0, 100.0, where="ReplayConfig.vol_cap")
         check.in_range(self.cex_tick_move, 0.0, 0.05, where="ReplayConfig.cex_tick_move")

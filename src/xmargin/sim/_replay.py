@@ -28,14 +28,15 @@ Everything is a function of (scenario, venue, accounts, seed, config): timings a
 from __future__ import annotations
 
 from xmargin.core import InputError
+from xmargin.pricing import kernel_threads
 from xmargin.sim._config import DexConfig, ReplayConfig
 from xmargin.sim._report import OUTCOME_FIELDS, ReplayReport
-from xmargin.sim._scenarios import load_path
+from xmargin.sim._scenarios import PricePath, load_path
 from xmargin.sim._venue import Venue
 from xmargin.sim.cex import replay_cex
 from xmargin.sim.dex import replay_dex
 
-__all__ = ["OUTCOME_FIELDS", "VENUES", "DexConfig", "ReplayConfig", "ReplayReport", "replay"]
+__all__ = ["OUTCOME_FIELDS", "VENUES", "DexConfig", "ReplayConfig", "ReplayReport", "replay", "replay_path"]
 
 VENUES = ("cex", "dex")
 _DEFAULT_CONFIG = ReplayConfig()
@@ -54,6 +55,22 @@ def replay(
         raise InputError(where="venue", expected="cex or dex", found=venue)
     if not isinstance(accounts, int) or accounts < 1:
         raise InputError(where="accounts", expected="an integer >= 1", found=accounts)
-    path = load_path(scenario)
-    v = Venue(path, accounts, seed, config)
-    return replay_cex(v) if venue == "cex" else replay_dex(v)
+    return replay_path(load_path(scenario), venue, accounts=accounts, seed=seed, config=config)
+
+
+def replay_path(
+    path: PricePath,
+    venue: str,
+    *,
+    accounts: int = 1000,
+    seed: int = 0,
+    config: ReplayConfig = _DEFAULT_CONFIG,
+) -> ReplayReport:
+    """``replay`` on a given price path (a shipped window or a Monte Carlo path around it)."""
+    if venue not in VENUES:
+        raise InputError(where="venue", expected="cex or dex", found=venue)
+    if not isinstance(accounts, int) or accounts < 1:
+        raise InputError(where="accounts", expected="an integer >= 1", found=accounts)
+    with kernel_threads(None if config.reference else config.kernel_threads):
+        v = Venue(path, accounts, seed, config)
+        return replay_cex(v) if venue == "cex" else replay_dex(v)

@@ -49,6 +49,8 @@ class ReplayReport:
     max_drawdown: dict[str, float]
     max_impact: dict[str, float]
     venue_detail: dict[str, Any]
+    largest_bad_debts_usd: list[float] = field(default_factory=list)
+    """The two largest single-account bad debts (USD, descending; fewer if fewer accounts went bankrupt)."""
     timeline: dict[str, list[float]] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION

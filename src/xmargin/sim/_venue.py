@@ -73,6 +73,7 @@ class Venue:
         self.liquidations = 0
         self.liquidated: set[str] = set()
         self.bankrupt: set[str] = set()
+        self.debt_of: dict[str, float] = {}  # bad debt per account (USD), for the Cover-2 figure
         self.timeline: dict[str, list[float]] = {k: [] for k in _timeline_columns(path)}
         self.oracle_px: dict[str, float] = {}
         """The price each underlying's liquidations are triggered on, where it is not the market's (the
@@ -180,7 +181,9 @@ class Venue:
         profit = r.equity - self.equity_start
         debit = np.zeros(self.engine.book.n_accounts)
         reduce: dict[int, list[tuple[str, float, float]]] = {}
-        for _acc, amount, u, side, notional in debts:
+        for acc, amount, u, side, notional in debts:
+            if not system_debt:
+                self.debt_of[acc] = self.debt_of.get(acc, 0.0) + amount
             profits: dict[str, float] = {}
             leverage: dict[str, float] = {}
             if u in delta_one:
@@ -340,6 +343,7 @@ class Venue:
             max_drawdown=self.path.worst(),
             max_impact={u: math.expm1(self.impact.peak.get(u, 0.0)) for u in self.path.underlyings},
             venue_detail={**detail, "socialized_unallocated_usd": self.unallocated},
+            largest_bad_debts_usd=sorted(self.debt_of.values(), reverse=True)[:2],
             timeline=self.timeline,
             timing=timing,
         )

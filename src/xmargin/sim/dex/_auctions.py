@@ -43,6 +43,7 @@ class AuctionBook:
         self.settled: set[Group] = set()
         self.kicks = 0
         self.closed_out_at_end = 0
+        self._live: list[Sale] = []  # the sales that may still be running, in the order they were opened
 
     def open(self, sales: list[Sale]) -> None:
         """Add the sales of one kick (one group per account)."""
@@ -50,11 +51,14 @@ class AuctionBook:
         for sale in sales:
             sale.group = (sale.account, self.kicks)
             self.sales.append(sale)
+            self._live.append(sale)
             self.groups.setdefault(sale.group, []).append(sale)
 
     def running(self) -> Iterator[Sale]:
-        """The sales not over yet, in the order they were opened."""
-        return (sale for sale in self.sales if not sale.auction.done)
+        """The sales not over yet, in the order they were opened (a sale is over for good once done, so the
+        list of live sales only shrinks between kicks; taken at the call: a keeper's turn ends no sale)."""
+        self._live = [sale for sale in self._live if not sale.auction.done]
+        return iter(list(self._live))
 
     def settle(self, sale: Sale, market_px: Mapping[str, float]) -> None:
         """A sale is over. Once all of its account's sales are over they are netted: proceeds beyond the

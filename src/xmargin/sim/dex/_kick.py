@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from xmargin.instruments import Portfolio
+from xmargin.instruments import Instrument, Kind, Portfolio
 from xmargin.liquidation import DutchAuction, StairstepExponentialDecrease
 from xmargin.oracle import PushOracle
-from xmargin.risk import Book, portfolio_greeks, resolve
+from xmargin.risk import Book, portfolio_greeks, resolve, resolve_instruments
 from xmargin.sim._venue import Debt, Venue
 from xmargin.sim.dex._auctions import Sale
 
@@ -34,6 +34,37 @@ class _Batch:
     emptied: list[Portfolio] = field(default_factory=list)
     debts: list[Debt] = field(default_factory=list)
     incentives: list[tuple[float, str]] = field(default_factory=list)
+
+
+def _batch_deltas(pfs: list[Portfolio], v: Venue) -> list[dict[str, float]]:
+    """Each account's delta (coin) per underlying it holds, from one resolution of the batch's instruments.
+
+    Each account's sum runs over its own instruments in its own order (collateral, then positions, as
+    ``Book.from_portfolio`` orders them; repeated instruments added first), which is the order of the
+    reference's one-row book: the same floating-point sums, so the same lots."""
+    sizes: list[dict[Instrument, float]] = []
+    for pf in pfs:
+        own: dict[Instrument, float] = {}
+        for a, amount in pf.collateral.items():
+            inst = Instrument(Kind.SPOT, a)
+            own[inst] = own.get(inst, 0.0) + amount
+        for p in pf.positions:
+            own[p.instrument] = own.get(p.instrument, 0.0) + p.size_coin
+        sizes.append(own)
+    insts = tuple(dict.fromkeys(i for own in sizes for i in own))
+    if not insts:
+        return [{} for _ in pfs]
+    table = resolve_instruments(insts, v.engine.market)
+    delta = {i: float(x) for i, x in zip(insts, table.delta, strict=True)}
+    under = {i: str(u) for i, u in zip(insts, table.underlying, strict=True)}
+    out = []
+    for own in sizes:
+        d: dict[str, float] = {}
+        for inst, q in own.items():
+            u = under[inst]
+            d[u] = d.get(u, 0.0) + q * delta[inst]
+        out.append(dict(sorted(d.items())))  # the reference visits underlyings in np.unique (sorted) order
+    return out
 
 
 class Kicker:
@@ -50,9 +81,12 @@ class Kicker:
         v, dust_usd = self.v, self.v.config.dex.dust_usd
         r = v.engine.result()
         batch = _Batch()
-        for i in rows:
-            acc = v.accounts[i]
-            lots, value, equity = self._seize(acc, float(r.equity[i]), market_px)
+        accs = [v.accounts[i] for i in rows]
+        deltas = None if v.config.reference else _batch_deltas([v.engine.portfolio(a) for a in accs], v)
+        for k, i in enumerate(rows):
+            acc = accs[k]
+            d = None if deltas is None else deltas[k]
+            lots, value, equity = self._seize(acc, float(r.equity[i]), market_px, d)
             debt = value - equity
             if lots and 0 < debt < dust_usd:
                 self._sell_dust(acc, lots, debt, market_px, batch)
@@ -68,18 +102,24 @@ class Kicker:
         return batch.sales
 
     def _seize(
-        self, acc: str, equity: float, market_px: Mapping[str, float]
+        self,
+        acc: str,
+        equity: float,
+        market_px: Mapping[str, float],
+        deltas: dict[str, float] | None = None,
     ) -> tuple[dict[str, float], float, float]:
         """Take ``acc`` over: its long delta per underlying (the lots), their value at the oracle and its
-        equity after net short delta is bought back at the market (with impact). Counts the liquidation."""
+        equity after net short delta is bought back at the market (with impact). Counts the liquidation.
+        ``deltas``: the account's delta (coin) per underlying if already computed (the fast path)."""
         v, oracles = self.v, self.oracles
-        pf = v.engine.portfolio(acc)
-        one = Book.from_portfolio(pf)
-        greeks = portfolio_greeks(one, resolve(one, v.engine.market))
+        if deltas is None:
+            pf = v.engine.portfolio(acc)
+            one = Book.from_portfolio(pf)
+            greeks = portfolio_greeks(one, resolve(one, v.engine.market))
+            deltas = {u: float(g["delta_coin"][0]) for u, g in greeks.items()}
         lots: dict[str, float] = {}
         bought_back = 0.0
-        for u, g in greeks.items():
-            d = float(g["delta_coin"][0])
+        for u, d in deltas.items():
             if u not in oracles or d == 0.0:
                 continue
             if d > 0:
