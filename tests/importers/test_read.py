@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xmargin.core import InputError
+from xmargin.core import InputError, json_nesting, parse_json
 from xmargin.importers import MAX_BYTES, parse_document, read_document
 
 
@@ -81,3 +81,20 @@ def test_files_and_standard_input(tmp_path: Path) -> None:
         read_document(str(tmp_path))
     doc = read_document("-", stdin=io.BytesIO(b'{"ok": true}'))
     assert doc.label == "<stdin>" and doc.data == {"ok": True}
+
+
+def test_deep_nesting_is_refused_whatever_the_recursion_limit() -> None:
+    """py-evm (imported with titanoboa) raises the interpreter's recursion limit to 100,000; json's C parser
+    would then overflow the stack on deep nesting instead of raising: the depth is checked before parsing."""
+    import sys
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        assert "nested too deeply" in refusal(b"[" * 100_000 + b"]" * 100_000)
+        with pytest.raises(InputError, match="nesting at most"):
+            parse_json("[" * 50_000 + "]" * 50_000, source="x.json")
+    finally:
+        sys.setrecursionlimit(old)
+    assert json_nesting('{"a": [1, "[[[\\"[", {"b": []}]}') == 4  # brackets in strings do not count
+    assert json_nesting("[]") == 1 and json_nesting("3") == 0

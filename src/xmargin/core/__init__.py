@@ -11,7 +11,7 @@ from xmargin.core._errors import (
     require,
 )
 from xmargin.core._files import atomic_write, check_output
-from xmargin.core._io import input_errors, load_document, parse_json, parse_yaml, read_text
+from xmargin.core._io import input_errors, json_nesting, load_document, parse_json, parse_yaml, read_text
 from xmargin.core._json import SCHEMA_VERSION, json_schema, to_data
 from xmargin.core._time import SECONDS_PER_YEAR, Clock, FixedClock, SystemClock, parse_utc, year_fraction
 
@@ -29,6 +29,7 @@ __all__ = [
     "check",
     "check_output",
     "input_errors",
+    "json_nesting",
     "json_schema",
     "load_document",
     "parse_each",

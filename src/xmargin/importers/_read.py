@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-from xmargin.core import InputError
+from xmargin.core import InputError, json_nesting
 from xmargin.importers._common import Shown, SourceDocument
 
 MAX_BYTES = 4 * 1024 * 1024
@@ -60,6 +60,11 @@ def read_document(path: str, *, stdin: BinaryIO | None = None) -> SourceDocument
     return parse_document(raw, path)
 
 
+MAX_NESTING = 200
+"""Arrays and objects nested deeper than this are refused before parsing (``core.json_nesting``: the parser
+recurses on the C stack); venues' exports nest a handful deep."""
+
+
 def parse_document(raw: bytes, label: str) -> SourceDocument:
     """Parse the bytes of one export (``label`` locates the errors)."""
     if len(raw) > MAX_BYTES:
@@ -78,6 +83,8 @@ def parse_document(raw: bytes, label: str) -> SourceDocument:
     if head.startswith("<"):
         first = head.splitlines()[0][:40]
         raise InputError(where=label, expected=EXPECTED, found=Shown(f"an HTML or XML page ({first!r})"))
+    if json_nesting(text) > MAX_NESTING:
+        raise InputError(where=label, expected=EXPECTED, found=Shown("JSON nested too deeply to parse"))
     try:
         data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
     except _DuplicateKey as exc:
