@@ -41,9 +41,7 @@ def contagion(
     if bridge_latency is not None and not (math.isfinite(bridge_latency) and bridge_latency >= 0.0):
         raise InputError(where="--bridge-latency", expected="minutes >= 0", found=bridge_latency)
     if chart is not None:
-        if chart.suffix.lower() != ".png":
-            raise InputError(where="--chart", expected="a .png path", found=str(chart))
-        check_output(chart, force=force, where="--chart")
+        check_output(chart, force=force, where="--chart", suffixes=(".png",))
     cfg = load_contagion(config)
     report = run(cfg, Overrides(impact_scale, bridge_latency))
     if chart is not None:

@@ -62,9 +62,7 @@ def _pump(json_out: bool, chart: Path | None, force: bool) -> None:
     from xmargin.sim import oracle_pump, plot_pump
 
     if chart is not None:
-        if chart.suffix.lower() != ".png":
-            raise InputError(where="--chart", expected="a .png path", found=str(chart))
-        check_output(chart, force=force, where="--chart")
+        check_output(chart, force=force, where="--chart", suffixes=(".png",))
     report = oracle_pump()
     if chart is not None:
         with atomic_write(chart) as tmp:
@@ -356,9 +354,7 @@ def _replay(
     if json_out and len(venues) > 1:
         raise InputError(where="--venue", expected="cex or dex with --json (one report)", found=venue)
     if chart is not None:
-        if chart.suffix.lower() not in (".png", ".html"):
-            raise InputError(where="--chart", expected="a .png or .html path", found=str(chart))
-        check_output(chart, force=force, where="--chart")
+        check_output(chart, force=force, where="--chart", suffixes=(".png", ".html"))
     if seed < 0:
         raise InputError(where="--seed", expected="an integer >= 0", found=seed)
     check.positive(adv_to_oi, where="--adv-to-oi")

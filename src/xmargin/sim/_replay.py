@@ -50,11 +50,8 @@ def replay(
     seed: int = 0,
     config: ReplayConfig = _DEFAULT_CONFIG,
 ) -> ReplayReport:
-    """Replay ``scenario`` (a shipped crash window) on a generated book of ``accounts`` under ``venue``."""
-    if venue not in VENUES:
-        raise InputError(where="venue", expected="cex or dex", found=venue)
-    if not isinstance(accounts, int) or accounts < 1:
-        raise InputError(where="accounts", expected="an integer >= 1", found=accounts)
+    """Replay ``scenario`` (a shipped crash window) on a generated book of ``accounts`` under ``venue``
+    (checked by :func:`replay_path`)."""
     return replay_path(load_path(scenario), venue, accounts=accounts, seed=seed, config=config)
 
 

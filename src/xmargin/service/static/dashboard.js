@@ -442,16 +442,7 @@ async function showVenue() {
 
 // -- live updates over WS /v1/stream ------------------------------------------------------------------------
 function setLive(on, text) { const l = $("#live"); l.className = "live " + (on ? "on" : "off"); l.textContent = text; }
-async function connectStream() {
-  // opened only where the service has the stream (it comes with POST /v1/ticks): a socket to a missing
-  // route would fail loudly in the browser's console
-  let paths = {};
-  try { paths = (await (await fetch("/openapi.json")).json()).paths || {}; } catch (err) { paths = {}; }
-  if (!paths["/v1/ticks"]) {
-    setLive(false, "live updates unavailable");
-    $("#alerts-empty").textContent = "Live updates unavailable: this service has no WebSocket stream (it comes with POST /v1/ticks). Reload to refresh.";
-    return;
-  }
+function connectStream() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}/v1/stream?api_key=${encodeURIComponent(sessionStorage.getItem(KEY) || "")}`);
   state.ws = ws;
