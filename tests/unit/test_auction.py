@@ -487,3 +487,24 @@ class TestKeeper:
         self.a.take(1.0, 1e9, T0)
         assert self.a.done
         assert not keeper_bids(self.a, 10_000.0, 0.0, 0.0, T0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    top=st.floats(1e-6, 1e9),
+    elapsed=st.floats(0.0, 1e6),
+    cut=st.floats(1e-3, 1.0),
+    step=st.floats(0.5, 3600.0),
+    tau=st.floats(1.0, 1e5),
+)
+def test_price_scalar_equals_price_bit_for_bit(
+    top: float, elapsed: float, cut: float, step: float, tau: float
+) -> None:
+    """``status`` prices one point through ``price_scalar``: it must be the array formula exactly (the
+    replays' reports are compared bit for bit against the reference path)."""
+    for curve in (
+        LinearDecrease(tau_seconds=tau),
+        StairstepExponentialDecrease(step_seconds=step, cut=cut),
+        ExponentialDecrease(cut=cut),
+    ):
+        assert curve.price_scalar(top, elapsed) == float(curve.price(top, elapsed))

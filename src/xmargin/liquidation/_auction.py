@@ -127,6 +127,12 @@ class LinearDecrease:
         out: FloatArray = t * (remaining / tau)
         return out
 
+    def price_scalar(self, top: float, elapsed_seconds: float) -> float:
+        """``price`` for one checked ``top`` and ``elapsed_seconds`` (finite, >= 0), without numpy's
+        per-call cost; the same float operations, so the same result bit for bit."""
+        tau = self.tau_seconds
+        return top * (max(tau - elapsed_seconds, 0.0) / tau)
+
 
 @dataclass(frozen=True, slots=True)
 class StairstepExponentialDecrease:
@@ -156,6 +162,13 @@ class StairstepExponentialDecrease:
         steps = np.floor(d / self.step_seconds)
         out: FloatArray = t * np.power(self.cut, steps)
         return out
+
+    def price_scalar(self, top: float, elapsed_seconds: float) -> float:
+        """``price`` for one checked ``top`` and ``elapsed_seconds`` (finite, >= 0), without numpy's
+        per-call cost. ``np.power`` on scalars (not ``**``): numpy's power may differ from the C library's
+        ``pow`` in the last bit, and this must equal ``price`` bit for bit."""
+        steps = float(math.floor(elapsed_seconds / self.step_seconds))
+        return top * float(np.power(self.cut, steps))
 
 
 class StepwiseExponentialDecrease(StairstepExponentialDecrease):
@@ -193,6 +206,11 @@ class ExponentialDecrease:
         t, d = _curve_inputs(top, elapsed_seconds, "ExponentialDecrease.price")
         out: FloatArray = t * np.power(self.cut, d)
         return out
+
+    def price_scalar(self, top: float, elapsed_seconds: float) -> float:
+        """``price`` for one checked ``top`` and ``elapsed_seconds`` (finite, >= 0), bit for bit (see
+        ``StairstepExponentialDecrease.price_scalar``)."""
+        return top * float(np.power(self.cut, elapsed_seconds))
 
 
 def _check_cut(value: object, *, where: str) -> float:
@@ -378,7 +396,10 @@ class DutchAuction:
         if not self._kicked:
             raise AuctionError("Clipper/not-running-auction", "kick the auction first")
         dur = self._elapsed(now, "DutchAuction.status.now")
-        price = float(self._params.curve.price(self._top, dur))
+        curve = self._params.curve
+        # the shipped curves price one point without numpy's per-call cost (a replay asks millions of times)
+        scalar = getattr(curve, "price_scalar", None)
+        price = float(scalar(self._top, dur)) if scalar is not None else float(curve.price(self._top, dur))
         expired = dur > self._params.tail or price / self._top < self._params.cusp
         return AuctionStatus(needs_redo=self._running and expired, price=price)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xmargin.liquidation import AuctionError, DutchAuction, Take, keeper_bids
+from xmargin.liquidation import AuctionError, AuctionStatus, DutchAuction, Take, keeper_bids
 from xmargin.sim._venue import Venue
 from xmargin.sim.dex._auctions import Sale
 
@@ -80,16 +80,41 @@ class Keepers:
         if a.status(t).needs_redo:
             self.v.pay_incentive(a.redo(oracle_px, t), sale.underlying)
             self.redos += 1
-        for j in self.rng.permutation(len(self.keepers)):  # who sees the sale first: seeded, fair
+        order = self.rng.permutation(len(self.keepers))  # who sees the sale first: seeded, fair
+        if self.v.config.reference:
+            for j in order:
+                kp = self.keepers[j]
+                if kp.busy_until > t:
+                    continue
+                if keeper_bids(a, market_px, kp.gas_usd, kp.latency_s, t):
+                    price = a.price_at(t + kp.latency_s)
+                    amount = take_size(a, price, kp.capital_usd)
+                    if amount > 0:
+                        self.pending.append(_PendingTake(t + kp.latency_s, kp, sale, amount, price))
+                        kp.busy_until = t + kp.latency_s
+            return
+        if not a.kicked or a.done:
+            return
+        # ``keeper_bids`` for each keeper, with the sale's status computed once per landing time (bidding
+        # does not change the sale; keepers share a handful of latencies): the same decisions and prices
+        at: dict[float, AuctionStatus] = {}
+        for j in order:
             kp = self.keepers[j]
             if kp.busy_until > t:
                 continue
-            if keeper_bids(a, market_px, kp.gas_usd, kp.latency_s, t):
-                price = a.price_at(t + kp.latency_s)
+            land = t + kp.latency_s
+            st = at.get(land)
+            if st is None:
+                st = at[land] = a.status(land)
+            if st.needs_redo:
+                continue
+            lot, tab, price = a.lot_coin, a.tab_usd, st.price
+            quantity = lot if price <= 0.0 else min(lot, tab / price)
+            if (market_px - price) * quantity - kp.gas_usd > 0.0:
                 amount = take_size(a, price, kp.capital_usd)
                 if amount > 0:
-                    self.pending.append(_PendingTake(t + kp.latency_s, kp, sale, amount, price))
-                    kp.busy_until = t + kp.latency_s
+                    self.pending.append(_PendingTake(land, kp, sale, amount, price))
+                    kp.busy_until = land
 
     def land(
         self, t: float, market_px: Mapping[str, float], on_over: Callable[[Sale, Mapping[str, float]], None]
