@@ -218,9 +218,8 @@ class CollateralPolicy:
         return _Sides(h, h, "implied", None)
 
     def _spot_assets(self, table: InstrumentTable) -> list[tuple[int, str]]:
-        return [
-            (j, i.base) for j, (i, s) in enumerate(zip(table.instruments, table.is_spot, strict=True)) if s
-        ]
+        insts = table.instruments
+        return [(j, insts[j].base) for j in np.flatnonzero(table.is_spot).tolist()]
 
     def warnings(self, table: InstrumentTable, market: MarketSnapshot) -> tuple[str, ...]:
         """What the policy had to assume for the collateral assets of ``table`` (e.g. a static haircut where

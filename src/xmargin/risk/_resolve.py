@@ -32,7 +32,8 @@ KIND_CODE = {Kind.SPOT: 0, Kind.PERPETUAL: 1, Kind.FUTURE: 2, Kind.OPTION: 3}
 PLANS_KEPT = 8
 """Forward plans a ``Columns`` value keeps (one per set of market keys; a replay uses one)."""
 
-Plan = list[tuple[Source, NDArray[np.intp], list[str]]]
+Plan = list[tuple[Source, NDArray[np.intp], list[str], list[str]]]
+"""Per forward source: its columns, their market keys and their bases."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -99,7 +100,8 @@ class Columns:
         for code in Source:
             cols = np.array([c for c, (s, _) in enumerate(src) if s is code], dtype=np.intp)
             if cols.size:
-                plan.append((code, cols, [src[c][1] for c in cols.tolist()]))
+                at = cols.tolist()
+                plan.append((code, cols, [src[c][1] for c in at], [self.instruments[c].base for c in at]))
         if len(self.plans) >= PLANS_KEPT:
             self.plans.pop(next(iter(self.plans)))
         self.plans[sig] = plan
@@ -192,8 +194,7 @@ def resolve_instruments(
     asset_px = np.array([market.index_usd[a] for a in cols.assets], dtype=np.float64)
     fwd = np.empty(n)
     notes: list[str] = market.index_notes(cols.assets)
-    for code, where, keys in cols.plan(market):
-        bases = [insts[c].base for c in where.tolist()]
+    for code, where, keys, bases in cols.plan(market):
         fwd[where] = market.forwards_from(code, keys, bases, t[where])
         if code is Source.CURVE:
             notes.extend(note for c in where.tolist() if (note := market.forward_note(insts[c])) is not None)
