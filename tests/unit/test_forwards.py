@@ -9,12 +9,14 @@ both are named in ``warnings``; an expired instrument is bad input.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
-from xmargin.core import InputError
+from xmargin.core import InputError, InputErrors
 from xmargin.instruments import Instrument, Kind, parse_name
 from xmargin.market import MarketSnapshot, Source, load_deribit_chain, shipped_chain_path
 from xmargin.pricing import value_instruments
@@ -132,3 +134,48 @@ def test_a_snapshot_built_in_python_refuses_nonsense(field: str, value: object) 
     base = {"valuation_time": T0, "index_usd": {"BTC": 100_000.0}}
     with pytest.raises(InputError, match="expected a finite number"):
         MarketSnapshot(**{**base, field: value})  # type: ignore[arg-type]
+
+
+def _slow_shift(market: MarketSnapshot, u: str, factor: float) -> MarketSnapshot:
+    """The shifted market built the plain way: every mapping rebuilt and checked, every curve re-parsed."""
+    prefix = (f"{u}-", f"{u}_")
+    index = dict(market.index_usd)
+    index[u] = index[u] * factor
+    marks = {k: (v * factor if k.startswith(prefix) else v) for k, v in market.marks_usd.items()}
+    fwds = {k: (v * factor if k.startswith(prefix) else v) for k, v in market.forwards_usd.items()}
+    return market.replace(index_usd=index, marks_usd=marks, forwards_usd=fwds)
+
+
+@pytest.mark.parametrize("source", ["chain", "yaml"])
+def test_shifted_equals_a_market_built_from_the_moved_prices(source: str) -> None:
+    """``shifted`` checks and rebuilds only what moved; the result must be the snapshot a full build of the
+    same prices gives: every field, and every curve node bit for bit."""
+    from xmargin.market import DEMO_SNAPSHOT, load_deribit_chain, load_market, shipped_chain_path
+
+    market = (
+        load_deribit_chain(shipped_chain_path(), DEMO_SNAPSHOT)
+        if source == "chain"
+        else load_market("examples/market.yaml")
+    )
+    for u in ("BTC", "ETH", "USDC"):
+        for factor in (1.0, 0.5, 1.37, 1e-3, 50.0):
+            fast, slow = market.shifted(u, factor), _slow_shift(market, u, factor)
+            for f in dataclasses.fields(MarketSnapshot):
+                if f.name == "curves":
+                    continue
+                assert getattr(fast, f.name) == getattr(slow, f.name), (u, factor, f.name)
+            assert list(fast.marks_usd) == list(slow.marks_usd)  # the same order too
+            assert fast.curves.keys() == slow.curves.keys()
+            for b, c in slow.curves.items():
+                d = fast.curves[b]
+                assert d.labels == c.labels
+                assert np.array_equal(d.t_years, c.t_years) and np.array_equal(d.forward, c.forward), (u, b)
+
+
+def test_shifted_refuses_a_price_out_of_range_naming_it() -> None:
+    from xmargin.market import load_market
+
+    market = load_market("examples/market.yaml")
+    with pytest.raises(InputErrors) as err:
+        market.shifted("BTC", 1e20)
+    assert "market index.BTC" in str(err.value)

@@ -268,10 +268,43 @@ class MarketSnapshot:
 
     def shifted(self, underlying: str, factor: float) -> MarketSnapshot:
         """The market with ``underlying``'s index, marks and forwards multiplied by ``factor`` (vols unchanged:
-        sticky moneyness on surfaces, sticky strike for per-option IVs)."""
+        sticky moneyness on surfaces, sticky strike for per-option IVs).
+
+        Equal, field for field and curve for curve, to the snapshot built from the changed mappings (tested),
+        but only what moved is checked again and rebuilt: every other value was checked when this snapshot
+        was built, and ``underlying``'s listed forwards are its marks and forwards (all keyed ``U-…`` or
+        ``U_…``), so its curve is the old one × ``factor``. A replay or a liquidation-price scan builds
+        thousands of these; a full build re-parses every mark's name."""
         prefix = (f"{underlying}-", f"{underlying}_")
         index = dict(self.index_usd)
         index[underlying] = index[underlying] * factor
-        marks = {k: (v * factor if k.startswith(prefix) else v) for k, v in self.marks_usd.items()}
-        fwds = {k: (v * factor if k.startswith(prefix) else v) for k, v in self.forwards_usd.items()}
-        return self.replace(index_usd=index, marks_usd=marks, forwards_usd=fwds)
+        moved_marks = {k: v * factor for k, v in self.marks_usd.items() if k.startswith(prefix)}
+        moved_fwds = {k: v * factor for k, v in self.forwards_usd.items() if k.startswith(prefix)}
+        errors: list[InputError] = []
+        _check_values(
+            "index",
+            {underlying: index[underlying]},
+            MIN_PRICE_USD,
+            MAX_PRICE_USD,
+            open_lo=False,
+            errors=errors,
+        )
+        _check_values("marks", moved_marks, MIN_PRICE_USD, MAX_PRICE_USD, open_lo=False, errors=errors)
+        _check_values("forwards", moved_fwds, MIN_PRICE_USD, MAX_PRICE_USD, open_lo=False, errors=errors)
+        if errors:
+            raise InputErrors(errors)
+        curves = dict(self.curves)
+        old = curves.get(underlying)
+        if old is not None:
+            curves[underlying] = ForwardCurve(underlying, old.t_years, old.forward * factor, old.labels)
+        out = object.__new__(MarketSnapshot)
+        put = object.__setattr__
+        for f in fields(self):
+            put(out, f.name, getattr(self, f.name))
+        put(out, "index_usd", MappingProxyType(index))
+        put(out, "marks_usd", MappingProxyType({**self.marks_usd, **moved_marks}))
+        put(out, "forwards_usd", MappingProxyType({**self.forwards_usd, **moved_fwds}))
+        put(out, "curves", MappingProxyType(curves))
+        if underlying in self.defaulted_index and index[underlying] != 1.0:
+            put(out, "defaulted_index", self.defaulted_index - {underlying})
+        return out
