@@ -60,7 +60,9 @@ def _print_sweep(s: LatencySweep) -> None:
             row.append(_haircut(p.haircut_needed))
         t.add_row(*row)
     console.print(t)
-    console.print("system bad debt " + ("rises monotonically" if s.monotone else "is NOT monotone") + " in latency")
+    console.print(
+        "system bad debt " + ("rises monotonically" if s.monotone else "is NOT monotone") + " in latency"
+    )
 
 
 def _print_haircut(h: HaircutSolution) -> None:
@@ -93,7 +95,9 @@ def contagion(
     force: Annotated[bool, typer.Option("--force", help="Replace existing --chart/--report files")] = False,
     report_file: Annotated[
         Path | None,
-        typer.Option("--report", help="Write an HTML report: prices with/without feedback, cascade, bad debt"),
+        typer.Option(
+            "--report", help="Write an HTML report: prices with/without feedback, cascade, bad debt"
+        ),
     ] = None,
     latency_sweep: Annotated[
         str | None,
@@ -101,7 +105,9 @@ def contagion(
     ] = None,
     haircut_target: Annotated[
         float | None,
-        typer.Option("--haircut-target", help="Solve the haircut keeping the bridged holders' bad debt <= USD"),
+        typer.Option(
+            "--haircut-target", help="Solve the haircut keeping the bridged holders' bad debt <= USD"
+        ),
     ] = None,
     haircut_bridge: Annotated[
         str | None, typer.Option("--haircut-bridge", help="The bridge to solve for (default: the only one)")
@@ -124,7 +130,9 @@ def contagion(
     if haircut_target is not None and not (math.isfinite(haircut_target) and haircut_target >= 0.0):
         raise InputError(where="--haircut-target", expected="USD >= 0", found=haircut_target)
     if haircut_bridge is not None and haircut_target is None:
-        raise InputError(where="--haircut-bridge", expected="--haircut-target beside it", found=haircut_bridge)
+        raise InputError(
+            where="--haircut-bridge", expected="--haircut-target beside it", found=haircut_bridge
+        )
     if chart is not None:
         check_output(chart, force=force, where="--chart", suffixes=(".png",))
     if report_file is not None:
