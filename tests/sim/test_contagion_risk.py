@@ -221,3 +221,14 @@ def test_cli_bad_input(tmp_path: Path, args: list[str], where: str) -> None:
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert lines and all(ln.startswith("error: ") for ln in lines), p.stderr  # no traceback
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_replay_report_needs_paths_and_an_html_name(tmp_path: Path) -> None:
+    base = ["replay", "--scenario", "2025-10-10", "--venue", "cex", "--accounts", "5"]
+    for extra, needle in (
+        (["--report", str(tmp_path / "mc.html")], "--paths"),
+        (["--paths", "3", "--report", str(tmp_path / "mc.txt")], "--report"),
+    ):
+        p = runner.invoke(app, [*base, *extra])
+        assert p.exit_code == 2 and needle in p.stderr, p.stderr
+    assert not list(tmp_path.iterdir())
