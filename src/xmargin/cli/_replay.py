@@ -24,6 +24,7 @@ REPLAY_FLAGS = {
     "preset": "--model",
     "chart": "--chart",
     "paths": "--paths",
+    "report": "--report",
 }
 
 PUMP = "oracle-pump"
@@ -163,6 +164,7 @@ def _monte_carlo(
     scheduler: str | None,
     json_out: bool,
     chart: Path | None = None,
+    report_file: Path | None = None,
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -199,6 +201,11 @@ def _monte_carlo(
         with atomic_write(chart) as tmp:
             plot_monte_carlo(report, tmp)
         err_console.print(f"wrote {chart}")
+    if report_file is not None:
+        from xmargin.sim._systemic_report import write_monte_carlo_report
+
+        write_monte_carlo_report(report_file, report)
+        err_console.print(f"wrote {report_file}")
     if json_out:
         print_json(report.as_dict(), schema="replay")
         return
@@ -280,7 +287,11 @@ def replay(
     timeline: Annotated[
         bool, typer.Option("--timeline", help="With --json: include the time series")
     ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing --chart file")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing --chart/--report files")] = False,
+    report_file: Annotated[
+        Path | None,
+        typer.Option("--report", help="With --paths: write an HTML report (bad-debt histogram, quantiles)"),
+    ] = None,
 ) -> None:
     """Replay a real crash on a generated book under a CEX and/or a DEX; report liquidations and bad debt."""
     with flags(REPLAY_FLAGS):
@@ -301,6 +312,7 @@ def replay(
             force,
             paths,
             config_file,
+            report_file,
         )
 
 
@@ -321,6 +333,7 @@ def _replay(
     force: bool,
     paths: int = 1,
     config_file: Path | None = None,
+    report_file: Path | None = None,
 ) -> None:
     from xmargin.sim import ImpactConfig, PathConfig, ReplayConfig, plot_replay
     from xmargin.sim import replay as run_replay
@@ -355,6 +368,10 @@ def _replay(
         raise InputError(where="--venue", expected="cex or dex with --json (one report)", found=venue)
     if chart is not None:
         check_output(chart, force=force, where="--chart", suffixes=(".png", ".html"))
+    if report_file is not None:
+        if paths < 2:
+            raise InputError(where="--report", expected="--paths K (> 1) beside it", found=str(report_file))
+        check_output(report_file, force=force, where="--report", suffixes=(".html", ".htm"))
     if seed < 0:
         raise InputError(where="--seed", expected="an integer >= 0", found=seed)
     check.positive(adv_to_oi, where="--adv-to-oi")
@@ -390,6 +407,7 @@ def _replay(
             scheduler or "local",
             json_out,
             chart,
+            report_file,
         )
         return
     if seeds > 1:

@@ -166,6 +166,18 @@ def _contagion() -> dict[str, Any]:
     return json_schema(ContagionReport, title="xmargin contagion --json")
 
 
+def _contagion_sweep() -> dict[str, Any]:
+    from xmargin.sim.contagion import LatencySweep
+
+    return json_schema(LatencySweep, title="xmargin contagion --latency-sweep --json")
+
+
+def _contagion_haircut() -> dict[str, Any]:
+    from xmargin.sim.contagion import HaircutSolution
+
+    return json_schema(HaircutSolution, title="xmargin contagion --haircut-target --json")
+
+
 def _backtest() -> dict[str, Any]:
     from xmargin.sim import BacktestReport
 
@@ -232,6 +244,8 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "portfolio": _portfolio,
     "replay": _replay,
     "contagion": _contagion,
+    "contagion-sweep": _contagion_sweep,
+    "contagion-haircut": _contagion_haircut,
     "backtest": _backtest,
     "book-margin": _book_margin,
     "bench": _bench,

@@ -5,8 +5,10 @@ with its source. Validated with pydantic at the edge and turned into frozen valu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -43,6 +45,22 @@ class AccountsSpec(_Strict):
         return self
 
 
+class CollateralOracleSpec(_Strict):
+    """A venue's own price for a bridged collateral asset over a time window (its internal oracle), whatever
+    the asset trades at elsewhere: Binance marked USDe near 0.65 on 2025-10-10 (docs/contagion.md)."""
+
+    bridge: str = Field(min_length=1)
+    price: float = Field(ge=0.0, le=1.0)
+    from_hour: float = Field(ge=0.0)
+    to_hour: float = Field(ge=0.0)
+
+    @model_validator(mode="after")
+    def _window(self) -> CollateralOracleSpec:
+        if self.to_hour <= self.from_hour:
+            raise ValueError("to_hour: expected > from_hour")
+        return self
+
+
 class VenueSpec(_Strict):
     name: str = Field(min_length=1)
     kind: Literal["cex", "dex"]
@@ -54,6 +72,8 @@ class VenueSpec(_Strict):
     """CEX: share of the position (as it was when first liquidated) closed per cascade round."""
     insurance_fund_usd: float = Field(ge=0.0)
     accounts: AccountsSpec
+    collateral_oracle: list[CollateralOracleSpec] = Field(default_factory=list)
+    """The venue's own marks of bridged collateral (the other venues keep the bridge's price)."""
 
     @model_validator(mode="after")
     def _margins(self) -> VenueSpec:
@@ -81,6 +101,9 @@ class BridgeSpec(_Strict):
     halt_at_hour: float | None = Field(None, ge=0.0)
     collateral_share: dict[str, float] = Field(default_factory=dict)
     """Per venue: the share of its generated accounts whose collateral is this bridged asset."""
+    haircut: float = Field(0.0, ge=0.0, lt=1.0)
+    """Venues value the asset at (1 - haircut) x its price for margin; accounts post 1 / (1 - haircut)
+    times the coins for the same leverage (docs/contagion.md, "Haircut")."""
 
 
 class ImpactSpec(_Strict):
@@ -119,6 +142,15 @@ class ContagionFile(_Strict):
                     raise ValueError(f"bridges.{b.name}.collateral_share: venue {v!r} is not one of {names}")
                 if not 0.0 <= share <= 1.0:
                     raise ValueError(f"bridges.{b.name}.collateral_share.{v}: expected a share in [0, 1]")
+        bridges = [b.name for b in self.bridges]
+        if len(set(bridges)) != len(bridges):
+            raise ValueError(f"bridges: expected distinct names, found {bridges}")
+        for venue in self.venues:
+            for o in venue.collateral_oracle:
+                if o.bridge not in bridges:
+                    raise ValueError(
+                        f"venues.{venue.name}.collateral_oracle: bridge {o.bridge!r} is not one of {bridges}"
+                    )
         shares: dict[str, float] = {}
         for b in self.bridges:
             for v, share in b.collateral_share.items():
@@ -130,10 +162,12 @@ class ContagionFile(_Strict):
 
 @dataclass(frozen=True, slots=True)
 class Overrides:
-    """Command-line overrides: ``--impact-scale`` and ``--bridge-latency``."""
+    """Command-line overrides: ``--impact-scale``, ``--bridge-latency`` and, per bridge, its haircut (the
+    haircut solver's variable)."""
 
     impact_scale: float = 1.0
     bridge_latency_minutes: float | None = None
+    haircuts: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def load_contagion(path: str | Path) -> ContagionFile:

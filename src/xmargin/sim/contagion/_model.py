@@ -58,7 +58,6 @@ from xmargin.market import DEMO_SNAPSHOT, load_deribit_chain, shipped_chain_path
 from xmargin.sim._impact import ImpactConfig, SqrtImpact
 from xmargin.sim._scenarios import PricePath, load_path
 from xmargin.sim.contagion._config import ContagionFile, Overrides, VenueSpec
-from xmargin.sim.contagion._debtrank import debtrank
 
 FloatArray = NDArray[np.float64]
 
@@ -104,6 +103,17 @@ class SystemOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class BridgeOutcome:
+    """What the accounts holding one bridged asset left behind (USD), at the run's latency and haircut."""
+
+    latency_minutes: float
+    haircut: float
+    accounts: int
+    accounts_bankrupt: int
+    bad_debt_usd: float
+
+
+@dataclass(frozen=True, slots=True)
 class ContagionReport:
     scenario: str
     impact_scale: float
@@ -112,12 +122,17 @@ class ContagionReport:
     system: SystemOutcome
     price_path: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     """Per asset: ``with_feedback`` and ``without_feedback`` market prices at every step (charts)."""
+    bridges: dict[str, BridgeOutcome] = field(default_factory=dict)
+    timeline: dict[str, list[float]] = field(default_factory=dict)
+    """Per step (charts): ``hour``, ``cascade_rounds``, and per venue ``liquidations:NAME`` (in the step)
+    and ``bad_debt_usd:NAME`` (cumulative), with feedback."""
     schema_version: int = SCHEMA_VERSION
 
     def as_dict(self, *, path: bool = False) -> dict[str, Any]:
         d = asdict(self)
         if not path:
             d.pop("price_path")
+            d.pop("timeline")
         return d
 
 
@@ -156,7 +171,9 @@ class _Venue:
     lost: int = 0
 
 
-def _generate(spec: VenueSpec, k: int, cfg: ContagionFile, assets: list[str], px0: FloatArray) -> _Venue:
+def _generate(
+    spec: VenueSpec, k: int, cfg: ContagionFile, assets: list[str], px0: FloatArray, haircut: FloatArray
+) -> _Venue:
     acc = spec.accounts
     rng = np.random.default_rng([acc.seed, k])
     n = acc.count
@@ -176,7 +193,8 @@ def _generate(spec: VenueSpec, k: int, cfg: ContagionFile, assets: list[str], px
     size = side * notional / px0[asset]
     collateral = notional / lev
     cash = np.where(bridge < 0, collateral, 0.0)
-    bridged = np.where(bridge >= 0, collateral, 0.0)
+    # the leverage is on the margin value: a haircut h asks for 1 / (1 - h) times the coins
+    bridged = np.where(bridge >= 0, collateral / (1.0 - haircut[np.maximum(bridge, 0)]), 0.0)
     mm = np.full(n, -1, dtype=np.intp)
     # market makers: a leg on each of their two venues
     extra: list[tuple[int, float, float, int]] = []
@@ -240,14 +258,19 @@ class _Run:
     pending: list[tuple[float, int, int, float]] = field(default_factory=list)
     rounds_max: int = 0
     t_h: float = 0.0
+    haircut: FloatArray = field(init=False)
+    steps: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.path = load_path(self.cfg.scenario)
         self.assets = sorted(self.cfg.impact.depth_usd_per_day)
         market = load_deribit_chain(shipped_chain_path(), DEMO_SNAPSHOT)
         self.px0 = np.array([market.index(u) for u in self.assets])
+        hc = [self.over.haircuts.get(b.name, b.haircut) for b in self.cfg.bridges]
+        self.haircut = np.array(hc or [0.0])
         self.venues = [
-            _generate(v, k, self.cfg, self.assets, self.px0) for k, v in enumerate(self.cfg.venues)
+            _generate(v, k, self.cfg, self.assets, self.px0, self.haircut)
+            for k, v in enumerate(self.cfg.venues)
         ]
         ic = self.cfg.impact
         self.impact = SqrtImpact(
@@ -260,11 +283,16 @@ class _Run:
         lat = self.over.bridge_latency_minutes
         return 60.0 * (self.cfg.bridges[b].latency_minutes if lat is None else lat)
 
-    def bridge_px(self, b: NDArray[np.intp]) -> FloatArray:
+    def bridge_px(self, v: _Venue, b: NDArray[np.intp]) -> FloatArray:
+        """The price venue ``v`` marks each bridged asset ``b`` at now: the bridge's (after its depeg), or
+        the venue's own collateral oracle inside its window."""
         px = np.ones(b.size)
         for k, spec in enumerate(self.cfg.bridges):
             if spec.depeg_at_hour is not None and self.t_h >= spec.depeg_at_hour:
                 px[b == k] = spec.depeg_price
+        for o in v.spec.collateral_oracle:
+            if o.from_hour <= self.t_h < o.to_hour:
+                px[b == [x.name for x in self.cfg.bridges].index(o.bridge)] = o.price
         return px
 
     def halted(self, b: int, t_h: float) -> bool:
@@ -301,7 +329,24 @@ class _Run:
                 self.history[-1] = px
             self.rounds_max = max(self.rounds_max, rounds)
             prices[step] = px
+            self._record(rounds)
         return prices
+
+    def _record(self, rounds: int) -> None:
+        s = self.steps
+        s.setdefault("hour", []).append(self.t_h)
+        s.setdefault("cascade_rounds", []).append(float(rounds))
+        for v in self.venues:
+            s.setdefault(f"liquidations:{v.spec.name}", []).append(float(v.liquidations))
+            s.setdefault(f"bad_debt_usd:{v.spec.name}", []).append(v.bad)
+
+    def timeline(self) -> dict[str, list[float]]:
+        """The per-step series (liquidations per step rather than cumulative)."""
+        out = dict(self.steps)
+        for v in self.venues:
+            key = f"liquidations:{v.spec.name}"
+            out[key] = np.diff(np.asarray(out.get(key, [])), prepend=0.0).tolist()
+        return out
 
     def _arrivals(self, t: float) -> None:
         keep = []
@@ -317,8 +362,12 @@ class _Run:
                 v.arrived += 1
         self.pending = keep
 
-    def _equity(self, v: _Venue, oracle: FloatArray) -> FloatArray:
-        return v.cash + v.bridged * self.bridge_px(v.bridge) + v.size * (oracle[v.asset] - v.entry)
+    def _equity(self, v: _Venue, oracle: FloatArray, *, margin: bool = True) -> FloatArray:
+        """Cash + bridged collateral + unrealised PnL; ``margin``: the collateral after its haircut."""
+        coins = v.bridged * self.bridge_px(v, v.bridge)
+        if margin:
+            coins = coins * (1.0 - self.haircut[np.maximum(v.bridge, 0)])
+        return v.cash + coins + v.size * (oracle[v.asset] - v.entry)
 
     def _top_ups(self, v: _Venue, vk: int, oracle: FloatArray, t: float) -> None:
         eq = self._equity(v, oracle)
@@ -360,7 +409,7 @@ class _Run:
         eq_after = (
             v.cash[rows]
             + realized
-            + v.bridged[rows] * self.bridge_px(v.bridge[rows])
+            + v.bridged[rows] * self.bridge_px(v, v.bridge[rows])
             + rest * (fill - v.entry[rows])
         )
         fee = np.minimum(v.spec.penalty * notional, np.maximum(eq_after, 0.0))
@@ -381,7 +430,7 @@ class _Run:
 
     def _bankruptcies(self, v: _Venue, rows: NDArray[np.intp], close: FloatArray, px: FloatArray) -> None:
         flat = rows[v.size[rows] == 0]
-        value = v.cash[flat] + v.bridged[flat] * self.bridge_px(v.bridge[flat])
+        value = v.cash[flat] + v.bridged[flat] * self.bridge_px(v, v.bridge[flat])
         side = dict(zip(rows.tolist(), np.sign(close).tolist(), strict=True))
         for i, eq in zip(flat.tolist(), value.tolist(), strict=True):
             if eq >= -1e-9:
@@ -422,7 +471,7 @@ class _Run:
         return rest
 
     def _socialize(self, v: _Venue, usd: float, px: FloatArray) -> None:
-        eq = np.where(v.alive, np.maximum(self._equity(v, px), 0.0), 0.0)
+        eq = np.where(v.alive, np.maximum(self._equity(v, px, margin=False), 0.0), 0.0)
         total = float(eq.sum())
         charged = min(usd, total)
         if charged > 0:
@@ -463,66 +512,32 @@ def _outcome(v: _Venue, in_flight: int) -> VenueOutcome:
     )
 
 
-def _unhedged(run: _Run) -> float:
-    """Notional (USD, at the end) of market-maker legs still open whose other leg was closed."""
-    px = run.history[-1] if run.history else run.px0
-    legs: dict[int, list[tuple[_Venue, int]]] = {}
-    for v in run.venues:
-        for i in np.flatnonzero(v.mm >= 0):
-            legs.setdefault(int(v.mm[i]), []).append((v, int(i)))
-    total = 0.0
-    for pair in legs.values():
-        open_ = [(v, i) for v, i in pair if v.size[i] != 0]
-        if len(open_) == 1:
-            leg, row = open_[0]
-            total += abs(float(leg.size[row])) * float(px[leg.asset[row]])
-    return total
+def _bridges(run: _Run) -> dict[str, BridgeOutcome]:
+    out = {}
+    for k, b in enumerate(run.cfg.bridges):
+        held = [(v.bridge == k) & (v.mm < 0) for v in run.venues]
+        out[b.name] = BridgeOutcome(
+            latency_minutes=run.latency_s(k) / 60.0,
+            haircut=float(run.haircut[k]),
+            accounts=sum(int(h.sum()) for h in held),
+            accounts_bankrupt=sum(int((h & ~v.alive).sum()) for h, v in zip(held, run.venues, strict=True)),
+            bad_debt_usd=sum(float(v.debt[h].sum()) for h, v in zip(held, run.venues, strict=True)),
+        )
+    return out
 
 
-def _debtrank(run: _Run) -> float:
-    """DebtRank on the run's loss network (see the module docstring)."""
-    names: list[str] = []
-    value: list[float] = []
-    for v in run.venues:
-        names.append(f"venue:{v.spec.name}")
-        value.append(max(v.fund0, 1.0))
-    for v in run.venues:
-        names.append(f"traders:{v.spec.name}")
-        value.append(float(v.capital[v.mm < 0].sum()))
-    n_mm = len(run.cfg.market_makers)
-    for m in run.cfg.market_makers:
-        names.append(f"mm:{m.name}")
-        value.append(0.0)
-    n = len(names)
-    w = np.zeros((n, n))
-    h0 = np.zeros(n)
-    lost = np.zeros(n)
-    nv = len(run.venues)
-    for k, v in enumerate(run.venues):
-        tr = nv + k
-        traders = v.mm < 0
-        w[tr, k] = float(v.debt[traders].sum()) / max(v.fund0, 1.0)
-        if value[tr] > 0:
-            w[k, tr] = float(v.charged[traders].sum()) / value[tr]
-            lost[tr] += float(v.capital[traders & ~v.alive].sum())
-        for i in np.flatnonzero(v.mm >= 0):
-            node = 2 * nv + int(v.mm[i])
-            value[node] += float(v.capital[i])
-            w[node, k] += float(v.debt[i]) / max(v.fund0, 1.0)
-            w[k, node] += float(v.charged[i])
-            lost[node] += float(v.capital[i]) if not v.alive[i] else 0.0
-    for node in range(2 * nv, 2 * nv + n_mm):
-        if value[node] > 0:
-            w[:nv, node] /= value[node]
-    vals = np.array(value)
-    h0 = np.where(vals > 0, np.minimum(lost / np.maximum(vals, 1e-12), 1.0), 0.0)
-    if vals.sum() <= 0 or not np.any(h0 > 0):
-        return 0.0
-    return debtrank(w, vals, h0).debtrank
+def bad_debt(cfg: ContagionFile, overrides: Overrides = Overrides()) -> tuple[float, dict[str, float]]:  # noqa: B008
+    """The system's bad debt and each bridge's holders' bad debt (USD), with feedback only: the one run the
+    latency sweep's and the haircut solver's evaluations need."""
+    run = _Run(cfg, overrides, overrides.impact_scale)
+    run.run()
+    return sum(v.bad for v in run.venues), {k: b.bad_debt_usd for k, b in _bridges(run).items()}
 
 
 def contagion(cfg: ContagionFile, overrides: Overrides = Overrides()) -> ContagionReport:  # noqa: B008
     """Run the venues of ``cfg`` through its crash window, with and without liquidation feedback."""
+    from xmargin.sim.contagion._network import loss_debtrank, unhedged
+
     with_fb = _Run(cfg, overrides, overrides.impact_scale)
     p_with = with_fb.run()
     without = _Run(cfg, overrides, 0.0)
@@ -537,11 +552,11 @@ def contagion(cfg: ContagionFile, overrides: Overrides = Overrides()) -> Contagi
         bad_debt_usd=sum(o.bad_debt_usd for o in venues.values()),
         amplification=d_with / d_without if d_without > 0 else 1.0,
         cascade_rounds=with_fb.rounds_max,
-        debtrank=_debtrank(with_fb),
+        debtrank=loss_debtrank(with_fb),
         liquidations=sum(o.liquidations for o in venues.values()),
         max_drop_with_feedback=d_with,
         max_drop_without_feedback=d_without,
-        unhedged_market_maker_usd=_unhedged(with_fb),
+        unhedged_market_maker_usd=unhedged(with_fb),
         insurance_funds_exhausted=exhausted,
     )
     price_path = {
@@ -549,5 +564,12 @@ def contagion(cfg: ContagionFile, overrides: Overrides = Overrides()) -> Contagi
         for k, u in enumerate(with_fb.assets)
     }
     return ContagionReport(
-        cfg.scenario, overrides.impact_scale, overrides.bridge_latency_minutes, venues, system, price_path
+        cfg.scenario,
+        overrides.impact_scale,
+        overrides.bridge_latency_minutes,
+        venues,
+        system,
+        price_path,
+        _bridges(with_fb),
+        with_fb.timeline(),
     )
