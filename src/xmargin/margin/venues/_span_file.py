@@ -462,6 +462,6 @@ def parse_span(text: str, *, source: str = "span file") -> SpanFile:
         raise InputError(
             where=f"{source}: line 1",
             expected="a SPAN XML risk-parameter file (<spanFile> ...)",
-            found=repr(text.lstrip()[:20]) if text.strip() else "an empty file",
+            found=text.lstrip()[:20] if text.strip() else "an empty file",
         )
     return _Reader(source).read(_parse_xml(text, source))
