@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 
 from tests.integration.test_service import MARGIN_SCHEMA, ROOT
 from xmargin.cli import app
-from xmargin.instruments import load_portfolio, portfolio_from_mapping
+from xmargin.instruments import Portfolio, Position, load_portfolio, parse_name, portfolio_from_mapping
 from xmargin.margin import SpanMargin
 from xmargin.risk import Book
+from xmargin.testing import parametrize_margin_models
 
 pytest.importorskip("marginism")
 
@@ -81,7 +82,10 @@ def test_cli_margin_with_a_span_file(bench, model: SpanMargin) -> None:  # type:
     bd = doc["breakdown"]
     theirs = bench.compare(model, SPAN_FILE, Book.from_portfolio(load_portfolio(PORTFOLIO)))["marginism"]
     assert bd["model"] == "span" and bd["span_requirement"] == pytest.approx(theirs["total"], rel=REL)
-    assert doc["initial_margin"] == pytest.approx(bd["risk"]) == pytest.approx(doc["maintenance_margin"])
+    assert doc["initial_margin"] == pytest.approx(bd["span_requirement"] + bd["option_value_usd"])
+    assert doc["maintenance_margin"] == doc["initial_margin"]
+    # available is SPAN's excess: the 150,000 USDC less SPAN's total (the options' value cancels out)
+    assert doc["available"] == pytest.approx(150_000.0 - theirs["total"], rel=1e-12)
     assert doc["valuation_time"] == "2025-12-31T00:00:00Z"
     human = runner.invoke(app, args)
     assert human.exit_code == 0 and "SPAN from btc-synthetic.spn" in human.stdout
@@ -115,3 +119,38 @@ def test_cli_a_contract_missing_from_the_file(tmp_path) -> None:  # type: ignore
     assert res.exit_code == 2 and res.stdout == ""
     assert "BTC_USDC-27MAR26-91000-C in " in res.stderr and "no such contract" in res.stderr
     assert "BTC-PERPETUAL in " in res.stderr and "a perpetual" in res.stderr
+
+
+def _pos(name: str, size: float, avg: float | None = None) -> Position:
+    return Position(parse_name(name), size, avg)
+
+
+CONFORMANCE_MODEL = SpanMargin(SPAN_FILE)
+CONFORMANCE_MARKET = CONFORMANCE_MODEL.market().replace(
+    index_usd={**CONFORMANCE_MODEL.market().index_usd, "USDC": 1.0}
+)
+CONFORMANCE_BOOKS = (
+    (
+        Portfolio(
+            "calendar",
+            {"USDC": 60_000.0},
+            (_pos("BTC_USDC-30JAN26", 2.0, 88_000.0), _pos("BTC_USDC-27MAR26", -2.0)),
+        ),
+        Portfolio(
+            "options",
+            {"USDC": 40_000.0, "BTC": 0.5},
+            (
+                _pos("BTC_USDC-27FEB26-100000-C", -3.0),
+                _pos("BTC_USDC-27FEB26-80000-P", 1.0),
+                _pos("BTC-27MAR26-90000-C", 0.7),
+            ),
+        ),
+        Portfolio("empty", {}),
+        Portfolio("long-put", {"USDC": 10_000.0}, (_pos("BTC_USDC-30JAN26-84000-P", 1.5),)),
+    ),
+)
+
+
+@parametrize_margin_models([CONFORMANCE_MODEL], market=CONFORMANCE_MARKET, books=CONFORMANCE_BOOKS)
+def test_conformance(model: object, check: object) -> None:
+    check(model)  # type: ignore[operator]

@@ -239,8 +239,8 @@ def _print_span(bd: SpanBreakdown) -> None:
     t.add_row("active scenario (1-16)", *active, *([""] if len(bd.commodities) > 1 else []))
     console.print(t)
     console.print(
-        f"SPAN total max(0, risk - NOV) = {fmt(bd.span_requirement)} USD; xmargin's IM and MM are the risk "
-        f"{fmt(bd.risk)}, as equity already counts the options at their value"
+        f"SPAN total max(0, risk - NOV) = {fmt(bd.span_requirement)} USD; IM = MM = it + the options' value "
+        f"{fmt(bd.option_value_usd)} that equity counts, so available is SPAN's excess"
     )
 
 

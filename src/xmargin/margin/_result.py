@@ -282,8 +282,9 @@ class SpanCommodity:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpanBreakdown(BreakdownBase):
-    """``span``: SPAN from a risk-parameter file (USD). ``risk`` (Σ over commodities) is the model's IM and MM;
-    ``span_requirement`` = max(0, risk − net option value) is SPAN's total, the cash an account must hold."""
+    """``span``: SPAN from a risk-parameter file (USD). ``span_requirement`` = max(0, risk − net option value) is
+    SPAN's total, the cash an account must hold; the model's IM and MM are it plus ``option_value_usd``, the
+    options' value that equity counts (at the market's marks), so that ``available`` is SPAN's excess."""
 
     model: Literal["span"] = "span"
     preset: str
@@ -297,6 +298,7 @@ class SpanBreakdown(BreakdownBase):
     risk: float
     net_option_value: float
     span_requirement: float
+    option_value_usd: float
     commodities: Mapping[str, SpanCommodity] = field(default_factory=dict)
 
 

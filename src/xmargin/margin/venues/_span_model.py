@@ -7,11 +7,12 @@ per contract). A perpetual, or a derivative the file does not list, is bad input
 Linear and inverse contracts both take the file's USD risk array (named in ``warnings`` for inverse ones).
 Coin and stablecoin balances are collateral, valued at index without haircuts; SPAN margins derivatives only.
 
-Results (USD): SPAN's risk requirement ``max(scan + intra − inter, SOM)`` summed over commodities is both the
-initial and the maintenance margin (SPAN itself gives one figure; an exchange's initial-to-maintenance ratio is
-not in the file). SPAN's total ``risk − NOV`` is what an account must hold in cash; xmargin's equity already
-counts the options at their value, so it is compared with the risk before NOV: ``available`` = cash + NOV − risk
-= cash − (risk − NOV), the same account as SPAN sees it. The breakdown carries every component and the total.
+Results (USD): SPAN's total ``max(0, Σ risk − NOV)`` is the cash an account must hold, with
+``risk = max(scan + intra − inter, SOM)`` per commodity and NOV the options' value at the file's prices. xmargin's
+equity also counts the options, at their mark; so IM = MM = SPAN total + that option value (at least 0), and
+``available`` = cash (and futures P&L) − SPAN total: SPAN's own excess, whatever market values the options. A long
+option alone is thereby paid in full (docs/margin.md "Long options are paid in full"). SPAN gives one figure, so
+IM = MM (an exchange's initial-to-maintenance ratio is not in the file). The breakdown carries every component.
 """
 
 from __future__ import annotations
@@ -225,34 +226,30 @@ class SpanMargin:
         detail: bool = True,
         prepared: SpanPrepared | None = None,
     ) -> MarginResult:
-        """IM = MM = SPAN risk (USD) of every account; equity and margin balance at the market (docstring)."""
+        """IM = MM = SPAN total + the options' value (USD) of every account; equity at the market (docstring)."""
         if prepared is None:
             prep = self.prepare(book.columns, market)
         else:
             check_prepared(prepared.market, prepared.columns, book, market, where="span.requirement")
             prep = prepared
         n = book.n_accounts
-        risk = np.zeros(n)
+        total = np.zeros(n)
         breakdowns: list[SpanBreakdown] = []
+        option_value = np.asarray(book.q @ np.where(prep.table.is_option, prep.table.value_usd, 0.0))
         for r, (cols, size, _entry, _at) in enumerate(account_rows(book)):
             res = self.evaluate(prep, cols, size)
-            risk[r] = res.risk
+            total[r] = res.total
             if detail:
-                breakdowns.append(self._breakdown(res))
+                breakdowns.append(self._breakdown(res, float(option_value[r])))
+        im = np.maximum(total + option_value, 0.0)
         equity = equity_usd(book, prep.table)
         return MarginResult(
-            self.name,
-            book.accounts,
-            risk,
-            risk.copy(),
-            equity,
-            equity.copy(),
-            tuple(breakdowns),
-            prep.warnings,
+            self.name, book.accounts, im, im.copy(), equity, equity.copy(), tuple(breakdowns), prep.warnings
         )
 
-    def _breakdown(self, res: SpanResult) -> SpanBreakdown:
+    def _breakdown(self, res: SpanResult, option_value: float) -> SpanBreakdown:
         return SpanBreakdown(
+            option_value_usd=option_value,
             preset=self.preset_name,
             source=SOURCE,
             span_file=self.span.source,
