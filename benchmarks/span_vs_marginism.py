@@ -8,7 +8,9 @@ base coin, FUT or C/P, quantity in coin, expiry YYYYMMDD, strike); marginism's e
 expiry-day add-ons are NSE's and not SPAN, so they are set to 0 and its ``total_margin`` is its SPAN margin.
 Printed: each component (scan, calendar spread, short option minimum, net option value) and the total from
 both, with the relative difference of the totals. ``--random N`` adds N seeded random books on the file's
-contracts (the largest relative gap over them is printed).
+contracts (the largest relative gap over them is printed). ``--speed N``: N random accounts margined as one book
+by ``SpanMargin.requirement`` (vectorised over accounts) and one by one by marginism, seconds and the ratio (a
+second xmargin run, after the first has warmed up the pricer).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -104,11 +107,46 @@ def compare(model: SpanMargin, span_file: Path, book: Book) -> dict[str, dict[st
     return {"xmargin": mine, "marginism": theirs}
 
 
+def speed_run(model: SpanMargin, span_file: Path, n: int) -> dict[str, float]:
+    """Margin ``n`` random accounts as one book (xmargin) and one by one (marginism); seconds and ratio."""
+    rng = np.random.default_rng(7)
+    pfs = [
+        portfolio_from_mapping(
+            {"account": f"a{i}", "collateral": {"USDC": 1e5}, "positions": random_book(model, rng, 6)}
+        )
+        for i in range(n)
+    ]
+    book = Book.from_portfolios(pfs)
+    base = model.market()
+    market = base.replace(index_usd={**base.index_usd, "USDC": 1.0})
+    model.requirement(book, market, detail=False)  # warm-up
+    t0 = time.perf_counter()
+    res = model.requirement(book, market, detail=False)
+    ours = time.perf_counter() - t0
+    from marginism import ExposureConfig, Position, SpanCalculator
+
+    calc = SpanCalculator.from_file(
+        str(span_file), exposure=ExposureConfig(0, 0, 0, 0, expiry_day_elm_pct=0.0)
+    )
+    rows = [rows_of(Book.from_portfolios([p])) for p in pfs]
+    t0 = time.perf_counter()
+    theirs = [
+        calc.calculate([Position(s, i, q, expiry=e, strike=k) for s, i, q, e, k in r]).total_margin
+        for r in rows
+    ]
+    ref = time.perf_counter() - t0
+    table = model.prepare(book.columns, market).table
+    option_value = np.asarray(book.q @ np.where(table.is_option, table.value_usd, 0.0))
+    gap = np.abs(res.initial_margin - option_value - np.asarray(theirs)) / np.maximum(np.asarray(theirs), 1.0)
+    return {"xmargin_seconds": ours, "marginism_seconds": ref, "ratio": ref / ours, "worst": float(gap.max())}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--span-file", type=Path, default=ROOT / "examples/span/btc-synthetic.spn")
     ap.add_argument("--portfolio", type=Path, default=ROOT / "examples/span/portfolio.yaml")
     ap.add_argument("--random", type=int, default=0)
+    ap.add_argument("--speed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     model = SpanMargin(args.span_file)
@@ -123,12 +161,10 @@ def main() -> int:
         d = compare(model, args.span_file, Book.from_portfolio(pf))
         x, y = d["xmargin"]["total"], d["marginism"]["total"]
         worst = max(worst, abs(x - y) / max(abs(y), 1.0))
+    speed = speed_run(model, args.span_file, args.speed) if args.speed else {}
     if args.json:
-        print(
-            json.dumps(
-                {**doc, "relative_difference": rel, "random_books": args.random, "worst_random": worst}
-            )
-        )
+        out = {**doc, "relative_difference": rel, "random_books": args.random, "worst_random": worst, **speed}
+        print(json.dumps(out))
         return 0
     print(f"{'USD':<22}{'xmargin':>16}{'marginism':>16}")
     for key in doc["xmargin"]:
@@ -136,6 +172,11 @@ def main() -> int:
     print(f"relative difference of the totals: {rel:.3g}")
     if args.random:
         print(f"{args.random} random books: largest relative difference {worst:.3g}")
+    if speed:
+        print(
+            f"{args.speed} accounts: xmargin {speed['xmargin_seconds']:.3f} s, marginism {speed['marginism_seconds']:.3f} s,"
+            f" ratio {speed['ratio']:.2f} (marginism / xmargin); largest relative gap {speed['worst']:.3g}"
+        )
     return 0
 
 

@@ -53,7 +53,7 @@ EPS = 1e-12
 
 @dataclass(frozen=True, slots=True)
 class CommodityArrays:
-    """One combined commodity's contracts as arrays, in file order."""
+    """One combined commodity's contracts as arrays, in file order, and the periods they fall in."""
 
     cc: CombinedCommodity
     risk: FloatArray  # (n, 16)
@@ -62,6 +62,8 @@ class CommodityArrays:
     is_option: NDArray[np.bool_]
     period: tuple[str, ...]
     som_rate: FloatArray
+    periods: tuple[str, ...]  # sorted, distinct
+    by_period: FloatArray  # (n, periods): the contract's composite delta in its period's column
 
     @classmethod
     def of(cls, cc: CombinedCommodity) -> CommodityArrays:
@@ -70,14 +72,22 @@ class CommodityArrays:
         is_opt = np.array([c.kind == "opt" for c in cc.contracts], dtype=bool)
         value = np.array([c.price * c.cvf for c in cc.contracts], dtype=np.float64)
         som = np.array([_tier_rate(cc.som_tiers, c.period) for c in cc.contracts], dtype=np.float64)
+        delta = np.array([c.delta for c in cc.contracts], dtype=np.float64)
+        period = tuple(c.period for c in cc.contracts)
+        periods = tuple(sorted(set(period)))
+        col = np.array([periods.index(p) for p in period], dtype=np.intp)
+        by_period = np.zeros((n, len(periods)))
+        by_period[np.arange(n), col] = delta
         return cls(
             cc,
             risk,
-            np.array([c.delta for c in cc.contracts], dtype=np.float64),
+            delta,
             np.where(is_opt, value, 0.0),
             is_opt,
-            tuple(c.period for c in cc.contracts),
+            period,
             np.where(is_opt, som, 0.0),
+            periods,
+            by_period,
         )
 
 
@@ -87,7 +97,7 @@ def _tier_rate(tiers: Sequence[Tier], period: str) -> float:
 
 @dataclass(frozen=True, slots=True)
 class CommodityRisk:
-    """One combined commodity's SPAN figures (the commodity's currency, USD)."""
+    """One combined commodity's SPAN figures for one account (the commodity's currency, USD)."""
 
     cc: str
     scenario_losses: tuple[float, ...]
@@ -111,6 +121,8 @@ class CommodityRisk:
 
 @dataclass(frozen=True, slots=True)
 class SpanResult:
+    """One account's SPAN figures: the commodities it holds, and their sums."""
+
     commodities: tuple[CommodityRisk, ...]
 
     def _sum(self, name: str) -> float:
@@ -146,138 +158,183 @@ class SpanResult:
         return max(0.0, self.risk - self.net_option_value)
 
 
+@dataclass(frozen=True, slots=True)
+class CommodityBatch:
+    """One commodity's figures for every account (arrays over accounts; ``losses`` is (accounts, 16))."""
+
+    held: NDArray[np.bool_]
+    losses: FloatArray
+    scan: FloatArray
+    active: NDArray[np.intp]
+    time_risk: FloatArray
+    vol_risk: FloatArray
+    price_risk: FloatArray
+    net_delta: FloatArray
+    intra: FloatArray
+    inter: FloatArray
+    som: FloatArray
+    nov: FloatArray
+
+    @property
+    def risk(self) -> FloatArray:
+        return np.maximum(self.scan + self.intra - self.inter, self.som)
+
+
+@dataclass(frozen=True, slots=True)
+class SpanBatch:
+    """SPAN figures of many accounts at once, per commodity."""
+
+    commodities: Mapping[str, CommodityBatch]
+
+    @property
+    def total(self) -> FloatArray:
+        """Per account: ``max(0, Σ (risk − NOV))``."""
+        parts = [c.risk - c.nov for c in self.commodities.values()]
+        return np.maximum(np.sum(parts, axis=0), 0.0) if parts else np.zeros(0)
+
+    def account(self, r: int) -> SpanResult:
+        out = []
+        for cc, b in self.commodities.items():
+            if not b.held[r]:
+                continue
+            out.append(
+                CommodityRisk(
+                    cc=cc,
+                    scenario_losses=tuple(float(x) for x in b.losses[r]),
+                    scan_risk=float(b.scan[r]),
+                    active_scenario=int(b.active[r]) + 1,
+                    time_risk=float(b.time_risk[r]),
+                    volatility_risk=float(b.vol_risk[r]),
+                    price_risk=float(b.price_risk[r]),
+                    net_delta=float(b.net_delta[r]),
+                    intra_charge=float(b.intra[r]),
+                    inter_credit=float(b.inter[r]),
+                    short_option_minimum=float(b.som[r]),
+                    risk=float(b.risk[r]),
+                    net_option_value=float(b.nov[r]),
+                )
+            )
+        return SpanResult(tuple(out))
+
+
 class _Deltas:
-    """Net composite delta per (commodity, period), used up by spreads in priority order."""
+    """Net composite delta per account and (commodity, period), used up by spreads in priority order."""
 
-    def __init__(
-        self, by_period: dict[str, dict[str, float]], commodities: Mapping[str, CommodityArrays]
-    ) -> None:
-        self.left = by_period
-        self.arrays = commodities
+    def __init__(self, left: dict[str, FloatArray], arrays: Mapping[str, CommodityArrays], n: int) -> None:
+        self.left = left
+        self.arrays = arrays
+        self.n = n
+        self.inter = False
+        """Tier legs (``tLeg``) name ``interTiers`` while inter spreads are formed, ``intraTiers`` before."""
 
-    inter = False
-    """Tier legs (``tLeg``) name ``interTiers`` while inter spreads are formed, ``intraTiers`` before."""
-
-    def periods(self, leg: SpreadLeg) -> list[str]:
-        own = self.left.get(leg.cc, {})
+    def columns(self, leg: SpreadLeg) -> list[int]:
+        arr = self.arrays[leg.cc]
         if leg.period is not None:
-            return [leg.period] if leg.period in own else []
-        cc = self.arrays[leg.cc].cc
-        tiers = cc.inter_tiers if self.inter else cc.intra_tiers
+            return [arr.periods.index(leg.period)] if leg.period in arr.periods else []
+        tiers = arr.cc.inter_tiers if self.inter else arr.cc.intra_tiers
         tier = next((t for t in tiers if t.number == leg.tier), None)
         if tier is None:  # a tier the file does not define: no delta there
             return []
-        return sorted(p for p in own if tier.holds(p))
+        return [k for k, p in enumerate(arr.periods) if tier.holds(p)]
 
-    def of(self, leg: SpreadLeg) -> float:
-        own = self.left.get(leg.cc, {})
-        return float(sum(own[p] for p in self.periods(leg)))
+    def of(self, leg: SpreadLeg) -> FloatArray:
+        cols = self.columns(leg)
+        return self.left[leg.cc][:, cols].sum(axis=1) if cols else np.zeros(self.n)
 
-    def use(self, leg: SpreadLeg, amount: float) -> None:
-        """Move the leg's delta ``amount`` (> 0) towards zero, period by period in order within a tier."""
-        own = self.left[leg.cc]
-        sign = 1.0 if self.of(leg) > 0 else -1.0
-        for p in self.periods(leg):
-            if amount <= 0:
-                break
-            d = own[p]
-            if d * sign <= 0:
-                continue
-            take = min(abs(d), amount)
-            own[p] = d - sign * take
-            amount -= take
+    def use(self, leg: SpreadLeg, amount: FloatArray) -> None:
+        """Move each account's leg delta by ``amount`` (≥ 0) towards zero, period by period within a tier."""
+        left = self.left[leg.cc]
+        sign = np.sign(self.of(leg))
+        rest = amount.copy()
+        for k in self.columns(leg):
+            d = left[:, k]
+            take = np.where(d * sign > 0, np.minimum(np.abs(d), rest), 0.0)
+            left[:, k] = d - sign * take
+            rest -= take
 
 
-def _spreads(spread: DeltaSpread, deltas: _Deltas) -> float:
-    """How many spreads ``spread`` forms on the delta left (0 when a leg is empty or on the wrong side)."""
-    sign_a = None
-    n = np.inf
+def _spreads(spread: DeltaSpread, deltas: _Deltas) -> FloatArray:
+    """Per account, how many spreads ``spread`` forms on the delta left: the smallest |delta| / ratio over the
+    legs, when every A leg has one sign and every B leg the other (0 otherwise, or when a leg is empty)."""
+    n = np.full(deltas.n, np.inf)
+    valid = np.ones(deltas.n, dtype=bool)
+    ref: FloatArray | None = None
     for leg in spread.legs:
         d = deltas.of(leg)
-        if abs(d) <= EPS:
-            return 0.0
-        s = 1.0 if d > 0 else -1.0
-        want = s if leg.side == "A" else -s
-        if sign_a is None:
-            sign_a = want
-        elif want != sign_a:
-            return 0.0
-        n = min(n, abs(d) / leg.ratio)
-    return float(n) if np.isfinite(n) else 0.0
+        want = np.sign(d) if leg.side == "A" else -np.sign(d)
+        valid &= np.abs(d) > EPS
+        if ref is None:
+            ref = want
+        else:
+            valid &= want == ref
+        n = np.minimum(n, np.abs(d) / leg.ratio)
+    return np.where(valid, n, 0.0)
 
 
-def _scan(arr: CommodityArrays, q: FloatArray) -> tuple[FloatArray, float, int, float, float, float]:
-    losses = q @ arr.risk if q.size else np.zeros(SCENARIOS)
-    active = int(np.argmax(losses))
-    scan = max(0.0, float(losses[active]))
-    time_risk = 0.5 * float(losses[0] + losses[1])
-    vol_risk = 0.5 * float(losses[active] - losses[PAIRED[active]]) if scan > 0 else 0.0
-    price_risk = scan - time_risk - vol_risk
-    return losses, scan, active, time_risk, vol_risk, price_risk
+def span_batch(
+    span: SpanFile, arrays: Mapping[str, CommodityArrays], quantity: Mapping[str, FloatArray]
+) -> SpanBatch:
+    """The SPAN figures of many accounts: ``quantity[cc]`` = signed contracts, (accounts, contracts) aligned with
+    ``arrays[cc]`` (a commodity left out holds nothing)."""
+    n = next((q.shape[0] for q in quantity.values()), 1)
+    qs = {cc: quantity[cc] if cc in quantity else np.zeros((n, len(a.period))) for cc, a in arrays.items()}
+    rows = np.arange(n)
+    scans = {}
+    for cc, a in arrays.items():
+        losses = qs[cc] @ a.risk
+        active = np.argmax(losses, axis=1)
+        worst = losses[rows, active]
+        scan = np.maximum(worst, 0.0)
+        time_risk = 0.5 * (losses[:, 0] + losses[:, 1])
+        paired = losses[rows, np.asarray(PAIRED)[active]]
+        vol_risk = np.where(scan > 0, 0.5 * (worst - paired), 0.0)
+        scans[cc] = (losses, scan, active, time_risk, vol_risk, scan - time_risk - vol_risk)
+    deltas = _Deltas({cc: qs[cc] @ a.by_period for cc, a in arrays.items()}, arrays, n)
+    net_delta = {cc: deltas.left[cc].sum(axis=1) for cc in arrays}
+    intra = {cc: np.zeros(n) for cc in arrays}
+    for cc, a in arrays.items():
+        for s in a.cc.intra_spreads:
+            k = _spreads(s, deltas)
+            intra[cc] += k * s.rate
+            for leg in s.legs:
+                deltas.use(leg, k * leg.ratio)
+    inter = {cc: np.zeros(n) for cc in arrays}
+    wfpr = {}
+    for cc in arrays:
+        nd = np.abs(net_delta[cc])
+        wfpr[cc] = np.where(nd > EPS, np.maximum(scans[cc][5], 0.0) / np.where(nd > EPS, nd, 1.0), 0.0)
+    deltas.inter = True
+    for s in span.inter_spreads:
+        k = _spreads(s, deltas)
+        for leg in s.legs:
+            inter[leg.cc] += k * leg.ratio * wfpr[leg.cc] * s.rate
+            deltas.use(leg, k * leg.ratio)
+    out = {}
+    for cc, a in arrays.items():
+        q = qs[cc]
+        losses, scan, active, time_risk, vol_risk, price_risk = scans[cc]
+        out[cc] = CommodityBatch(
+            held=np.any(q != 0, axis=1),
+            losses=losses,
+            scan=scan,
+            active=active,
+            time_risk=time_risk,
+            vol_risk=vol_risk,
+            price_risk=price_risk,
+            net_delta=net_delta[cc],
+            intra=intra[cc],
+            inter=inter[cc],
+            som=np.maximum(-q, 0.0) @ a.som_rate,
+            nov=q @ a.value,
+        )
+    return SpanBatch(out)
 
 
 def span_result(
     span: SpanFile, arrays: Mapping[str, CommodityArrays], quantity: Mapping[str, FloatArray]
 ) -> SpanResult:
-    """The SPAN figures of one portfolio: ``quantity[cc]`` = signed contracts, aligned with ``arrays[cc]``
-    (commodities without positions are left out)."""
-    held = [cc for cc in arrays if cc in quantity and np.any(quantity[cc] != 0)]
-    by_period: dict[str, dict[str, float]] = {}
-    scans: dict[str, tuple[FloatArray, float, int, float, float, float]] = {}
-    for cc in held:
-        arr, q = arrays[cc], quantity[cc]
-        per: dict[str, float] = {}
-        for p, d in zip(arr.period, (q * arr.delta).tolist(), strict=True):
-            per[p] = per.get(p, 0.0) + d
-        by_period[cc] = per
-        scans[cc] = _scan(arr, q)
-    net_delta = {cc: sum(by_period[cc].values()) for cc in held}
-    deltas = _Deltas(by_period, arrays)
-    intra = dict.fromkeys(held, 0.0)
-    for cc in held:
-        for s in arrays[cc].cc.intra_spreads:
-            n = _spreads(s, deltas)
-            if n > 0:
-                intra[cc] += n * s.rate
-                for leg in s.legs:
-                    deltas.use(leg, n * leg.ratio)
-    inter = dict.fromkeys(held, 0.0)
-    wfpr = {
-        cc: max(0.0, scans[cc][5]) / abs(net_delta[cc]) if abs(net_delta[cc]) > EPS else 0.0 for cc in held
-    }
-    deltas.inter = True
-    for s in span.inter_spreads:
-        if any(leg.cc not in by_period for leg in s.legs):
-            continue
-        n = _spreads(s, deltas)
-        if n > 0:
-            for leg in s.legs:
-                inter[leg.cc] += n * leg.ratio * wfpr[leg.cc] * s.rate
-                deltas.use(leg, n * leg.ratio)
-    out: list[CommodityRisk] = []
-    for cc in held:
-        arr, q = arrays[cc], quantity[cc]
-        losses, scan, active, time_risk, vol_risk, price_risk = scans[cc]
-        som = float(np.sum(np.maximum(-q, 0.0) * arr.som_rate))
-        risk = max(scan + intra[cc] - inter[cc], som)
-        out.append(
-            CommodityRisk(
-                cc=cc,
-                scenario_losses=tuple(float(x) for x in losses),
-                scan_risk=scan,
-                active_scenario=active + 1,
-                time_risk=time_risk,
-                volatility_risk=vol_risk,
-                price_risk=price_risk,
-                net_delta=net_delta[cc],
-                intra_charge=intra[cc],
-                inter_credit=inter[cc],
-                short_option_minimum=som,
-                risk=risk,
-                net_option_value=float(q @ arr.value),
-            )
-        )
-    return SpanResult(tuple(out))
+    """The SPAN figures of one portfolio: ``quantity[cc]`` = signed contracts aligned with ``arrays[cc]``."""
+    return span_batch(span, arrays, {cc: np.atleast_2d(q) for cc, q in quantity.items()}).account(0)
 
 
 def commodity_arrays(span: SpanFile) -> dict[str, CommodityArrays]:

@@ -23,13 +23,13 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from xmargin.core import InputError
 from xmargin.instruments import Instrument, Kind
 from xmargin.margin._model import FloatArray, MarginResult, check_prepared, register, sum_parts
 from xmargin.margin._result import SpanBreakdown, SpanCommodity
-from xmargin.margin.venues._book import account_rows
-from xmargin.margin.venues._span import CommodityArrays, SpanResult, commodity_arrays, span_result
+from xmargin.margin.venues._span import CommodityArrays, SpanResult, commodity_arrays, span_batch, span_result
 from xmargin.margin.venues._span_file import SpanFile, read_span_file
 from xmargin.market import MarketSnapshot
 from xmargin.risk import Book, Columns, InstrumentTable, equity_usd, pin_entries, resolve_instruments
@@ -40,6 +40,8 @@ SOURCE = (
     "McMillan, Options as a Strategic Investment, ch. 34; docs/margin.md#span"
 )
 EXPIRY_HOUR = 8
+CHUNK = 8192
+"""Accounts evaluated at once (bounds the dense (accounts × contracts) arrays)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -60,7 +62,16 @@ def _periods(inst: Instrument) -> tuple[str, ...]:
     return (inst.expiry.strftime("%Y%m%d"), inst.expiry.strftime("%Y%m"))
 
 
-def _find(span: SpanFile, inst: Instrument) -> tuple[int, float]:
+def _by_period(span: SpanFile) -> dict[tuple[str, str], list[int]]:
+    """The contracts of each (commodity, period), by index in the commodity."""
+    out: dict[tuple[str, str], list[int]] = {}
+    for code, cc in span.commodities.items():
+        for k, c in enumerate(cc.contracts):
+            out.setdefault((code, c.period), []).append(k)
+    return out
+
+
+def _find(span: SpanFile, index: dict[tuple[str, str], list[int]], inst: Instrument) -> tuple[int, float]:
     cc = span.commodities.get(inst.base)
     if cc is None:
         raise InputError(
@@ -70,9 +81,8 @@ def _find(span: SpanFile, inst: Instrument) -> tuple[int, float]:
         )
     periods = _periods(inst)
     for want in periods:
-        for k, c in enumerate(cc.contracts):
-            if c.period != want:
-                continue
+        for k in index.get((inst.base, want), []):
+            c = cc.contracts[k]
             if inst.kind is Kind.FUTURE and c.kind == "fut":
                 return k, 1.0 / c.cvf
             if inst.kind is Kind.OPTION and c.kind == "opt":
@@ -155,6 +165,7 @@ class SpanMargin:
             )
         self.span = span_file if isinstance(span_file, SpanFile) else read_span_file(span_file)
         self.arrays: dict[str, CommodityArrays] = commodity_arrays(self.span)
+        self.index = _by_period(self.span)
         self.preset_name = Path(self.span.source).name
 
     def __repr__(self) -> str:
@@ -186,7 +197,7 @@ class SpanMargin:
                 )
                 continue
             try:
-                k, n = _find(self.span, inst)
+                k, n = _find(self.span, self.index, inst)
             except InputError as exc:
                 errors.append(exc)
                 continue
@@ -236,16 +247,32 @@ class SpanMargin:
         total = np.zeros(n)
         breakdowns: list[SpanBreakdown] = []
         option_value = np.asarray(book.q @ np.where(prep.table.is_option, prep.table.value_usd, 0.0))
-        for r, (cols, size, _entry, _at) in enumerate(account_rows(book)):
-            res = self.evaluate(prep, cols, size)
-            total[r] = res.total
+        maps = self._contract_maps(prep)
+        for lo in range(0, n, CHUNK):
+            rows = book.q[lo : lo + CHUNK]
+            batch = span_batch(
+                self.span, self.arrays, {cc: np.asarray((rows @ m).toarray()) for cc, m in maps.items()}
+            )
+            total[lo : lo + CHUNK] = batch.total
             if detail:
-                breakdowns.append(self._breakdown(res, float(option_value[r])))
+                for r in range(rows.shape[0]):
+                    breakdowns.append(self._breakdown(batch.account(r), float(option_value[lo + r])))
         im = np.maximum(total + option_value, 0.0)
         equity = equity_usd(book, prep.table)
         return MarginResult(
             self.name, book.accounts, im, im.copy(), equity, equity.copy(), tuple(breakdowns), prep.warnings
         )
+
+    def _contract_maps(self, prep: SpanPrepared) -> dict[str, sparse.csr_matrix]:
+        """Per commodity, the (columns × contracts) matrix turning coin sizes into contracts."""
+        out = {}
+        n_cols = len(prep.cc)
+        for cc, a in self.arrays.items():
+            cols = [c for c in range(n_cols) if prep.cc[c] == cc]
+            data = [prep.contracts_per_coin[c] for c in cols]
+            idx = [prep.contract[c] for c in cols]
+            out[cc] = sparse.csr_matrix((data, (cols, idx)), shape=(n_cols, len(a.period)))
+        return out
 
     def _breakdown(self, res: SpanResult, option_value: float) -> SpanBreakdown:
         return SpanBreakdown(
