@@ -290,6 +290,20 @@ def test_a_duplicate_contract_is_bad_input() -> None:
         parse_span(text, source="dup.spn")
 
 
+def test_an_unimplemented_charge_method_is_bad_input() -> None:
+    text = span_xml(
+        [
+            Cc(
+                "B",
+                futures=[Fut("1", futures_array(1.0)), Fut("2", futures_array(1.0))],
+                intra=[(1, 5.0, "1", "2")],
+            )
+        ]
+    )
+    with pytest.raises(InputError, match=r"<ccDef B/dSpread/chargeMeth>: expected F .*found 'P'"):
+        parse_span(text.replace("<chargeMeth>F</chargeMeth>", "<chargeMeth>P</chargeMeth>"), source="m.spn")
+
+
 def test_inter_rate_must_be_a_fraction() -> None:
     text = span_xml(
         [Cc("C", futures=[Fut("1", futures_array(1.0))]), Cc("S", futures=[Fut("1", futures_array(1.0))])],

@@ -15,8 +15,8 @@ so that both run on the same files:
   ``somTiers``/``intraTiers``/``interTiers`` (``tn``, ``sPe``, ``ePe``, ``rate/val``), intra-commodity spreads
   ``dSpread`` (``spread`` priority, ``chargeMeth`` ``F``, ``rate/val`` per spread, legs ``pLeg`` by period or
   ``tLeg`` by tier with ``rs`` side A/B and ``i`` delta ratio);
-- ``clearingOrg/interSpreads/dSpread``: inter-commodity spreads, ``rate/val`` the credit as a fraction (0.55 =
-  55%; the schema gives no unit, CME's reports print it in percent).
+- ``clearingOrg/interSpreads/dSpread``: inter-commodity spreads (``chargeMeth`` ``W``, weighted price risk),
+  ``rate/val`` the credit as a fraction (0.55 = 55%; the schema gives no unit, CME's reports print it in percent).
 
 Any other element is ignored (a ``spotRate`` is named in the file's notes: delivery charges are not computed).
 Every problem is bad input naming the file, the line and the record, what was expected and what was found; a
@@ -250,11 +250,12 @@ class _Reader:
         return tuple(out)
 
     def spread(self, node: Node, record: str, *, inter: bool) -> DeltaSpread:
-        method = self.text(node, "chargeMeth", record, default="F")
-        if not inter and method != "F":
-            raise self.err(
-                node, f"{record}/chargeMeth", "F (a flat charge per spread; the method implemented)", method
-            )
+        # the schema's ChargeMeth: F flat rate, P per month per spread, W weighted price risk
+        want = "W" if inter else "F"
+        method = self.text(node, "chargeMeth", record, default=want)
+        if method != want:
+            what = "weighted price risk" if inter else "a flat charge per spread"
+            raise self.err(node, f"{record}/chargeMeth", f"{want} ({what}; the method implemented)", method)
         rate = self.rate(node, record, default=None)
         if inter and not 0.0 <= rate <= 1.0:
             raise self.err(node, f"{record}/rate", "a credit rate as a fraction in [0, 1] (0.55 = 55%)", rate)
