@@ -17,6 +17,8 @@ from xmargin.margin import (
     MarginModel,
     MarginReport,
     PmBreakdown,
+    SpanBreakdown,
+    SpanMargin,
     VenueBreakdown,
     account_report,
     check_portfolio,
@@ -44,6 +46,13 @@ ModelOpt = Annotated[
 PresetOpt = Annotated[
     str | None,
     typer.Option("--preset", help="A preset for the model: a shipped name (xmargin models) or a YAML file"),
+]
+SpanFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--span-file",
+        help="A SPAN risk-parameter file (XML .spn) for --model span; without --market, its prices are the market",
+    ),
 ]
 MarketOpt = Annotated[
     Path, typer.Option("--market", help="Market file (- for standard input), or a Deribit chain CSV#SNAPSHOT")
@@ -99,7 +108,15 @@ def load_inputs(portfolio: Path, market: Path) -> tuple[Portfolio, MarketSnapsho
     return pf, mkt
 
 
-def model_of(model: str, preset: str | None) -> MarginModel:
+def model_of(model: str, preset: str | None, span_file: Path | None = None) -> MarginModel:
+    if span_file is not None:
+        if model.strip().lower() != "span":
+            raise InputError(
+                where="--span-file", expected="--model span with a SPAN file", found=f"--model {model}"
+            )
+        if preset is not None:
+            raise InputError(where="--preset", expected="no preset with --span-file", found=preset)
+        return SpanMargin(span_file)
     with flags(MODEL_FLAGS):
         return resolve_model(model, preset)
 
@@ -107,7 +124,13 @@ def model_of(model: str, preset: str | None) -> MarginModel:
 @handle_errors
 def margin(
     portfolio: Annotated[Path, typer.Argument(help="Portfolio file (YAML/JSON; - for standard input)")],
-    market: MarketOpt,
+    market: Annotated[
+        Path | None,
+        typer.Option(
+            "--market",
+            help="Market file (- for standard input), or a Deribit chain CSV#SNAPSHOT; optional with --span-file",
+        ),
+    ] = None,
     model: ModelOpt = "pm",
     preset: PresetOpt = None,
     currency: CurrencyOpt = "USD",
@@ -117,11 +140,22 @@ def margin(
             "--add", help="What-if trade INSTRUMENT=SIZE[@PRICE], at mark without a price (repeatable)"
         ),
     ] = None,
+    span_file: SpanFileOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Margin of one account under one model; with --add, before and after a proposed trade."""
-    pf, mkt = load_inputs(portfolio, market)
-    m = model_of(model, preset)
+    m = model_of(model, preset, span_file)
+    if market is None and span_file is None:
+        raise InputError(
+            where="--market", expected="a market file (optional only with --span-file)", found="none"
+        )
+    if market is None:
+        assert isinstance(m, SpanMargin)
+        pf = load_portfolio(portfolio)
+        mkt = m.market()
+        check_portfolio(pf, mkt, where="standard input" if str(portfolio) == "-" else str(portfolio))
+    else:
+        pf, mkt = load_inputs(portfolio, market)
     trades = parse_adds(add or [])
     with flags(MODEL_FLAGS):
         if trades:
@@ -178,7 +212,36 @@ def print_margin(doc: MarginReport) -> None:
         _print_fhs(doc.breakdown)
     if isinstance(doc.breakdown, VenueBreakdown):
         _print_venue(doc.breakdown)
+    if isinstance(doc.breakdown, SpanBreakdown):
+        _print_span(doc.breakdown)
     warn(doc.warnings)
+
+
+def _print_span(bd: SpanBreakdown) -> None:
+    """SPAN's components per combined commodity (USD; docs/margin.md#span)."""
+    t = Table(title=f"SPAN from {bd.preset} (business date {bd.business_date}), USD")
+    cols = ("", *bd.commodities, "total") if len(bd.commodities) > 1 else ("", *bd.commodities)
+    for col in cols:
+        t.add_column(col, justify="left" if not col else "right")
+    rows = (
+        ("scan risk", "scan_risk"),
+        ("intra-commodity spread charge", "intra_charge"),
+        ("inter-commodity spread credit", "inter_credit"),
+        ("short option minimum", "short_option_minimum"),
+        ("risk = max(scan + intra - inter, SOM)", "risk"),
+        ("net option value", "net_option_value"),
+    )
+    for label, key in rows:
+        cells = [fmt(getattr(c, key)) for c in bd.commodities.values()]
+        total = [fmt(getattr(bd, key))] if len(bd.commodities) > 1 else []
+        t.add_row(label, *cells, *total)
+    active = [f"{c.active_scenario}" for c in bd.commodities.values()]
+    t.add_row("active scenario (1-16)", *active, *([""] if len(bd.commodities) > 1 else []))
+    console.print(t)
+    console.print(
+        f"SPAN total max(0, risk - NOV) = {fmt(bd.span_requirement)} USD; IM = MM = it + the options' value "
+        f"{fmt(bd.option_value_usd)} that equity counts, so available is SPAN's excess"
+    )
 
 
 def _print_venue(bd: VenueBreakdown) -> None:

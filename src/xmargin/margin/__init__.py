@@ -45,6 +45,8 @@ from xmargin.margin._result import (
     RateTable,
     RatioBreakdown,
     Scenario,
+    SpanBreakdown,
+    SpanCommodity,
     Status,
     VenueBreakdown,
     status_of,
@@ -54,6 +56,8 @@ from xmargin.margin._standard import StandardMargin
 from xmargin.margin._tiers import TierTable
 from xmargin.margin.venues._drift_model import DriftMargin
 from xmargin.margin.venues._mango_model import MangoMargin
+from xmargin.margin.venues._span_file import SpanFile, parse_span, read_span_file
+from xmargin.margin.venues._span_model import SpanMargin, span_market
 
 __all__ = [
     "MODEL_KINDS",
@@ -91,6 +95,10 @@ __all__ = [
     "RatioPreset",
     "Scenario",
     "ShortOptions",
+    "SpanBreakdown",
+    "SpanCommodity",
+    "SpanFile",
+    "SpanMargin",
     "StandardMargin",
     "StandardPreset",
     "Status",
@@ -109,10 +117,13 @@ __all__ = [
     "load_preset",
     "model_names",
     "nearest",
+    "parse_span",
+    "read_span_file",
     "register",
     "resolve_model",
     "shipped_presets",
     "solve",
+    "span_market",
     "status_of",
     "whatif_report",
 ]

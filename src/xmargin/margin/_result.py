@@ -258,7 +258,51 @@ class VenueBreakdown(BreakdownBase):
     health: Mapping[str, float] = field(default_factory=dict)
 
 
-Breakdown = PmBreakdown | RatioBreakdown | FhsBreakdown | VenueBreakdown
+@dataclass(frozen=True, slots=True)
+class SpanCommodity:
+    """One combined commodity under ``span`` (USD): the 16 scenario losses (positive = loss, CME's order), scan
+    risk and its active scenario (1-16) split into time, volatility and price risk, the net composite delta,
+    the intra-commodity charge, the inter-commodity credit, the short option minimum, the risk
+    ``max(scan + intra − inter, SOM)``, the net option value and ``requirement`` = risk − NOV."""
+
+    scan_risk: float
+    active_scenario: int
+    scenario_losses: tuple[float, ...]
+    time_risk: float
+    volatility_risk: float
+    price_risk: float
+    net_delta: float
+    intra_charge: float
+    inter_credit: float
+    short_option_minimum: float
+    risk: float
+    net_option_value: float
+    requirement: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpanBreakdown(BreakdownBase):
+    """``span``: SPAN from a risk-parameter file (USD). ``span_requirement`` = max(0, risk − net option value) is
+    SPAN's total, the cash an account must hold; the model's IM and MM are it plus ``option_value_usd``, the
+    options' value that equity counts (at the market's marks), so that ``available`` is SPAN's excess."""
+
+    model: Literal["span"] = "span"
+    preset: str
+    source: str
+    span_file: str
+    business_date: str
+    scan_risk: float
+    intra_charge: float
+    inter_credit: float
+    short_option_minimum: float
+    risk: float
+    net_option_value: float
+    span_requirement: float
+    option_value_usd: float
+    commodities: Mapping[str, SpanCommodity] = field(default_factory=dict)
+
+
+Breakdown = PmBreakdown | RatioBreakdown | FhsBreakdown | VenueBreakdown | SpanBreakdown
 
 
 # -- documents ---------------------------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from xmargin.margin import (
     MarginResult,
     PmBreakdown,
     RatioBreakdown,
+    SpanBreakdown,
     VenueBreakdown,
     resolve_model,
 )
@@ -156,9 +157,9 @@ def check_result_well_formed(model: MarginModel, market: MarketSnapshot, books: 
             assert np.all(np.isfinite(arr)), f"{field} is not finite: {arr}"
         assert len(res.breakdown) in (0, n), f"{len(res.breakdown)} breakdowns for {n} accounts"
         for bd in res.breakdown:
-            assert isinstance(bd, PmBreakdown | RatioBreakdown | FhsBreakdown | VenueBreakdown), (
-                f"a breakdown is a {type(bd).__name__}, expected a typed breakdown (xmargin.margin)"
-            )
+            assert isinstance(
+                bd, PmBreakdown | RatioBreakdown | FhsBreakdown | VenueBreakdown | SpanBreakdown
+            ), f"a breakdown is a {type(bd).__name__}, expected a typed breakdown (xmargin.margin)"
             json.dumps(to_data(bd), allow_nan=False)  # JSON-serialisable, by the one serializer
         assert all(isinstance(w, str) and w for w in res.warnings), f"warnings {res.warnings!r}"
 
