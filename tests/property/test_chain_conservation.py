@@ -204,13 +204,17 @@ class VaultMachine(RuleBasedStateMachine):
                 cash0, ins0, res0 = self.v.vault.cash(s.account), self.house.insurance(), self.house.reserve()
                 with boa.env.prank(self.keeper):
                     try:
-                        bought, paid = self.house.take(sale, max(int(s.lot * fraction), 1), price, self.keeper)
+                        bought, paid = self.house.take(
+                            sale, max(int(s.lot * fraction), 1), price, self.keeper
+                        )
                     except boa.BoaError as e:
                         assert "no partial purchase" in str(e)
                         continue
                 repaid = self.v.vault.cash(s.account) - cash0
                 assert 0 <= repaid <= paid and paid * WAD >= bought * price  # never below the curve
-                assert self.house.reserve() - res0 == repaid and self.house.insurance() - ins0 == paid - repaid
+                assert (
+                    self.house.reserve() - res0 == repaid and self.house.insurance() - ins0 == paid - repaid
+                )
 
     @rule()
     def redo(self) -> None:

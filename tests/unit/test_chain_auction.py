@@ -152,7 +152,9 @@ def test_price_at_against_exact_curves_many_times() -> None:
                 exact = _exact_curve(spec, top, dur)
                 assert 0 <= price - exact < 2, (type(curve).__name__, dur)
                 # the float curve: 0.9995 as a float is off by up to 1.1e-16 relative, and cut^n by n times that
-                assert price == pytest.approx(float(curve.price(129_600.0, dur)) * WAD, rel=1e-16 * dur + 1e-13)
+                assert price == pytest.approx(
+                    float(curve.price(129_600.0, dur)) * WAD, rel=1e-16 * dur + 1e-13
+                )
 
 
 def test_no_kick_on_a_healthy_account() -> None:

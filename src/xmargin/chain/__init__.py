@@ -33,11 +33,11 @@ from xmargin.chain._plan import (
 from xmargin.chain._vault import ChainHealth, LoadedVault, contracts_dir
 
 __all__ = [
-    "AuctionSpec",
     "BLOCK_GAS_LIMITS",
     "CHAIN_MODELS",
     "GAS_PRICES",
     "WAD",
+    "AuctionSpec",
     "BlockFit",
     "ChainBenchReport",
     "ChainHealth",
