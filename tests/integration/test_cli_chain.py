@@ -84,6 +84,10 @@ def test_chain_bench_json() -> None:
     ops = {o["operation"]: o for o in doc["operations"]}
     assert ops["deposit"]["gas_used"] > 21_000 and ops["oracle update (poke)"]["gas_used"] > 21_000
     assert {b["gas_limit"] for b in doc["blocks"]} >= {30_000_000, 60_000_000}
+    # a kick stores a new sale of 7 storage words, each a zero-to-non-zero write of 20,000 gas (EIP-2200)
+    assert ops["auction kick"]["execution_gas"] >= 7 * 20_000
+    assert 21_000 < ops["auction take (partial)"]["gas_used"] < ops["auction kick"]["gas_used"]
+    assert {"auction take (last)", "auction redo"} <= set(ops)
 
 
 @pytest.mark.parametrize("bad", ["0", "65", "1,x", ""])

@@ -3,6 +3,7 @@
 Needs the ``chain`` extra (``pip install xmargin[chain]``: vyper, titanoboa). docs/chain.md has the design.
 """
 
+from xmargin.chain._auction import AuctionSpec, deploy_auction_house, to_ray
 from xmargin.chain._bench import (
     BLOCK_GAS_LIMITS,
     GAS_PRICES,
@@ -36,6 +37,7 @@ __all__ = [
     "CHAIN_MODELS",
     "GAS_PRICES",
     "WAD",
+    "AuctionSpec",
     "BlockFit",
     "ChainBenchReport",
     "ChainHealth",
@@ -56,8 +58,10 @@ __all__ = [
     "bench_plan",
     "chain_margin",
     "contracts_dir",
+    "deploy_auction_house",
     "from_wad",
     "plan_cross",
     "plan_pm",
+    "to_ray",
     "to_wad",
 ]

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from xmargin.chain._auction import AuctionSpec, deploy_auction_house
 from xmargin.chain._plan import (
     KIND_FUTURE,
     KIND_OPTION,
@@ -272,6 +273,86 @@ def _operations() -> tuple[OperationGas, ...]:
                     "execution only (Black76.vy as called inside a check): 30 days, vol 55%",
                 )
             )
+    return (*out, *_liquidation_operations())
+
+
+def _liquidation_plan() -> VaultPlan:
+    """1 BTC and 10,000 USDC of collateral, short 10 BTC on a linear perpetual entered at 100,000 (IM 10%, MM 5%):
+    below maintenance once BTC reaches 108,000."""
+    return VaultPlan(
+        "liquidated",
+        (FeedSpec("index:USDC", 1.0), FeedSpec("index:BTC", 100_000.0)),
+        (CollateralSpec("USDC", 0, 0.0), CollateralSpec("BTC", 1, 0.0)),
+        (MarketSpec("BTC_USDC-PERPETUAL", KIND_PERPETUAL, False, False, 0.0, 1, 1, 1, 0.1, 0.05),),
+        (PositionSpec(0, -10.0, 100_000.0),),
+        (10_000.0, 1.0),
+        (0.15, 0.10, 0.075),
+    )
+
+
+def _crashed_vault() -> tuple[LoadedVault, Any, Any]:
+    """:func:`_liquidation_plan` with an auction house (MakerDAO WBTC-C parameters, ``AuctionSpec``), a keeper
+    holding the stable token, and BTC moved to 108,000 in two rounds. Returns (vault, house, keeper)."""
+    import boa
+
+    v = LoadedVault(_liquidation_plan())
+    house, stable = deploy_auction_house(v, AuctionSpec())
+    with v.active():
+        keeper = v.env.generate_address("keeper")
+        for who in (keeper, v.admin):
+            stable.mint(who, to_wad(1_000_000.0, where="bench"))
+            with boa.env.prank(who):
+                stable.approve(house.address, 2**256 - 1)
+        house.fund_insurance(to_wad(100_000.0, where="bench"))
+        for price in (104_000.0, 108_000.0):
+            _publish(v, price)
+    return v, house, keeper
+
+
+def _publish(v: LoadedVault, btc_usd: float) -> None:
+    for fid, px in ((0, 1.0), (1, btc_usd)):
+        v.feeds[fid].set_round(to_wad(px, where="bench"), v.env.timestamp)
+        v.vault.poke(fid)
+
+
+def _liquidation_operations() -> tuple[OperationGas, ...]:
+    """Kick, take and redo of ``AuctionHouse.vy`` on :func:`_crashed_vault`'s account."""
+    import boa
+
+    out: list[OperationGas] = []
+
+    def record(contract: Any, name: str, note: str) -> None:
+        total, execution = _tx_gas(contract._computation)
+        out.append(OperationGas(name, total, execution, note))
+
+    v, house, keeper = _crashed_vault()
+    with v.active(), boa.env.prank(keeper):
+        v.fresh_transaction()
+        sale = house.kick(v.account, 1, keeper)
+        record(
+            house,
+            "auction kick",
+            "health check over 1 position and 2 collaterals, positions closed, the BTC lot seized, "
+            "keeper paid tip + chip x tab",
+        )
+        boa.env.time_travel(seconds=900)
+        price = house.status(sale)[1]
+        v.fresh_transaction()
+        house.take(sale, to_wad(0.25, where="bench"), price, keeper)
+        record(house, "auction take (partial)", "a quarter of the lot, 10 steps down the stairstep curve")
+        v.fresh_transaction()
+        house.take(sale, to_wad(1.0, where="bench"), price, keeper)
+        record(house, "auction take (last)", "covers the tab; the rest of the lot goes back to the account")
+    v, house, keeper = _crashed_vault()
+    with v.active():
+        with boa.env.prank(keeper):
+            sale = house.kick(v.account, 1, keeper)
+        boa.env.time_travel(seconds=5401)
+        _publish(v, 108_000.0)
+        v.fresh_transaction()
+        with boa.env.prank(keeper):
+            house.redo(sale, keeper)
+        record(house, "auction redo", "restart past tail at a fresh price, keeper paid")
     return tuple(out)
 
 

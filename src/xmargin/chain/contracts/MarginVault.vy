@@ -41,6 +41,7 @@ YEAR_S: constant(uint256) = 31_536_000  # 365 days
 ROLE_ADMIN: constant(uint256) = 1
 ROLE_RISK: constant(uint256) = 2
 ROLE_MIGRATOR: constant(uint256) = 4
+ROLE_LIQUIDATOR: constant(uint256) = 8
 
 KIND_PERPETUAL: constant(uint8) = 0
 KIND_FUTURE: constant(uint8) = 1
@@ -188,6 +189,15 @@ event CollateralUnderlyingSet:
 
 event Sealed:
     by: address
+
+event Liquidation:
+    account: indexed(address)
+    cash_delta: int256
+    closed: bool
+    index: uint256
+    src: address
+    dst: address
+    amount: uint256
 
 
 roles: public(HashMap[address, uint256])
@@ -929,17 +939,16 @@ def trade(market_id: uint256, size_delta: int256):
     d: uint256 = self._abs(size_delta)
     if m.kind == KIND_OPTION:
         price, ok = self._price(m.value_feed)
-        assert ok, "vault: oracle not fresh, new risk paused"
         # buying pays the premium rounded up, selling receives it rounded down
         realised = self._signed_floor(self._mul_down(d, price), self._mul_up(d, price), size_delta > 0)
         entry = 0
     else:
         price, ok = self._price(m.mark_feed)
-        assert ok, "vault: oracle not fresh, new risk paused"
         s: uint256 = price
         if m.inverse:
+            fresh: bool = ok
             s, ok = self._price(m.settle_feed)
-            assert ok, "vault: oracle not fresh, new risk paused"
+            ok = ok and fresh
         if old.size == 0 or (old.size > 0) == (size_delta > 0):
             # adding: entry is the size-weighted average, rounded against the holder
             total: uint256 = self._abs(new_size)
@@ -968,6 +977,7 @@ def trade(market_id: uint256, size_delta: int256):
                 entry = 0
             elif (new_size > 0) != (old.size > 0):
                 entry = price
+    assert ok, "vault: oracle not fresh, new risk paused"  # every price the trade read
     self.cash[msg.sender] += realised
     self._set_position(msg.sender, market_id, new_size, entry)
     if not reducing:
@@ -991,3 +1001,21 @@ def position(account: address, i: uint256) -> Position:
     @notice The `i`-th position of `account`.
     """
     return self.positions[account][i]
+
+
+@external
+def liquidation(account: address, cash_delta: int256, close: bool, index: uint256, src: address, dst: address, amount: uint256):
+    """
+    @notice The liquidator role's one hook (AuctionHouse.vy decides, this books it): add `cash_delta` USD to
+            `account`, close all of its positions if `close` (their value in equity is the caller's
+            `cash_delta`), and move `amount` of collateral `index` from `src`'s balance to `dst`'s.
+    """
+    self._only(ROLE_LIQUIDATOR)
+    if close:
+        for j: uint256 in range(len(self.positions[account]), bound=MAX_POSITIONS):
+            self.position_slot[account][self.positions[account][j].market] = 0
+        self.positions[account] = []
+    self.cash[account] += cash_delta
+    self.balances[src][index] -= amount
+    self.balances[dst][index] += amount
+    log Liquidation(account=account, cash_delta=cash_delta, closed=close, index=index, src=src, dst=dst, amount=amount)

@@ -1,0 +1,1 @@
+../src/xmargin/chain/contracts/AuctionHouse.vy
