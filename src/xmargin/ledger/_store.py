@@ -32,7 +32,7 @@ from xmargin.ledger._chain import GENESIS, ChainReport, event_hash, verify_event
 from xmargin.ledger._events import Event, EventKind
 from xmargin.ledger._schema import accounts, events, index_marks
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SEQ_COLUMN_MAX = {"sqlite": 2**63 - 1, "postgresql": 2**31 - 1}
