@@ -33,6 +33,7 @@ reported status.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ from xmargin.ledger._checks import to_portfolio
 from xmargin.ledger._requests import RESERVED_ACCOUNTS
 from xmargin.ledger._schema import accounts as accounts_table
 from xmargin.ledger._schema import events as events_table
-from xmargin.ledger._snapshot import fold_accounts
+from xmargin.ledger._snapshot import fold_accounts, gc_paused
 from xmargin.ledger._store import IndexMark
 from xmargin.margin import MarginModel, MarginResult
 from xmargin.market import MarketSnapshot
@@ -209,16 +210,18 @@ class RiskBook:
         there are more than :data:`BULK_FOLD`, as at start)."""
         names = sorted(wanted)
         stale = [a for a in names if a not in self._pfs or self._pfs[a][1] != wanted[a]]
-        if len(stale) > BULK_FOLD:
-            folded = fold_accounts(self.ledger.store, stale, use_snapshot=self.use_snapshot)
-            LOG.info("risk book folded: %s", folded.source)
-            self.folded = folded.source
-            states = {a: folded.states.get(a) or AccountState(a) for a in stale}
-        else:
-            states = {a: self.ledger.state(a) for a in stale}
-        for a, st in states.items():
-            self._pfs[a] = (to_portfolio(st), st.version)
-            self.versions[a] = st.version
+        bulk = len(stale) > BULK_FOLD
+        with gc_paused() if bulk else contextlib.nullcontext():  # acyclic objects by the 100,000
+            if bulk:
+                folded = fold_accounts(self.ledger.store, stale, use_snapshot=self.use_snapshot)
+                LOG.info("risk book folded: %s", folded.source)
+                self.folded = folded.source
+                states = {a: folded.states.get(a) or AccountState(a) for a in stale}
+            else:
+                states = {a: self.ledger.state(a) for a in stale}
+            for a, st in states.items():
+                self._pfs[a] = (to_portfolio(st), st.version)
+                self.versions[a] = st.version
         return [self._pfs[a][0] for a in names]
 
     def _whole_book(self, stored: dict[str, int], market: MarketSnapshot, *, rebuild: bool) -> None:
