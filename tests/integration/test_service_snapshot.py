@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import zlib
 from pathlib import Path
 
@@ -122,13 +123,31 @@ def test_periodic_writer_follows_its_policy(tmp_path: Path) -> None:
         assert info is not None and info.events == 5
         timed = SnapshotWriter(ledger.store, SnapshotPolicy(every=0, interval=30))
         ledger.deposit("a1", "USDC", "1")
-        import time
-
         now = time.monotonic()
         assert timed.run_once(now) == now  # one new event, but not 30 s yet
         assert timed.run_once(now - 31) > now  # 31 s since the last: written
         assert latest_info(ledger.store).events == 6  # type: ignore[union-attr]
         assert timed.run_once(now - 31) == now - 31  # nothing new: not written again
+
+
+def test_the_app_writes_snapshots_in_the_background(tmp_path: Path, market: MarketSnapshot) -> None:
+    with Ledger(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
+        keys = KeyStore(ledger.store)
+        admin = keys.create("venue", Scope.ADMIN).key
+        config = ServiceConfig(snapshots=SnapshotPolicy(every=3, interval=0))
+        with TestClient(create_app(ledger, keys, market, config)) as c:
+            for i in range(3):
+                r = c.post(
+                    f"/v1/accounts/a{i}/deposits",
+                    headers={"X-API-Key": admin},
+                    json={"asset": "USDC", "amount": "5"},
+                )
+                assert r.status_code == 201
+            deadline = time.monotonic() + 20  # the writer looks every 2 s
+            while latest_info(ledger.store) is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+        info = latest_info(ledger.store)
+        assert info is not None and (info.accounts, info.events) == (3, 3)
 
 
 # -- shards ---------------------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def serve(
     snapshot_every: Annotated[
         int,
         typer.Option(
-            "--snapshot-every", help="Write a ledger snapshot after this many new events (0: never)", min=0
+            "--snapshot-every", help="Write a ledger snapshot after this many new events (0: never)"
         ),
     ] = 10_000,
     snapshot_interval: Annotated[
@@ -86,7 +86,6 @@ def serve(
         typer.Option(
             "--snapshot-interval",
             help="...or after this many seconds with at least one new event (0: never)",
-            min=0,
         ),
     ] = 600.0,
     demo: Annotated[
@@ -113,6 +112,12 @@ def serve(
     model_of(model, None)
     limit = parse_rate_limit(rate_limit)
     part = parse_shard(shard)
+    if snapshot_every < 0:
+        raise InputError(where="--snapshot-every", expected="a count of events >= 0", found=snapshot_every)
+    if not 0 <= snapshot_interval <= 1e9:
+        raise InputError(
+            where="--snapshot-interval", expected="seconds >= 0 (0: never)", found=snapshot_interval
+        )
     if demo and market is None:
         from xmargin.market import DEMO_SNAPSHOT, shipped_chain_path
 
