@@ -134,6 +134,10 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
         ["--market", "missing.yaml"],
         ["--nats", "http://127.0.0.1:4222"],
         ["--nats-prefix", "two words"],
+        ["--shard", "2/2"],
+        ["--shard", "half"],
+        ["--snapshot-every", "-1"],
+        ["--snapshot-interval", "nan"],
     ],
 )
 def test_serve_bad_input_exits_2(tmp_path: Path, args: list[str]) -> None:

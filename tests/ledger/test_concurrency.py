@@ -109,3 +109,6 @@ def test_parallel_writer_processes_on_postgresql(pg_url: str) -> None:
         st = ledger.replay("shared")
     assert st.version == 200
     assert st.balance("BTC") == Decimal("0.9") and st.venue["fees"]["BTC"] == Decimal("0.1")
+    with Ledger(pg_url) as ledger:  # each seq's hash chained from the head its writer read under the lock
+        chain = ledger.store.verify_chain()
+    assert chain.ok and chain.events == 200, chain.first_break

@@ -74,6 +74,7 @@ app.add_typer(venue_app, name="venue")
 
 from ._ledger import ledger_app  # noqa: E402
 from ._ledger_audit import verify as _verify  # noqa: E402, F401  (registers verify, liabilities, proof, verify-proof)
+from ._ledger_snapshot import snapshot as _snapshot  # noqa: E402, F401  (registers ledger snapshot)
 
 app.add_typer(ledger_app, name="ledger")
 

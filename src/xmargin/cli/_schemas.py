@@ -206,6 +206,12 @@ def _ledger_verify() -> dict[str, Any]:
     return json_schema(LedgerVerifyDoc, title="xmargin ledger verify --json")
 
 
+def _ledger_snapshot() -> dict[str, Any]:
+    from xmargin.cli._ledger_snapshot import LedgerSnapshotDoc
+
+    return json_schema(LedgerSnapshotDoc, title="xmargin ledger snapshot --json")
+
+
 def _ledger_liabilities() -> dict[str, Any]:
     from xmargin.cli._ledger_audit import LiabilitiesDoc
 
@@ -252,6 +258,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "ledger-receipt": _ledger_receipt,
     "ledger-show": _ledger_show,
     "ledger-verify": _ledger_verify,
+    "ledger-snapshot": _ledger_snapshot,
     "ledger-liabilities": _ledger_liabilities,
     "ledger-proof": _ledger_proof,
     "venue-derive-pmrm": _venue_derive_pmrm,

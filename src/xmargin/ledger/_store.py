@@ -11,6 +11,13 @@ Appending is optimistic: the caller read the account at ``version`` v and made i
 (``UPDATE accounts SET version = v + 1 WHERE account = ? AND version = v``), else reports a conflict and
 writes nothing, and the caller re-reads and re-checks. The last accepted index prices (``index_marks``)
 are written in the same transaction, under the same rule (each row's ``version``).
+
+Several writer processes (shards of the service, ``xmargin ledger`` beside it) on one PostgreSQL database:
+the account's row is read ``FOR UPDATE`` (a row lock held to commit), so of two transactions appending to
+one account the second waits, then reads the version and head the first committed and reports a
+conflict; a new account's row is inserted, and the second insert of it fails on the primary key
+(``IntegrityError``: a conflict). Each event's ``seq`` and chained ``hash`` are therefore derived from the
+row as it stands under the lock; rows are locked in account order, so two appends cannot deadlock.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from xmargin.ledger._chain import GENESIS, ChainReport, event_hash, verify_event
 from xmargin.ledger._events import Event, EventKind
 from xmargin.ledger._schema import accounts, events, index_marks
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SEQ_COLUMN_MAX = {"sqlite": 2**63 - 1, "postgresql": 2**31 - 1}
@@ -219,7 +226,14 @@ _BUMP_VERSION = (
     .where(accounts.c.account == sa.bindparam("acct"), accounts.c.version == sa.bindparam("expected"))
     .values(version=accounts.c.version + 1, head=sa.bindparam("new_head"))
 )
-_HEAD = sa.select(accounts.c.version, accounts.c.head).where(accounts.c.account == sa.bindparam("account"))
+_HEAD = (
+    sa.select(accounts.c.version, accounts.c.head)
+    .where(accounts.c.account == sa.bindparam("account"))
+    .with_for_update()
+)
+"""The account's row read under its row lock on PostgreSQL (``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``
+already holds the database's write lock): the head the next hash chains from is the one of the version
+checked, and a second writer process waits at this read instead of failing at the update."""
 _INSERT_EVENT = sa.insert(events)
 _INDEX_MARKS = sa.select(index_marks)
 _INSERT_INDEX = sa.insert(index_marks)

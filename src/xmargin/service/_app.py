@@ -71,6 +71,8 @@ from xmargin.service._models import (
 from xmargin.service._nats import live_lifespan
 from xmargin.service._replays import include_replays
 from xmargin.service._reports import ReportCache
+from xmargin.service._shard import EVERY_ACCOUNT, Shard, install_shard
+from xmargin.service._snapshots import NO_SNAPSHOTS, SnapshotPolicy, SnapshotWriter, with_snapshots
 from xmargin.service._stream import Hub, install_stream
 from xmargin.service._ticks import Ticker, install_ticks
 from xmargin.service._venue import include_venue
@@ -88,7 +90,9 @@ class ServiceConfig:
     ``100/second``; None: no limit); ``cors_origins``: origins allowed to call from a browser (none by
     default: CORS closed); ``nats_url``: a NATS server for ticks in and alerts out (None: none), on
     subjects under ``nats_prefix`` (:mod:`._nats`); ``liquidate``: liquidate accounts below maintenance on
-    a tick (:mod:`._ticks`)."""
+    a tick (:mod:`._ticks`); ``shard``: the accounts this process serves (:mod:`._shard`; all by
+    default); ``snapshots``: when to write ledger snapshots (:mod:`._snapshots`; none by default here,
+    ``xmargin serve`` writes them); ``use_snapshot``: build the risk book from the latest snapshot."""
 
     model: str = "pm"
     rate_limit: RateLimitItem | None = None
@@ -96,6 +100,9 @@ class ServiceConfig:
     nats_url: str | None = None
     nats_prefix: str = "xmargin"
     liquidate: bool = True
+    shard: Shard = EVERY_ACCOUNT
+    snapshots: SnapshotPolicy = NO_SNAPSHOTS
+    use_snapshot: bool = True
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -213,7 +220,9 @@ def _routes(
         """Liveness: the service answers, with the market (its time, moved by ticks) and the model it uses."""
         market = current()
         shown = market.valuation_time.isoformat().replace("+00:00", "Z") if market is not None else None
-        return Health(status="ok", version=__version__, market=shown, model=config.model)
+        return Health(
+            status="ok", version=__version__, market=shown, model=config.model, shard=config.shard.label
+        )
 
     @app.get(
         "/v1/accounts/{account}",
@@ -342,15 +351,30 @@ def create_app(
     """The FastAPI application over ``ledger`` (module docstring)."""
     config = config if config is not None else ServiceConfig()
     hub = Hub()
-    ticker = Ticker(ledger, market, resolve_model(config.model), hub, liquidate=config.liquidate)
+    shard = config.shard
+    ticker = Ticker(
+        ledger,
+        market,
+        resolve_model(config.model),
+        hub,
+        liquidate=config.liquidate,
+        owns=shard.owns if shard.count > 1 else None,
+        use_snapshot=config.use_snapshot,
+    )
+    writer = (
+        SnapshotWriter(ledger.store, config.snapshots)
+        if config.snapshots.active and shard.index == 0
+        else None
+    )
     app = FastAPI(
-        lifespan=live_lifespan(ticker, hub, config.nats_url, config.nats_prefix),
+        lifespan=with_snapshots(live_lifespan(ticker, hub, config.nats_url, config.nats_prefix), writer),
         title="xmargin",
         version=__version__,
         description="Cross-margin and portfolio-margin risk service over the xmargin ledger "
         "(FORMATS.md, Service). Key in header X-API-Key.",
     )
     install(app)
+    install_shard(app, shard)  # 421 for another shard's accounts; X-Xmargin-Shard on every answer
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -369,7 +393,7 @@ def create_app(
     include_dashboard(
         app, ledger, ticker.current, config.model, acc
     )  # GET /, /v1/me, risk matrix, instruments
-    include_venue(app, ledger, ticker.current, config.model, acc, reports)  # GET /v1/venue/accounts
+    include_venue(app, ledger, ticker.current, config.model, acc, reports, shard)  # GET /v1/venue/accounts
     include_replays(app, acc)  # GET /v1/replays[/{scenario}]
     include_backtests(app, ledger, config.model, acc)  # GET /v1/accounts/{account}/backtest
     return app

@@ -33,7 +33,9 @@ reported status.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,11 +45,12 @@ from numpy.typing import NDArray
 
 from xmargin.engine import BookEngine
 from xmargin.instruments import Portfolio
-from xmargin.ledger import Event, Ledger, replay
+from xmargin.ledger import AccountState, Ledger
 from xmargin.ledger._checks import to_portfolio
 from xmargin.ledger._requests import RESERVED_ACCOUNTS
 from xmargin.ledger._schema import accounts as accounts_table
 from xmargin.ledger._schema import events as events_table
+from xmargin.ledger._snapshot import fold_accounts, gc_paused
 from xmargin.ledger._store import IndexMark
 from xmargin.margin import MarginModel, MarginResult
 from xmargin.market import MarketSnapshot
@@ -55,7 +58,9 @@ from xmargin.risk import Book
 
 STATUSES = ("ok", "margin_call", "liquidatable")
 BULK_FOLD = 500
-"""More accounts than this to fold at once (the start): one pass over every event instead of a query each."""
+"""More accounts than this to fold at once (the start): the latest snapshot and the events after it
+(:func:`xmargin.ledger._snapshot.fold_accounts`), or one pass over every event, instead of a query each."""
+LOG = logging.getLogger("xmargin.service")
 HYSTERESIS = 0.02
 """The risk loop's default (``RiskLoop(hysteresis=0.02)``)."""
 
@@ -110,9 +115,21 @@ class RiskBook:
     """Every client account's margin on the current market, through one :class:`BookEngine` (module
     docstring). Not thread-safe: the ticker calls it under its lock."""
 
-    def __init__(self, ledger: Ledger, model: MarginModel) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        model: MarginModel,
+        *,
+        owns: Callable[[str], bool] | None = None,
+        use_snapshot: bool = True,
+    ) -> None:
         self.ledger = ledger
         self.model = model
+        self.owns = owns
+        """The accounts this process serves (a shard, :mod:`xmargin.service._shard`); None: every one."""
+        self.use_snapshot = use_snapshot
+        self.folded: str | None = None
+        """How the last bulk fold was made (a sentence: the snapshot and the events after it)."""
         self.engine: BookEngine | None = None
         self.versions: dict[str, int] = {}
         self._plain: tuple[Book, MarginResult] | None = None  # a model that does not decompose
@@ -146,7 +163,8 @@ class RiskBook:
                 top_id = conn.execute(sa.select(sa.func.max(events_table.c.id))).scalar()
                 last = int(top_id or 0)
         self._all, self._last_id = merged, last
-        return {a: v for a, v in merged.items() if a not in RESERVED_ACCOUNTS}
+        owns = self.owns
+        return {a: v for a, v in merged.items() if a not in RESERVED_ACCOUNTS and (owns is None or owns(a))}
 
     def _changed(self) -> bool:
         """Whether any account was written since the last sync: (count, sum of versions) of the accounts
@@ -192,16 +210,18 @@ class RiskBook:
         there are more than :data:`BULK_FOLD`, as at start)."""
         names = sorted(wanted)
         stale = [a for a in names if a not in self._pfs or self._pfs[a][1] != wanted[a]]
-        if len(stale) > BULK_FOLD:
-            by: dict[str, list[Event]] = {}
-            for e in self.ledger.store.iter_all():
-                by.setdefault(e.account, []).append(e)
-            states = {a: replay(by.get(a, []), a) for a in stale}
-        else:
-            states = {a: self.ledger.state(a) for a in stale}
-        for a, st in states.items():
-            self._pfs[a] = (to_portfolio(st), st.version)
-            self.versions[a] = st.version
+        bulk = len(stale) > BULK_FOLD
+        with gc_paused() if bulk else contextlib.nullcontext():  # acyclic objects by the 100,000
+            if bulk:
+                folded = fold_accounts(self.ledger.store, stale, use_snapshot=self.use_snapshot)
+                LOG.info("risk book folded: %s", folded.source)
+                self.folded = folded.source
+                states = {a: folded.states.get(a) or AccountState(a) for a in stale}
+            else:
+                states = {a: self.ledger.state(a) for a in stale}
+            for a, st in states.items():
+                self._pfs[a] = (to_portfolio(st), st.version)
+                self.versions[a] = st.version
         return [self._pfs[a][0] for a in names]
 
     def _whole_book(self, stored: dict[str, int], market: MarketSnapshot, *, rebuild: bool) -> None:

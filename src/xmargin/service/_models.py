@@ -120,6 +120,9 @@ class Health(BaseModel):
     version: str
     market: str | None = Field(description="valuation_time of the loaded market, or null when none")
     model: str
+    shard: str = Field(
+        default="0/1", description="I/N: this process serves shard I of N (0/1: every account)"
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -198,6 +198,8 @@ class Ticker:
         cex: CexConfig | None = None,
         liquidate: bool = True,
         hysteresis: float = HYSTERESIS,
+        owns: Callable[[str], bool] | None = None,
+        use_snapshot: bool = True,
     ) -> None:
         self.ledger = ledger
         self.model = model
@@ -207,7 +209,7 @@ class Ticker:
         self.hysteresis = hysteresis
         self._lock = threading.Lock()
         self.market = restore_market(market, ledger.store.index_marks()) if market is not None else None
-        self.risk = RiskBook(ledger, model)
+        self.risk = RiskBook(ledger, model, owns=owns, use_snapshot=use_snapshot)  # owns: a shard's accounts
         self.shown: tuple[tuple[str, ...], NDArray[np.int8]] = ((), np.zeros(0, np.int8))
         """The reported status codes, aligned with the risk book's accounts."""
         self.ticks = 0

@@ -46,6 +46,7 @@ from xmargin.service._dashboard_models import (
 from xmargin.service._errors import ServiceError
 from xmargin.service._keys import ApiKey, Scope
 from xmargin.service._reports import ReportCache
+from xmargin.service._shard import Shard
 
 UNIMMR_BANDS: tuple[tuple[str, float], ...] = (
     ("free (uniMMR > 150%)", 1.5),
@@ -155,16 +156,21 @@ def concentration(reports: Iterable[MarginReport]) -> list[Concentration]:
 
 
 def venue_book(
-    ledger: Ledger, model_name: str, market: MarketSnapshot, cache: ReportCache | None = None
+    ledger: Ledger,
+    model_name: str,
+    market: MarketSnapshot,
+    cache: ReportCache | None = None,
+    owns: Callable[[str], bool] | None = None,
 ) -> VenueBook:
     """Every customer account of ``ledger`` margined by ``model_name`` on ``market`` (module docstring).
-    ``cache`` keeps each account's report while neither its events nor the market (the same object) change."""
+    ``cache`` keeps each account's report while neither its events nor the market (the same object) change.
+    ``owns``: only the accounts of one shard (:mod:`xmargin.service._shard`)."""
     model = resolve_model(model_name)
     cache = cache if cache is not None else ReportCache()
     reports: dict[str, MarginReport] = {}
     warnings: list[str] = []
     for name in ledger.accounts():
-        if name.startswith("~"):
+        if name.startswith("~") or (owns is not None and not owns(name)):
             continue
         state = ledger.state(name)
         r = cache.get(
@@ -209,9 +215,11 @@ def include_venue(
     model_name: str,
     a: Access,
     cache: ReportCache,
+    shard: Shard | None = None,
 ) -> None:
     """Register ``GET /v1/venue/accounts`` on ``app`` (an admin key only); its reports are kept in ``cache``
-    (shared with the margin route)."""
+    (shared with the margin route). With a ``shard`` of several, only its accounts."""
+    owns = shard.owns if shard is not None and shard.count > 1 else None
     lock = threading.Lock()
 
     def admin(k: Annotated[ApiKey, Depends(a.key)]) -> ApiKey:
@@ -240,4 +248,4 @@ def include_venue(
                 503, where="market", expected="a market loaded (xmargin serve --market FILE)", found="none"
             )
         with lock:
-            return venue_book(ledger, model_name, market, cache)
+            return venue_book(ledger, model_name, market, cache, owns)
