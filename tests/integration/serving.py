@@ -55,17 +55,20 @@ class Sent:
 
 
 class Writers:
-    """``n`` threads, each writing to its own account back to back with its own connection until stopped
-    (or, once ``stop_on_error`` is set, until its first request without an answer)."""
+    """``n`` threads, each writing to its own account back to back on its own connection, until its first
+    request without an answer (the server stopped or was killed) or until :meth:`join`. ``make(t, i)`` is
+    thread ``t``'s ``i``-th write (account, path, body); ``headers(account, path)`` its key; its
+    ``Idempotency-Key`` is ``<tag><t>-<i>``."""
 
     def __init__(
         self,
         base: str,
-        headers: Callable[[str], dict[str, str]],
+        headers: Callable[[str, str], dict[str, str]],
         make: Callable[[int, int], tuple[str, str, dict[str, str]]],
         n: int,
+        tag: str = "w",
     ) -> None:
-        self.base, self.headers, self.make = base, headers, make
+        self.base, self.headers, self.make, self.tag = base, headers, make, tag
         self.sent: list[list[Sent]] = [[] for _ in range(n)]
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._run, args=(t,), daemon=True) for t in range(n)]
@@ -75,11 +78,13 @@ class Writers:
             i = 0
             while not self.stop.is_set():
                 account, path, body = self.make(t, i)
-                key = f"w{t}-{i}"
+                key = f"{self.tag}{t}-{i}"
                 s = Sent(account, key, path, body, time.time())
                 self.sent[t].append(s)
                 try:
-                    r = client.post(path, headers={**self.headers(account), "Idempotency-Key": key}, json=body)
+                    r = client.post(
+                        path, headers={**self.headers(account, path), "Idempotency-Key": key}, json=body
+                    )
                     s.status = r.status_code
                     s.answer = r.json()
                 except (httpx.TransportError, ValueError):
@@ -98,3 +103,33 @@ class Writers:
         for th in self.threads:
             th.join(timeout_s)
         return [s for per in self.sent for s in per]
+
+
+def serve_child(args: list[str], log_path: str) -> None:
+    """The target of a forked server (multiprocessing's forkserver, whose process has the imports done):
+    ``xmargin serve ARGS`` with its output in ``log_path``; never returns into the caller."""
+    import os
+    import sys
+
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    from xmargin.cli import app
+
+    try:
+        app(["serve", *args], prog_name="xmargin")
+    finally:
+        sys.stdout.flush()
+        os._exit(0)
+
+
+def warm_up(market_path: str) -> None:
+    """One pre-trade check on an in-memory ledger: loads the margin kernels (numba's cache) once, in the
+    forkserver, so each forked server starts with them (the check is small: numba's serial builds)."""
+    from xmargin.ledger import Ledger
+    from xmargin.market import load_market
+
+    market = load_market(market_path)
+    with Ledger("sqlite://", ephemeral=True) as ledger:
+        ledger.deposit("warm", "USDC", "1000000")
+        ledger.trade("warm", "BTC_USDC-PERPETUAL", "0.01", "95000", market=market)

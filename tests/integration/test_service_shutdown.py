@@ -58,7 +58,7 @@ def test_sigterm_finishes_in_flight_writes_and_exits_0(tmp_path: Path) -> None:
         def deposit(t: int, i: int) -> tuple[str, str, dict[str, str]]:
             return f"acc{t}", f"/v1/accounts/acc{t}/deposits", {"asset": "USDC", "amount": f"{i + 1}.{t:02d}"}
 
-        writers = Writers(base, lambda _a: {"X-API-Key": admin}, deposit, WRITERS).start()
+        writers = Writers(base, lambda _a, _p: {"X-API-Key": admin}, deposit, WRITERS).start()
         time.sleep(1.5)
         term_at = time.time()
         proc.send_signal(signal.SIGTERM)
