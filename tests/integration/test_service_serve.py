@@ -121,7 +121,9 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
         log.close()
     text = (tmp_path / "serve.log").read_text()
     if nats:  # tests/integration/test_service_nats.py covers NATS itself (skipped, with a reason, without it)
-        assert f"NATS nats://127.0.0.1:4222 ({prefix}.ticks.*, {prefix}.alerts)" in text
+        start = json.loads(text.splitlines()[0])  # the JSON log's first line (docs/service.md "Logs")
+        assert start["event"] == "start"
+        assert start["nats"] == f"nats://127.0.0.1:4222 ({prefix}.ticks.*, {prefix}.alerts)"
     assert "WebSocket /v1/stream?api_key=REDACTED" in text
     assert admin not in text and admin.split("_", 1)[1] not in text  # the key is never logged
 
@@ -138,6 +140,8 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
         ["--shard", "half"],
         ["--snapshot-every", "-1"],
         ["--snapshot-interval", "nan"],
+        ["--log-format", "xml"],
+        ["--log-level", "loud"],
     ],
 )
 def test_serve_bad_input_exits_2(tmp_path: Path, args: list[str]) -> None:

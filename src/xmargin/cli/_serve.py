@@ -88,6 +88,10 @@ def serve(
             help="...or after this many seconds with at least one new event (0: never)",
         ),
     ] = 600.0,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="Log lines: json (one object per line) or console")
+    ] = "json",
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error")] = "info",
     demo: Annotated[
         bool,
         typer.Option(
@@ -100,16 +104,18 @@ def serve(
     """Run the HTTP API over the ledger (FastAPI + uvicorn) until interrupted."""
     require("fastapi", "service")
     require("uvicorn", "service")
-    import uvicorn
 
     from xmargin.market import load_market
     from xmargin.service import KeyStore, ServiceConfig, create_app, parse_rate_limit
+    from xmargin.service._logging import check_logging
+    from xmargin.service._server import run_server
     from xmargin.service._shard import parse_shard
     from xmargin.service._snapshots import SnapshotPolicy
 
     from ._margin import model_of
 
     model_of(model, None)
+    fmt, level = check_logging(log_format, log_level)
     limit = parse_rate_limit(rate_limit)
     part = parse_shard(shard)
     if snapshot_every < 0:
@@ -151,14 +157,23 @@ def serve(
             _seed_demo(ledger, keys, mkt, model, f"http://{host}:{port}/")
         app = create_app(ledger, keys, mkt, config)
         where = "none (margin routes answer 503)" if mkt is None else str(market)
-        err_console.print(
-            f"xmargin serve: http://{host}:{port}/ (the dashboard; OpenAPI at /openapi.json), "
-            f"ledger {_shown(url)}, market {where}, model {model}"
-            + (f", NATS {nats} ({nats_prefix}.ticks.*, {nats_prefix}.alerts)" if nats else "")
-            + (f", shard {part.label}" if part.count > 1 else ""),
-            markup=False,
-        )
-        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+        subjects = f"{nats_prefix}.ticks.*, {nats_prefix}.alerts"
+        if fmt == "console":  # in json, the start event says the same (every line of the log is JSON)
+            err_console.print(
+                f"xmargin serve: http://{host}:{port}/ (the dashboard; OpenAPI at /openapi.json), "
+                f"ledger {_shown(url)}, market {where}, model {model}"
+                + (f", NATS {nats} ({subjects})" if nats else "")
+                + (f", shard {part.label}" if part.count > 1 else ""),
+                markup=False,
+            )
+        about = {
+            "ledger": _shown(url),
+            "market": None if mkt is None else str(market),
+            "model": model,
+            "nats": None if nats is None else f"{nats} ({subjects})",
+            "shard": part.label,
+        }
+        run_server(app, host=host, port=port, log_format=fmt, log_level=level, about=about)
     finally:
         ledger.close()
 

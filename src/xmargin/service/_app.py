@@ -53,6 +53,7 @@ from xmargin.service._backtests import include_backtests
 from xmargin.service._dashboard import include_dashboard
 from xmargin.service._errors import ServiceError, install, request_wheres
 from xmargin.service._keys import ApiKey, KeyStore
+from xmargin.service._logging import RequestLog, log_ticks, service_log
 from xmargin.service._metrics import Metrics, install_metrics
 from xmargin.service._models import (
     CashBody,
@@ -390,6 +391,9 @@ def create_app(
     metrics = Metrics()
     ticker.on_tick = lambda r, by_status: metrics.tick(r.seconds, len(r.liquidated), by_status, ledger)
     install_metrics(app, metrics, hub)
+    log = service_log()  # structured logs: one event per request, tick and liquidation (_logging.py)
+    app.add_middleware(RequestLog, log=log)
+    log_ticks(ticker, log)
     include_dashboard(
         app, ledger, ticker.current, config.model, acc
     )  # GET /, /v1/me, risk matrix, instruments

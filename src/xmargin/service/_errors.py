@@ -6,6 +6,7 @@ raised                                  status  body
 no key, or an unknown / revoked key     401     ``error`` (where ``X-API-Key``)
 key may not touch that account          403     ``error`` (where ``account``)
 ``InputError``, FastAPI's validation    422     ``error`` (+ ``errors`` when several)
+a body that is not JSON                 422     ``error`` (where ``body``)
 ``RefusedError`` (risk check)           409     ``error`` + ``refused`` (the margin after)
 rate limit                              429     ``error`` + ``Retry-After`` header
 no market loaded                        503     ``error`` (where ``market``)
@@ -145,8 +146,12 @@ def _service_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    """Starlette's own (404 unknown path, 405 wrong method) in the one shape."""
+    """Starlette's own (404 unknown path, 405 wrong method) in the one shape. FastAPI's 400 for a body it
+    cannot parse (not JSON, not UTF-8) is bad input like any other: 422, ``where`` = ``body`` (found by
+    schemathesis: it was a 400 that no route documents, naming the path)."""
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        return error_response(422, [detail("body", "a JSON document (UTF-8)", str(exc.detail))])
     return error_response(
         exc.status_code,
         [detail("path", "a route of the API (see /openapi.json)", str(exc.detail))],
