@@ -23,7 +23,7 @@ from xmargin.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 XMARGIN = Path(sys.executable).parent / "xmargin"
-STARTUP_TIMEOUT_S = 20.0
+STARTUP_TIMEOUT_S = 60.0  # an upper bound only: the loop goes on as soon as the server answers (a loaded machine starts it slowly)
 
 
 def run(args: list[str], db: Path, code: int = 0) -> Result:
