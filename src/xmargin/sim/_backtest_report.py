@@ -41,7 +41,7 @@ th{text-align:left;background:#f4f4f4} td.v{text-align:right;font-variant-numeri
 
 
 def _num(x: float, decimals: int = 2, suffix: str = "") -> str:
-    return f"{x:,.{decimals}f}{suffix}" if math.isfinite(x) else "n/a"
+    return f"{x:z,.{decimals}f}{suffix}" if math.isfinite(x) else "n/a"  # z: no "-0.00" (PEP 682)
 
 
 def _usd(x: float) -> str:
