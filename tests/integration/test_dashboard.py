@@ -84,7 +84,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     server = uvicorn.Server(
-        uvicorn.Config(create_app(ledger, store, market), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(ledger, store, market),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            log_config=None,
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

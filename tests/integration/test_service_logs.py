@@ -126,3 +126,26 @@ def test_console_format_and_level(tmp_path: Path) -> None:
         check_logging("xml", "info")
     with pytest.raises(Exception, match="--log-level"):
         check_logging("json", "loud")
+
+
+def test_uvicorn_lines_are_rendered_even_after_uvicorn_installed_its_own_config() -> None:
+    """An embedding program (or another test) that built a ``uvicorn.Config`` with its default log_config
+    gave uvicorn's loggers their own handlers and stopped them at ``uvicorn``: ``configure_logging`` must
+    route them to its handler again, rendered and redacted (seen in CI: the line bypassed the buffer)."""
+    import logging.config
+
+    import uvicorn.config
+
+    logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)
+    buf = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    handler = configure_logging("json", "info", buf)
+    try:
+        key = "xm7_" + "B" * 43
+        logging.getLogger("uvicorn.error").warning("client sent %s", key)
+        (line,) = lines(buf)
+        assert line["logger"] == "uvicorn.error" and key not in buf.getvalue() and "REDACTED" in line["event"]
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

@@ -116,6 +116,14 @@ def configure_logging(
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "xmargin", False)]:
         root.removeHandler(old)
+    # uvicorn's own logging config (installed whenever a Config is built with its default log_config, e.g.
+    # by an embedding program) gives its loggers their own handlers and stops them at "uvicorn": send them
+    # to the root handler like every other logger, or their lines would bypass the renderer and redaction
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        for h in list(lg.handlers):
+            lg.removeHandler(h)
+        lg.propagate = True
     handler.xmargin = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
