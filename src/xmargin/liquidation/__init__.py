@@ -15,6 +15,7 @@ from xmargin.liquidation._auction import (
     StairstepExponentialDecrease,
     StepwiseExponentialDecrease,
     Take,
+    bid_pays,
     keeper_bids,
 )
 from xmargin.liquidation._batch import liquidate_batch
@@ -46,6 +47,7 @@ __all__ = [
     "Take",
     "Tick",
     "WaterfallResult",
+    "bid_pays",
     "keeper_bids",
     "liquidate",
     "liquidate_batch",

@@ -520,8 +520,12 @@ def keeper_bids(
     if not auction.kicked or auction.done:
         return False
     needs_redo, price = auction.status(check.finite(now, where="keeper_bids.now") + latency)
-    if needs_redo:
-        return False
+    return not needs_redo and bid_pays(auction, price, market, gas)
+
+
+def bid_pays(auction: DutchAuction, price: float, market_price: float, gas_usd: float) -> bool:
+    """``keeper_bids``'s rule once the landing price ``price`` is known (inputs already checked): buying
+    ``min(lot, tab / price)`` at ``price`` and reselling at ``market_price`` earns more than ``gas_usd``."""
     lot, tab = auction.lot_coin, auction.tab_usd
     quantity = lot if price <= 0.0 else min(lot, tab / price)
-    return (market - price) * quantity - gas > 0.0
+    return (market_price - price) * quantity - gas_usd > 0.0

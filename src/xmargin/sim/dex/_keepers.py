@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xmargin.liquidation import AuctionError, AuctionStatus, DutchAuction, Take, keeper_bids
+from xmargin.liquidation import AuctionError, AuctionStatus, DutchAuction, Take, bid_pays, keeper_bids
 from xmargin.sim._venue import Venue
 from xmargin.sim.dex._auctions import Sale
 
@@ -106,14 +106,10 @@ class Keepers:
             st = at.get(land)
             if st is None:
                 st = at[land] = a.status(land)
-            if st.needs_redo:
-                continue
-            lot, tab, price = a.lot_coin, a.tab_usd, st.price
-            quantity = lot if price <= 0.0 else min(lot, tab / price)
-            if (market_px - price) * quantity - kp.gas_usd > 0.0:
-                amount = take_size(a, price, kp.capital_usd)
+            if not st.needs_redo and bid_pays(a, st.price, market_px, kp.gas_usd):
+                amount = take_size(a, st.price, kp.capital_usd)
                 if amount > 0:
-                    self.pending.append(_PendingTake(land, kp, sale, amount, price))
+                    self.pending.append(_PendingTake(land, kp, sale, amount, st.price))
                     kp.busy_until = land
 
     def land(
