@@ -7,7 +7,7 @@ Python auction with the same parameters, so that a test can hold the contract's 
 :func:`deploy_auction_house` deploys the contract and a stable token in the vault's EVM and grants the
 contract the vault's liquidator role.
 
-Default parameters: MakerDAO's WBTC-C vault type, as ``xmargin.sim.DexConfig`` (forum "Proposed Risk
+Default parameters: MakerDAO's WBTC-C vault type (``xmargin.liquidation.WBTC_C``, shared with ``xmargin.sim.DexConfig``; forum "Proposed Risk
 Parameters for WBTC-C Vault Type", Risk Core Unit, 2021-11): StairstepExponentialDecrease ``cut`` 0.99 every
 90 s, ``buf`` 1.2, ``tail`` 90 min, ``cusp`` 0.4, ``chip`` 0.1%, ``tip`` 300 DAI, ``chop`` 13%, ``dust``
 7,500 DAI (``chost = dust × chop`` = 8,475).
@@ -23,6 +23,7 @@ from xmargin.chain._plan import to_wad
 from xmargin.chain._vault import LoadedVault, _deployer
 from xmargin.core import InputError
 from xmargin.liquidation import (
+    WBTC_C,
     DutchAuction,
     ExponentialDecrease,
     LinearDecrease,
@@ -56,15 +57,15 @@ def _seconds(x: float, where: str) -> int:
 class AuctionSpec:
     """The auction house's parameters (module docstring for the defaults and their source)."""
 
-    buf: float = 1.2
-    tail_s: float = 5400.0
-    cusp: float = 0.4
-    chip: float = 0.001
-    tip_usd: float = 300.0
-    chost_usd: float = 8475.0
-    chop: float = 1.13
+    buf: float = WBTC_C.buf
+    tail_s: float = WBTC_C.tail_s
+    cusp: float = WBTC_C.cusp
+    chip: float = WBTC_C.chip
+    tip_usd: float = WBTC_C.tip_usd
+    chost_usd: float = WBTC_C.chost_usd
+    chop: float = WBTC_C.chop
     curve: PriceCurve = field(
-        default_factory=lambda: StairstepExponentialDecrease(step_seconds=90.0, cut=0.99)
+        default_factory=lambda: StairstepExponentialDecrease(step_seconds=WBTC_C.step_s, cut=WBTC_C.cut)
     )
     bad_debt: Literal["record", "socialize"] = "record"
 

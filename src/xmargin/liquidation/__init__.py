@@ -5,9 +5,11 @@ Auction sources: ``makerdao/dss`` ``src/clip.sol`` and ``src/abaci.sol`` (HEAD f
 """
 
 from xmargin.liquidation._auction import (
+    WBTC_C,
     AuctionError,
     AuctionParams,
     AuctionStatus,
+    ClipperIlk,
     DutchAuction,
     ExponentialDecrease,
     LinearDecrease,
@@ -30,11 +32,13 @@ from xmargin.liquidation._cex import (
 from xmargin.liquidation._loop import Alert, RiskLoop, Tick, ticks_from_bars
 
 __all__ = [
+    "WBTC_C",
     "Alert",
     "AuctionError",
     "AuctionParams",
     "AuctionStatus",
     "CexConfig",
+    "ClipperIlk",
     "DutchAuction",
     "ExponentialDecrease",
     "Fill",

@@ -38,9 +38,11 @@ from numpy.typing import ArrayLike, NDArray
 from xmargin.core import InputError, XmarginError, check
 
 __all__ = [
+    "WBTC_C",
     "AuctionError",
     "AuctionParams",
     "AuctionStatus",
+    "ClipperIlk",
     "DutchAuction",
     "ExponentialDecrease",
     "LinearDecrease",
@@ -48,6 +50,7 @@ __all__ = [
     "StairstepExponentialDecrease",
     "StepwiseExponentialDecrease",
     "Take",
+    "bid_pays",
     "keeper_bids",
 ]
 
@@ -261,6 +264,43 @@ class AuctionParams:
                 expected="a price curve with .price(top, elapsed_seconds)",
                 found=type(self.curve).__name__,
             )
+
+
+@dataclass(frozen=True, slots=True)
+class ClipperIlk:
+    """One MakerDAO collateral type's liquidation parameters, in Maker's names (``tail`` and ``step`` in seconds,
+    ``tip`` and ``dust`` in USD); ``chost = dust × chop``. The DEX replay (``xmargin.sim.DexConfig``) and the
+    on-chain auction house (``xmargin.chain.AuctionSpec``) take their defaults from one of these."""
+
+    buf: float
+    tail_s: float
+    cusp: float
+    chip: float
+    tip_usd: float
+    chop: float
+    dust_usd: float
+    step_s: float
+    cut: float
+
+    @property
+    def chost_usd(self) -> float:
+        return self.dust_usd * self.chop
+
+
+WBTC_C = ClipperIlk(
+    buf=1.2,
+    tail_s=5400.0,
+    cusp=0.4,
+    chip=0.001,
+    tip_usd=300.0,
+    chop=1.13,
+    dust_usd=7500.0,
+    step_s=90.0,
+    cut=0.99,
+)
+"""MakerDAO's WBTC-C vault type (forum "Proposed Risk Parameters for WBTC-C Vault Type", Risk Core Unit,
+2021-11): StairstepExponentialDecrease ``cut`` 0.99 per 90 s, ``buf`` 1.2, ``tail`` 90 min, ``cusp`` 0.4,
+``chip`` 0.1%, ``tip`` 300 DAI, ``chop`` 13%, ``dust`` 7,500 DAI (``chost`` 8,475)."""
 
 
 class AuctionStatus(NamedTuple):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from xmargin.core import InputError, check
-from xmargin.liquidation import CexConfig
+from xmargin.liquidation import WBTC_C, CexConfig
 from xmargin.oracle import PushOracleConfig
 from xmargin.sim._impact import ImpactConfig
 
@@ -16,22 +16,21 @@ from xmargin.sim._impact import ImpactConfig
 class DexConfig:
     """DEX parameters: the push oracle, the Clipper auctions and the keepers (``xmargin.sim.dex``).
 
-    Default auction parameters: MakerDAO's WBTC-C vault type (forum "Proposed Risk Parameters for WBTC-C
-    Vault Type", Risk Core Unit, 2021-11): StairstepExponentialDecrease ``cut`` 0.99 per ``step`` 90 s,
-    ``buf`` 1.2, ``cusp`` 0.4, ``tail`` 90 min, ``chip`` 0.1%, ``tip`` 300 DAI, ``chop`` 13%, ``dust`` 7,500
-    DAI (``chost = dust × chop``). Keepers: ASSUMED (3 keepers, gas 50 USD per transaction, 1-3 blocks
+    Default auction parameters: MakerDAO's WBTC-C vault type (``xmargin.liquidation.WBTC_C``, its source
+    there): StairstepExponentialDecrease ``cut`` 0.99 per ``step`` 90 s, ``buf`` 1.2, ``cusp`` 0.4, ``tail``
+    90 min, ``chip`` 0.1%, ``tip`` 300 DAI, ``chop`` 13%, ``dust`` 7,500 DAI (``chost = dust × chop``). Keepers: ASSUMED (3 keepers, gas 50 USD per transaction, 1-3 blocks
     latency, 1M USD of capital each)."""
 
     oracle: PushOracleConfig = field(default_factory=PushOracleConfig)
-    buf: float = 1.2
-    tail_s: float = 5400.0
-    cusp: float = 0.4
-    chip: float = 0.001
-    tip_usd: float = 300.0
-    chop: float = 1.13
-    dust_usd: float = 7500.0
-    step_s: float = 90.0
-    cut: float = 0.99
+    buf: float = WBTC_C.buf
+    tail_s: float = WBTC_C.tail_s
+    cusp: float = WBTC_C.cusp
+    chip: float = WBTC_C.chip
+    tip_usd: float = WBTC_C.tip_usd
+    chop: float = WBTC_C.chop
+    dust_usd: float = WBTC_C.dust_usd
+    step_s: float = WBTC_C.step_s
+    cut: float = WBTC_C.cut
     keepers: int = 3
     keeper_gas_usd: float = 50.0
     keeper_latency_blocks: tuple[int, int] = (1, 3)
