@@ -179,3 +179,25 @@ def test_shifted_refuses_a_price_out_of_range_naming_it() -> None:
     with pytest.raises(InputErrors) as err:
         market.shifted("BTC", 1e20)
     assert "market index.BTC" in str(err.value)
+
+
+def test_the_quoted_vols_memo_follows_the_market_it_was_read_from() -> None:
+    """``Columns`` remembers the vols of the last ``option_iv`` mapping that quoted every option column: a
+    table from the memo equals one from a fresh ``Columns``, and a market with other IVs gets its own."""
+    from xmargin.risk import Columns
+
+    market = chain()
+    insts = tuple(parse_name(n) for n in list(market.option_iv)[:40])
+    cols = Columns.of(insts)
+    first = resolve_instruments(cols, market)
+    again = resolve_instruments(cols, market.shifted("BTC", 0.9))  # same option_iv object: from the memo
+    fresh = resolve_instruments(Columns.of(insts), market.shifted("BTC", 0.9))
+    assert np.array_equal(again.vol, fresh.vol) and np.array_equal(again.value_usd, fresh.value_usd)
+    assert np.array_equal(first.vol, again.vol)
+    bumped = market.replace(option_iv={k: v * 1.1 for k, v in market.option_iv.items()})
+    moved = resolve_instruments(cols, bumped)
+    assert np.allclose(moved.vol[moved.is_option], first.vol[first.is_option] * 1.1, rtol=1e-15)
+    # an option the mapping does not quote is priced from the surface and named, memo or not
+    partial = market.replace(option_iv={k: v for k, v in list(market.option_iv.items())[1:]})
+    t = resolve_instruments(cols, partial)
+    assert any(insts[0].name in w for w in t.warnings)

@@ -11,7 +11,9 @@ expiries, an option priced from the chain's surface, a stablecoin taken at 1.0 U
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -61,6 +63,9 @@ class Columns:
     settle_pos: NDArray[np.intp]
     options: NDArray[np.intp]
     plans: dict[tuple[tuple[str, ...], tuple[str, ...]], Plan] = field(default_factory=dict, repr=False)
+    quoted: list[tuple[Mapping[str, float], FloatArray]] = field(default_factory=list, repr=False)
+    """The last per-option IV mapping that quoted every option column, with those vols in column order (a
+    replay prices the same columns on thousands of markets that share one ``option_iv`` object)."""
 
     @classmethod
     def of(cls, instruments: tuple[Instrument, ...]) -> Columns:
@@ -106,6 +111,19 @@ class Columns:
             self.plans.pop(next(iter(self.plans)))
         self.plans[sig] = plan
         return plan
+
+    def quoted_vols(self, iv: Mapping[str, float]) -> FloatArray | None:
+        """Every option column's own IV from ``iv`` (column order), or None when one is not quoted there
+        (the caller then prices from the surface and names it). Memoised on the mapping's identity: a
+        snapshot's mappings are read-only, so the same object gives the same vols."""
+        if self.quoted and self.quoted[0][0] is iv:
+            return self.quoted[0][1]
+        got = [iv.get(self.names[j]) for j in self.options.tolist()]
+        if any(v is None for v in got):
+            return None
+        vols = np.array(got, dtype=np.float64)
+        self.quoted[:] = [(iv, vols)]
+        return vols
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -202,14 +220,18 @@ def resolve_instruments(
     opt = kind == KIND_CODE[Kind.OPTION]
     iv = market.option_iv
     vol = np.zeros(n)
-    for j in cols.options.tolist():
-        v = iv.get(cols.names[j])
-        if v is None:
-            v = market.implied_vol(insts[j])
-            note = market.vol_note(insts[j])
-            if note is not None:
-                notes.append(note)
-        vol[j] = v
+    quoted = cols.quoted_vols(iv) if isinstance(iv, MappingProxyType) else None
+    if quoted is not None:
+        vol[cols.options] = quoted
+    else:
+        for j in cols.options.tolist():
+            v = iv.get(cols.names[j])
+            if v is None:
+                v = market.implied_vol(insts[j])
+                note = market.vol_note(insts[j])
+                if note is not None:
+                    notes.append(note)
+            vol[j] = v
     index_usd = asset_px[cols.base_pos]
     settle_usd = asset_px[cols.settle_pos]
     value_usd = np.zeros(n)

@@ -74,10 +74,15 @@ def scenario_pnl(
     pnl = np.zeros((n, s_count))
     if n == 0 or s_count == 0:
         return pnl
-    hit = table.underlying[:, None] == scenarios.underlying[None, :]  # (n, S)
+    # (n, S): the scenario moves the instrument's underlying; built per underlying (a few string compares
+    # of length n and S) rather than by comparing n × S strings
+    hit = np.zeros((n, s_count), dtype=np.bool_)
+    for u in np.unique(scenarios.underlying):
+        hit |= (table.underlying == u)[:, None] & (scenarios.underlying == u)[None, :]
     move = np.where(hit, scenarios.price_move[None, :], 0.0)
-    # rate shifts move dated forwards by exp(dr·T) (carry) and discount linear options
-    dr = np.where(hit, scenarios.rate_shift[None, :], 0.0)
+    # rate shifts move dated forwards by exp(dr·T) (carry) and discount linear options; a set without any
+    # (pm-deribit's) skips them: exp(0·T) = 1 and rate + 0 = rate exactly, so the P&L is the same
+    dr = np.where(hit, scenarios.rate_shift[None, :], 0.0) if scenarios.rate_shift.any() else None
     opt = table.kind == KIND_CODE[Kind.OPTION]
     vol_mult = np.ones((int(opt.sum()), s_count))
     if opt.any():
