@@ -95,6 +95,7 @@ ROUTES: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ),
     ("POST", "/v1/margin", {"portfolio": PORTFOLIO}, (401, 200, 200, 200, 200)),
     ("GET", "/v1/accounts/alice/liabilities-proof", None, OWN_READ),
+    ("GET", "/v1/roots", None, (401, 200, 200, 200, 200)),  # published: any valid key
     # ticks are the venue's (a tick at the market's own index: nothing moves)
     ("POST", "/v1/ticks", {"prices": {"BTC": 95000.0}}, (401, 403, 403, 403, 200)),
     # the venue's internal account: an admin key only
@@ -495,3 +496,50 @@ def test_liabilities_proof_verifies_against_the_published_root(svc: Service) -> 
     assert INSURANCE_ACCOUNT not in svc.ledger.liabilities_tree().leaves
     # the insurance fund is the venue's own: no proof for it, even for an admin key
     assert svc.call("GET", f"/v1/accounts/{INSURANCE_ACCOUNT}/liabilities-proof", "admin").status_code == 422
+
+
+def test_published_roots_are_the_ledgers_and_follow_its_writes(
+    tmp_path: Path, market: MarketSnapshot
+) -> None:
+    """``GET /v1/roots`` gives what ``xmargin ledger verify`` and ``xmargin ledger liabilities`` compute (the
+    chain root; the liabilities root and totals), a client's proof verifies against it, a write gives new
+    roots, and an edited event is refused (503) once the roots are computed again."""
+    import sqlalchemy as sa
+    from pydantic import TypeAdapter
+
+    from xmargin.ledger import LiabilitiesProof, verify_proof
+    from xmargin.ledger._schema import events
+
+    s = Service(tmp_path, market)
+    first = s.call("GET", "/v1/roots", "read").json()
+    assert first["chain_root"] == s.ledger.store.verify_chain().root
+    tree = s.ledger.liabilities_tree()
+    assert (first["liabilities_root"], first["totals"]) == (tree.root.hash, tree.totals())
+    assert first["customer_accounts"] == 2 and first["totals"] == {
+        "USDC": "200000"
+    }  # alice, bob; not ~insurance
+    assert s.call("GET", "/v1/roots", "other").json() == first  # kept: nothing was written
+    proof = TypeAdapter(LiabilitiesProof).validate_python(
+        s.call("GET", "/v1/accounts/alice/liabilities-proof", "read").json()
+    )
+    assert verify_proof(proof, root_hash=first["liabilities_root"]).ok
+    assert (
+        s.call("POST", "/v1/accounts/alice/deposits", "admin", {"asset": "USDC", "amount": "5"}).status_code
+        == 201
+    )
+    second = s.call("GET", "/v1/roots", "read").json()
+    assert second["chain_root"] != first["chain_root"] and second["events"] == first["events"] + 1
+    assert second["totals"] == {"USDC": "200005"}
+    assert not verify_proof(
+        proof, root_hash=second["liabilities_root"]
+    ).ok  # the old proof is of the old root
+    with s.ledger.store.engine.begin() as conn:  # an amount edited behind the ledger's back
+        last = conn.execute(sa.select(sa.func.max(events.c.id))).scalar()
+        payload = dict(conn.execute(sa.select(events.c.payload).where(events.c.id == last)).scalar_one())
+        payload["amount"] = "5000"
+        conn.execute(sa.update(events).where(events.c.id == last).values(payload=payload))
+    s.ledger.deposit("bob", "USDC", "1")  # any write makes the service compute the roots again
+    r = s.call("GET", "/v1/roots", "read")
+    assert r.status_code == 503 and r.json()["error"]["where"] == "ledger"
+    assert s.call("GET", "/v1/accounts/alice/liabilities-proof", "read").status_code == 503
+    s.ledger.close()

@@ -319,14 +319,21 @@ class EventStore:
             for r in rows
         }
 
+    def heads(self) -> dict[str, tuple[int, str | None]]:
+        """Every account's (version, chain head), from the account rows (one query, no events read)."""
+        with self.engine.connect() as conn:
+            return {
+                str(r.account): (int(r.version), r.head)
+                for r in conn.execute(
+                    sa.select(accounts.c.account, accounts.c.version, accounts.c.head).order_by(
+                        accounts.c.account
+                    )
+                )
+            }
+
     def verify_chain(self) -> ChainReport:
         """Recompute every account's hash chain (:mod:`xmargin.ledger._chain`) and name the first break."""
-        with self.engine.connect() as conn:
-            heads = {
-                str(r.account): (int(r.version), r.head)
-                for r in conn.execute(sa.select(accounts.c.account, accounts.c.version, accounts.c.head))
-            }
-        return verify_events(list(self.iter_hashed()), heads)
+        return verify_events(list(self.iter_hashed()), self.heads())
 
     def iter_hashed(self) -> Iterator[tuple[Event, str | None]]:
         """Every event with its stored chain hash, by account and seq, from one query (one snapshot)."""

@@ -72,6 +72,7 @@ from xmargin.service._models import (
 from xmargin.service._nats import live_lifespan
 from xmargin.service._replays import include_replays
 from xmargin.service._reports import ReportCache
+from xmargin.service._roots import RootsCache, include_roots
 from xmargin.service._shard import EVERY_ACCOUNT, Shard, install_shard
 from xmargin.service._snapshots import NO_SNAPSHOTS, SnapshotPolicy, SnapshotWriter, with_snapshots
 from xmargin.service._stream import Hub, install_stream
@@ -168,6 +169,7 @@ def _routes(
     config: ServiceConfig,
     a: Access,
     reports: ReportCache,
+    roots: RootsCache,
 ) -> None:
     allowed = {n.lower() for n in (*model_names(), *shipped_presets())}
 
@@ -259,15 +261,11 @@ def _routes(
     )
     def liabilities_proof(account: str, _: Reader) -> JSONResponse:
         """The account's inclusion proof in the proof-of-liabilities Merkle sum tree (docs/ledger.md), built
-        over the whole ledger now and only over a hash chain that verifies (else 503). Check it offline with
-        ``xmargin ledger verify-proof`` against the published root (``xmargin ledger liabilities``)."""
+        over the ledger as it stands and only over a hash chain that verifies (else 503). Check it offline with
+        ``xmargin ledger verify-proof`` against the published root (``GET /v1/roots``, ``xmargin ledger
+        liabilities``). The tree is kept while no account changes (``_roots.RootsCache``)."""
         name = account_of(account, reserved_ok=False)
-        chain = ledger.store.verify_chain()
-        if chain.first_break is not None:
-            raise ServiceError(
-                503, where="ledger", expected="a hash chain that verifies", found=chain.first_break.problem
-            )
-        return JSONResponse(to_data(ledger.liabilities_tree().proof(name)))
+        return JSONResponse(to_data(roots.current()[1].proof(name)))
 
     @app.post(
         "/v1/accounts/{account}/whatif",
@@ -385,7 +383,8 @@ def create_app(
         )
     acc = access(keys, config.rate_limit)
     reports = ReportCache()  # margin reports while an account's events and the market stand (_reports.py)
-    _routes(app, ledger, ticker.current, config, acc, reports)
+    roots = include_roots(app, ledger, acc)  # GET /v1/roots: the published chain and liabilities roots
+    _routes(app, ledger, ticker.current, config, acc, reports, roots)
     install_ticks(app, ticker, acc.key, _errors(401, 403, 422, 429, 503))
     install_stream(app, hub, keys)
     metrics = Metrics()
