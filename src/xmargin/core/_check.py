@@ -10,6 +10,8 @@ from xmargin.core._errors import InputError
 
 def finite(value: object, *, where: str) -> float:
     """Return ``value`` as a finite float, or raise ``InputError`` naming ``where``."""
+    if type(value) is float and math.isfinite(value):  # the common case, without the checks below
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InputError(where=where, expected="a number", found=value)
     try:

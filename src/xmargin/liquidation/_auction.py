@@ -28,6 +28,7 @@ Bad parameters raise :class:`xmargin.core.InputError` naming the field.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -171,7 +172,14 @@ class StairstepExponentialDecrease:
         per-call cost. ``np.power`` on scalars (not ``**``): numpy's power may differ from the C library's
         ``pow`` in the last bit, and this must equal ``price`` bit for bit."""
         steps = float(math.floor(elapsed_seconds / self.step_seconds))
-        return top * float(np.power(self.cut, steps))
+        return top * _cut_power(self.cut, steps)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cut_power(cut: float, steps: float) -> float:
+    """``np.power(cut, steps)`` as a float, remembered: a replay asks for the same few hundred step counts of
+    one curve millions of times (a pure function of its arguments, so the cache changes no result)."""
+    return float(np.power(cut, steps))
 
 
 class StepwiseExponentialDecrease(StairstepExponentialDecrease):
