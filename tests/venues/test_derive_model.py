@@ -23,12 +23,13 @@ from typing import Any
 
 import pytest
 
-from xmargin.instruments import portfolio_from_mapping
+from xmargin.instruments import load_portfolio, portfolio_from_mapping
 from xmargin.margin import DeriveMargin, account_report, resolve_model
 from xmargin.margin.venues._derive import Svi
 from xmargin.margin.venues._derive_case import evaluate_case
-from xmargin.market import MarketSnapshot
+from xmargin.market import MarketSnapshot, load_market
 from xmargin.risk import Book
+from xmargin.testing import parametrize_margin_models
 
 DATA = Path(__file__).parent / "data" / "derive_pmrm2_cases.jsonl.gz"
 CASES: list[dict[str, Any]] = [
@@ -203,3 +204,16 @@ def test_resolves_by_name_and_reports() -> None:
         )
     doc = account_report(resolve_model("derive-pmrm"), pf, market)
     assert doc.model == "derive" and any("no SVI fit" in w for w in doc.warnings)
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+CONFORMANCE_BOOKS = (
+    tuple(load_portfolio(EXAMPLES / f) for f in ("portfolio.yaml", "hedged.yaml", "linear.yaml")),
+)
+
+
+@parametrize_margin_models(
+    ["derive-pmrm"], market=load_market(EXAMPLES / "market.yaml"), books=CONFORMANCE_BOOKS
+)
+def test_conformance(model: object, check: object) -> None:
+    check(model)  # type: ignore[operator]
