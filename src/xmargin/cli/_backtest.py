@@ -145,6 +145,13 @@ def backtest_cmd(
         raise InputError(where="--report", expected="an .html path", found=str(report))
     report_path = check_output(report, force=force, where="--report") if report is not None else None
     pf = load_portfolio(portfolio)
+    if model.strip().lower() == "span":
+        raise InputError(
+            where="--model span",
+            expected="a model whose parameters follow the history (a SPAN file's risk arrays are one business "
+            "day's, priced at that day's settlement prices; a backtest needs one file per day, docs/margin.md#span)",
+            found="span",
+        )
     with flags(BACKTEST_FLAGS):
         m = resolve_model(model)
     with flags({f"history {history}": "--history", history: "--history"}):

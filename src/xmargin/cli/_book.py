@@ -23,10 +23,11 @@ from xmargin.engine import (
 )
 from xmargin.engine import write_book as write_book_file
 from xmargin.instruments import portfolio_document
+from xmargin.margin import SpanMargin
 from xmargin.market import load_market
 
 from ._common import console, err_console, flags, fmt, handle_errors, print_json, warn
-from ._margin import MODEL_FLAGS, model_of
+from ._margin import MODEL_FLAGS, SpanFileOpt, model_of
 from ._schemas import BookMarginSummary
 
 if TYPE_CHECKING:
@@ -82,10 +83,16 @@ def generate(
 @handle_errors
 def margin(
     book_path: Annotated[Path, typer.Argument(metavar="BOOK", help="Book file (Parquet)")],
-    market: Annotated[Path, typer.Option("--market", help="Market file, or a Deribit chain CSV#SNAPSHOT")],
     out: Annotated[Path, typer.Option("--out", help="Result file to write (Parquet, one row per account)")],
+    market: Annotated[
+        Path | None,
+        typer.Option(
+            "--market", help="Market file, or a Deribit chain CSV#SNAPSHOT; optional with --span-file"
+        ),
+    ] = None,
     model: Annotated[str, typer.Option("--model", help="A model, a preset name or a preset file")] = "pm",
     preset: Annotated[str | None, typer.Option("--preset", help="A preset for the model")] = None,
+    span_file: SpanFileOpt = None,
     scheduler: Annotated[
         str | None,
         typer.Option(
@@ -104,9 +111,16 @@ def margin(
 ) -> None:
     """Margin every account of a book; write RESULT.parquet (status, liquidation prices) and a summary."""
     path = check_output(out, force=force, where="--out")
+    m = model_of(model, preset, span_file)
     book = read_book(book_path)
-    mkt = load_market(market)
-    m = model_of(model, preset)
+    if market is not None:
+        mkt = load_market(market)
+    elif isinstance(m, SpanMargin):
+        mkt = m.market()
+    else:
+        raise InputError(
+            where="--market", expected="a market file (optional only with --span-file)", found="none"
+        )
     t0 = time.perf_counter()
     with Progress(
         TextColumn("margining"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import astuple
 from pathlib import Path
 from typing import Annotated
 
@@ -108,6 +109,23 @@ def load_inputs(portfolio: Path, market: Path) -> tuple[Portfolio, MarketSnapsho
     return pf, mkt
 
 
+def _inputs(
+    portfolio: Path, market: Path | None, models: list[MarginModel]
+) -> tuple[Portfolio, MarketSnapshot]:
+    """The portfolio and the market file, or without one the market a ``--span-file`` implies."""
+    if market is not None:
+        return load_inputs(portfolio, market)
+    span = next((m for m in models if isinstance(m, SpanMargin)), None)
+    if span is None:
+        raise InputError(
+            where="--market", expected="a market file (optional only with --span-file)", found="none"
+        )
+    pf = load_portfolio(portfolio)
+    mkt = span.market()
+    check_portfolio(pf, mkt, where="standard input" if str(portfolio) == "-" else str(portfolio))
+    return pf, mkt
+
+
 def model_of(model: str, preset: str | None, span_file: Path | None = None) -> MarginModel:
     if span_file is not None:
         if model.strip().lower() != "span":
@@ -145,17 +163,7 @@ def margin(
 ) -> None:
     """Margin of one account under one model; with --add, before and after a proposed trade."""
     m = model_of(model, preset, span_file)
-    if market is None and span_file is None:
-        raise InputError(
-            where="--market", expected="a market file (optional only with --span-file)", found="none"
-        )
-    if market is None:
-        assert isinstance(m, SpanMargin)
-        pf = load_portfolio(portfolio)
-        mkt = m.market()
-        check_portfolio(pf, mkt, where="standard input" if str(portfolio) == "-" else str(portfolio))
-    else:
-        pf, mkt = load_inputs(portfolio, market)
+    pf, mkt = _inputs(portfolio, market, [m])
     trades = parse_adds(add or [])
     with flags(MODEL_FLAGS):
         if trades:
@@ -246,6 +254,9 @@ def _print_span(bd: SpanBreakdown) -> None:
 
 def _print_venue(bd: VenueBreakdown) -> None:
     """A venue preset's own figures: weighted collateral and requirement (Drift), or health (Mango), USD."""
+    if bd.model == "derive":
+        _print_derive(bd)
+        return
     mango = bd.model == "mango"
     t = Table(title=f"{bd.preset}: the venue's own figures (USD; docs/venues.md)")
     for col in ("", "initial", "maintenance"):
@@ -265,6 +276,21 @@ def _print_venue(bd: VenueBreakdown) -> None:
     console.print(t)
     if mango and "liquidation_end" in bd.health:
         console.print(f"liquidation-end health: {fmt(bd.health['liquidation_end'])}")
+
+
+def _print_derive(bd: VenueBreakdown) -> None:
+    """Derive's own figures: its margins in its sign (negative = short), mark-to-market and worst loss."""
+    h = bd.health
+    t = Table(title=f"{bd.preset}: the venue's own figures (USD; docs/margin.md#derive-pmrm)")
+    for col in ("", "initial", "maintenance"):
+        t.add_column(col, justify="left" if not col else "right")
+    t.add_row("charges (loss x factor + contingencies)", *(fmt(x) for x in astuple(bd.requirement)))
+    t.add_row("Derive margin (MtM + cash - charges)", fmt(h["initial_margin"]), fmt(h["maintenance_margin"]))
+    console.print(t)
+    console.print(
+        f"option MtM {fmt(h['option_mtm'])}, collateral MtM {fmt(h['collateral_mtm'])}, "
+        f"worst loss {fmt(h['worst_loss'])}, long options paid in full {fmt(h['long_options_value'])}"
+    )
 
 
 def _print_fhs(bd: FhsBreakdown) -> None:
@@ -420,17 +446,43 @@ def _print_groups(bd: PmBreakdown, ccy: str) -> None:
             console.print(et)
 
 
+def models_of(names: list[str] | None, span_file: Path | None) -> list[MarginModel]:
+    """``compare``'s models: the names given (default ``COMPARE_MODELS``), ``span`` with ``--span-file``."""
+    chosen = list(names) if names else list(COMPARE_MODELS)
+    spans = [n for n in chosen if n.strip().lower() == "span"]
+    if span_file is not None and not spans:
+        raise InputError(
+            where="--span-file", expected="--model span among the models", found=", ".join(chosen)
+        )
+    return [model_of(n, None, span_file if n in spans else None) for n in chosen]
+
+
 @handle_errors
 def compare(
     portfolio: Annotated[Path, typer.Argument(help="Portfolio file (YAML/JSON; - for standard input)")],
-    market: MarketOpt,
+    market: Annotated[
+        Path | None,
+        typer.Option(
+            "--market",
+            help="Market file (- for standard input), or a Deribit chain CSV#SNAPSHOT; optional with --span-file",
+        ),
+    ] = None,
     currency: CurrencyOpt = "USD",
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            help="A model or preset to compare (repeatable; default isolated, cross, standard, pm)",
+        ),
+    ] = None,
+    span_file: SpanFileOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The same account margined by every model, side by side, with its status and liquidation prices."""
-    pf, mkt = load_inputs(portfolio, market)
+    models = models_of(model, span_file)
+    pf, mkt = _inputs(portfolio, market, models)
     with flags(MODEL_FLAGS):
-        doc = compare_report([resolve_model(n) for n in COMPARE_MODELS], pf, mkt, currency=currency)
+        doc = compare_report(models, pf, mkt, currency=currency)
     if json_out:
         print_json(doc, schema="compare")
         return

@@ -92,6 +92,12 @@ def serve(
         str, typer.Option("--log-format", help="Log lines: json (one object per line) or console")
     ] = "json",
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error")] = "info",
+    span_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--span-file", help="A SPAN risk-parameter file: model span (--model, ?model=) reads it"
+        ),
+    ] = None,
     demo: Annotated[
         bool,
         typer.Option(
@@ -105,6 +111,7 @@ def serve(
     require("fastapi", "service")
     require("uvicorn", "service")
 
+    from xmargin.margin import SpanMargin
     from xmargin.market import load_market
     from xmargin.service import KeyStore, ServiceConfig, create_app, parse_rate_limit
     from xmargin.service._logging import check_logging
@@ -114,6 +121,15 @@ def serve(
 
     from ._margin import model_of
 
+    if span_file is not None:
+        SpanMargin(span_file)  # a bad file is bad input now, not at the first request
+    if model.strip().lower() == "span" and span_file is not None:
+        raise InputError(
+            where="--model span",
+            expected="a default model the ledger's pre-trade checks can run (span answers per request: "
+            "?model=span, POST /v1/margin with model span)",
+            found="span",
+        )
     model_of(model, None)
     fmt, level = check_logging(log_format, log_level)
     limit = parse_rate_limit(rate_limit)
@@ -151,6 +167,7 @@ def serve(
             nats_prefix=nats_prefix,
             shard=part,
             snapshots=SnapshotPolicy(snapshot_every, snapshot_interval),
+            span_file=None if span_file is None else str(span_file),
         )
         keys = KeyStore(ledger.store)
         if demo:

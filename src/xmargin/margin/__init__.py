@@ -54,6 +54,7 @@ from xmargin.margin._result import (
 from xmargin.margin._simple import CrossMargin, IsolatedMargin
 from xmargin.margin._standard import StandardMargin
 from xmargin.margin._tiers import TierTable
+from xmargin.margin.venues._derive_model import DeriveMargin
 from xmargin.margin.venues._drift_model import DriftMargin
 from xmargin.margin.venues._mango_model import MangoMargin
 from xmargin.margin.venues._span_file import SpanFile, parse_span, read_span_file
@@ -66,6 +67,7 @@ __all__ = [
     "CollateralPolicy",
     "CompareReport",
     "CrossMargin",
+    "DeriveMargin",
     "DriftMargin",
     "ExtendedCell",
     "FhsBreakdown",

@@ -32,6 +32,7 @@ DEFAULT_PRESETS = {
     "fhs": "fhs",
     "drift": "drift-v2",
     "mango": "mango-v4",
+    "derive": "derive-pmrm",
 }
 KIND_MODELS = {
     "ratio": ("cross", "isolated"),
@@ -40,6 +41,7 @@ KIND_MODELS = {
     "fhs": ("fhs",),
     "drift": ("drift",),
     "mango": ("mango",),
+    "derive": ("derive",),
 }
 """Model kinds each preset kind serves (the first is the one a preset name alone selects)."""
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from xmargin.core import InputError, input_errors, load_document
 from xmargin.margin._collateral import CollateralPolicy, FhsHaircutParams, FhsHaircuts
 from xmargin.margin._tiers import TierTable
-from xmargin.margin.venues._params import DriftPreset, MangoPreset
+from xmargin.margin.venues._params import DerivePreset, DriftPreset, MangoPreset
 from xmargin.market import load_history
 
 PRESET_DIR = "presets"
@@ -421,7 +421,7 @@ class FhsPreset(_Strict):
     collateral: CollateralSection = CollateralSection()
 
 
-Preset = PmPreset | RatioPreset | StandardPreset | FhsPreset | DriftPreset | MangoPreset
+Preset = PmPreset | RatioPreset | StandardPreset | FhsPreset | DriftPreset | MangoPreset | DerivePreset
 PRESET_TYPES: dict[
     str,
     type[PmPreset]
@@ -429,7 +429,8 @@ PRESET_TYPES: dict[
     | type[StandardPreset]
     | type[FhsPreset]
     | type[DriftPreset]
-    | type[MangoPreset],
+    | type[MangoPreset]
+    | type[DerivePreset],
 ] = {
     "pm": PmPreset,
     "ratio": RatioPreset,
@@ -437,6 +438,7 @@ PRESET_TYPES: dict[
     "fhs": FhsPreset,
     "drift": DriftPreset,
     "mango": MangoPreset,
+    "derive": DerivePreset,
 }
 
 
@@ -478,7 +480,9 @@ def preset_document(ref: PresetSource, *, default: str) -> tuple[dict[str, Any],
 
 def load_preset(ref: PresetSource | Preset, *, kinds: tuple[str, ...], default: str) -> Preset:
     """A preset of one of ``kinds`` (a shipped name, a file, a mapping, or a preset value)."""
-    if isinstance(ref, PmPreset | RatioPreset | StandardPreset | FhsPreset | DriftPreset | MangoPreset):
+    if isinstance(
+        ref, PmPreset | RatioPreset | StandardPreset | FhsPreset | DriftPreset | MangoPreset | DerivePreset
+    ):
         preset: Preset = ref
     else:
         doc, label = preset_document(ref, default=default)

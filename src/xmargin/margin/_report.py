@@ -196,9 +196,12 @@ def compare_report(
     """FORMATS.md ``compare``: IM, MM, margin balance, available, status and liquidation prices per model."""
     out: dict[str, ModelSummary] = {}
     warnings: list[str] = []
+    kinds = [m.name for m in models]
     for m in models:
         r = account_report(m, portfolio, market, currency=currency, with_liquidation=with_liquidation)
-        out[m.name] = ModelSummary(
+        # a model kind compared under two presets is keyed KIND:PRESET
+        key = m.name if kinds.count(m.name) == 1 else f"{m.name}:{m.preset_name}"
+        out[key] = ModelSummary(
             initial_margin=r.initial_margin,
             maintenance_margin=r.maintenance_margin,
             margin_balance=r.margin_balance,

@@ -242,14 +242,15 @@ class FhsBreakdown(BreakdownBase):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VenueBreakdown(BreakdownBase):
-    """A venue preset's detail (``drift``, ``mango``): the venue's own weighted collateral and requirement at
+    """A venue preset's detail (``drift``, ``mango``, ``derive``): the venue's own weighted collateral and requirement at
     initial and maintenance weights (USD; Mango: the positive and negative health contributions), the same
     figures as the venue's exact integers where it computes in integers (``exact``, Drift's quote 1e6), and
-    Mango's health values (``health``: init, maint, liquidation_end). The model's IM and MM are the requirement
+    Mango's health values (``health``: init, maint, liquidation_end; Derive: its own ``initial_margin`` and
+    ``maintenance_margin`` in its sign, ``option_mtm``, ``collateral_mtm``, ``worst_loss``, ``long_options_value``). The model's IM and MM are the requirement
     plus what the weights take off the collateral, so that ``available`` and the liquidation test are the
     venue's own (Drift's free collateral; Mango's init and maint health)."""
 
-    model: Literal["drift", "mango"]
+    model: Literal["drift", "mango", "derive"]
     preset: str
     source: str
     weighted_collateral: MarginPair

@@ -94,7 +94,8 @@ class ServiceConfig:
     subjects under ``nats_prefix`` (:mod:`._nats`); ``liquidate``: liquidate accounts below maintenance on
     a tick (:mod:`._ticks`); ``shard``: the accounts this process serves (:mod:`._shard`; all by
     default); ``snapshots``: when to write ledger snapshots (:mod:`._snapshots`; none by default here,
-    ``xmargin serve`` writes them); ``use_snapshot``: build the risk book from the latest snapshot."""
+    ``xmargin serve`` writes them); ``use_snapshot``: build the risk book from the latest snapshot; ``span_file``: the SPAN
+    risk-parameter file model ``span`` reads (``xmargin serve --span-file``; without one, ``span`` is bad input)."""
 
     model: str = "pm"
     rate_limit: RateLimitItem | None = None
@@ -105,6 +106,16 @@ class ServiceConfig:
     shard: Shard = EVERY_ACCOUNT
     snapshots: SnapshotPolicy = NO_SNAPSHOTS
     use_snapshot: bool = True
+    span_file: str | None = None
+
+
+def config_model(config: ServiceConfig, name: str) -> MarginModel:
+    """The model ``name`` stands for in this service: ``span`` reads the configured SPAN file."""
+    if name.strip().lower() == "span" and config.span_file is not None:
+        from xmargin.margin import SpanMargin
+
+        return SpanMargin(config.span_file)
+    return resolve_model(name)
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -175,9 +186,9 @@ def _routes(
 
     @lru_cache(maxsize=64)
     def model_named(name: str) -> MarginModel:
-        return resolve_model(name)
+        return config_model(config, name)
 
-    default_model = resolve_model(config.model)  # the operator's choice: a preset file is allowed here
+    default_model = config_model(config, config.model)  # the operator's choice: a preset file is allowed here
 
     def model_of(name: str | None, where: str) -> MarginModel:
         """The service's model, or one a request names: a model kind or a shipped preset, never a file (a
@@ -354,7 +365,7 @@ def create_app(
     ticker = Ticker(
         ledger,
         market,
-        resolve_model(config.model),
+        config_model(config, config.model),
         hub,
         liquidate=config.liquidate,
         owns=shard.owns if shard.count > 1 else None,

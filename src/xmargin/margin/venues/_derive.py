@@ -283,6 +283,53 @@ def _confidence_charge(conf: float, notional: float, p: Params) -> float:
     return (1.0 - conf) * p.conf_margin * notional if conf < p.conf_threshold else 0.0
 
 
+def expiry_shocks(e: Expiry, p: Params) -> Expiry:
+    """An expiry's vol-shock multipliers (DTE-scaled) and static discounts (part of ``addPrecomputes``)."""
+    floor_sec = p.dte_floor_days * 86400
+    ratio = 30 * 86400 / max(e.sec_to_expiry, floor_sec)
+    power = p.short_term_power if e.sec_to_expiry <= 30 * 86400 else p.long_term_power
+    mult = ratio**power
+    e.vol_shock_up = 1.0 + p.vol_range_up * mult
+    e.vol_shock_down = max(0.0, 1.0 - p.vol_range_down * mult)
+    tau = e.tau
+    e.static_discount_pos = p.long_base_static_discount * math.exp(
+        -tau * (e.rate * p.long_rate_mult + p.long_rate_add)
+    )
+    neg = p.short_base_static_discount / math.exp(-tau * (e.rate * p.short_rate_mult + p.short_rate_add))
+    e.static_discount_neg = min(1.0 / e.discount, neg)
+    return e
+
+
+def option_prices(e: Expiry, scenarios: Sequence[Scenario], p: Params) -> list[list[float]]:
+    """Per option of ``e`` (amounts ignored): its price today, at the basis contingency's spot up and down, and
+    under each scenario, before static discounting; ``e`` has had ``expiry_shocks``. Every expiry sum
+    ``scenario_pnl`` takes is a sum of these times the amounts."""
+    out = []
+    for o in e.options:
+        one = Expiry(
+            e.sec_to_expiry,
+            e.fwd_fixed,
+            e.fwd_variable,
+            e.rate,
+            e.discount,
+            1.0,
+            [Option(o.strike, o.is_call, 1.0, o.vol)],
+        )
+        one.vol_shock_up, one.vol_shock_down = e.vol_shock_up, e.vol_shock_down
+        row = [
+            _expiry_mtm(one, 1.0, VolShock.NONE, p),
+            _expiry_mtm(one, p.basis_spot_up, VolShock.NONE, p),
+            _expiry_mtm(one, p.basis_spot_down, VolShock.NONE, p),
+        ]
+        for s in scenarios:
+            if s.vol_shock in (VolShock.LINEAR, VolShock.ABS):
+                row.append(_expiry_skew_mtm(one, s.vol_shock is VolShock.LINEAR, p))
+            else:
+                row.append(_expiry_mtm(one, s.spot_shock, s.vol_shock, p))
+        out.append(row)
+    return out
+
+
 def precompute(pf: Portfolio, p: Params) -> Portfolio:
     """Today's values, basis contingency, vol shocks, static discounts and contingencies (``addPrecomputes``)."""
     pf.total_mtm += pf.perp_value
@@ -300,20 +347,7 @@ def precompute(pf: Portfolio, p: Params) -> Portfolio:
         e.basis_down_mtm = _expiry_mtm(e, p.basis_spot_down, VolShock.NONE, p)
         worst = min(e.basis_up_mtm - e.mtm, e.basis_down_mtm - e.mtm, 0.0)
         pf.basis_contingency += worst * (p.basis_add_factor + p.basis_mult_factor * e.tau)
-        # vol shocks
-        floor_sec = p.dte_floor_days * 86400
-        ratio = 30 * 86400 / max(e.sec_to_expiry, floor_sec)
-        power = p.short_term_power if e.sec_to_expiry <= 30 * 86400 else p.long_term_power
-        mult = ratio**power
-        e.vol_shock_up = 1.0 + p.vol_range_up * mult
-        e.vol_shock_down = max(0.0, 1.0 - p.vol_range_down * mult)
-        # static discount
-        tau = e.tau
-        e.static_discount_pos = p.long_base_static_discount * math.exp(
-            -tau * (e.rate * p.long_rate_mult + p.long_rate_add)
-        )
-        neg = p.short_base_static_discount / math.exp(-tau * (e.rate * p.short_rate_mult + p.short_rate_add))
-        e.static_discount_neg = min(1.0 / e.discount, neg)
+        expiry_shocks(e, p)
         # naked short options
         naked = _naked_shorts(e.options)
         pf.mm_contingency += naked * pf.spot * p.mm_option_percent

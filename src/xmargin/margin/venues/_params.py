@@ -196,3 +196,38 @@ class MangoPreset(_Strict):
         if self.settle not in self.tokens:
             raise InputError(where="tokens", expected=f"the settle token {self.settle}", found="none")
         return self
+
+
+class DeriveCollateralParams(_Strict):
+    """One collateral coin under ``derive`` (fields as a PMRM_2 collateral: ``IMHaircut``, ``MMHaircut``,
+    ``IsRiskCancelling``); ``underlying``: the manager a risk-cancelling coin moves with (default the coin)."""
+
+    im_haircut: Fraction
+    mm_haircut: Fraction
+    risk_cancelling: bool = False
+    underlying: str | None = None
+
+
+class DerivePreset(_Strict):
+    """The ``derive`` model's preset (``presets/derive-pmrm.yaml``): PMRM_2's parameters and scenarios in
+    Derive's own portfolio-case form (``parameters``: the ``Parameters`` mapping ``xmargin venue derive-pmrm``
+    reads), the cash coin, collateral coins (``default`` for the others, optional) and whether a long option's
+    value is paid in full at initial margin (docs/margin.md "Long options are paid in full")."""
+
+    kind: Literal["derive"] = "derive"
+    name: str
+    description: str = ""
+    sources: dict[str, str] = Field(default_factory=dict)
+    cash: str = "USDC"
+    long_options_paid_in_full: bool = True
+    parameters: dict[str, Any]
+    collateral: dict[str, DeriveCollateralParams] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _parameters_read(self) -> DerivePreset:
+        from xmargin.margin.venues._derive_case import read_params
+
+        _, scenarios = read_params({"Parameters": self.parameters})
+        if not scenarios:
+            raise InputError(where="parameters.Scenarios", expected="at least one scenario", found="none")
+        return self
