@@ -297,16 +297,24 @@ class VaultMachine(RuleBasedStateMachine):
         self.snap[u] = index
         return int(due)
 
-    @rule(wait=st.integers(600, 28_800), fraction=st.floats(-1.0, 1.0))
-    def fund(self, wait: int, fraction: float) -> None:
-        """The funder adds a rate of up to the clamp (600% x (IM - MM) per 8 h, pro rata of ``wait``)."""
+    @rule(wait=st.integers(600, 28_800), fraction=st.floats(-1.0, 1.0), size=st.floats(-0.05, 0.05))
+    def fund(self, wait: int, fraction: float, size: float) -> None:
+        """Both users try to hold some perpetual; the funder adds a rate of up to the clamp (600% x (IM - MM)
+        per 8 h, pro rata of ``wait``); both users' funding is touched."""
         self.move_price(0.0)
+        for u in (0, 1):
+            with self.v.active():
+                has = self._size(self.users[u], 0) != 0
+            if not has and abs(size) > 1e-4:
+                self.trade(u, 0, size if u == 0 else -size)
         with self.v.active():
             boa.env.time_travel(seconds=wait)
         self.move_price(0.0)
         with self.v.active():
             cap = 6 * (WAD // 10 - WAD // 20) * (wait + 120) // 28_800  # move_price waits 60 s twice
             self.v.vault.update_funding(0, int(cap * fraction))
+        for u in (0, 1):
+            self.touch_funding(u)
 
     @rule(u=st.integers(0, 1))
     def touch_funding(self, u: int) -> None:
