@@ -57,8 +57,12 @@ def _plan(positions: tuple[PositionSpec, ...] = ()) -> VaultPlan:
         markets=(
             MarketSpec("BTC_USDC-PERPETUAL", 0, False, False, 0.0, BTC_PERP, BTC_PERP, BTC_PERP, 0.10, 0.05),
             MarketSpec("BTC_USDC-27DEC26", 1, False, False, 0.0, BTC_FUT, BTC_FUT, BTC_FUT, 0.10, 0.05),
-            MarketSpec("BTC_USDC-27DEC26-100000-C", 2, False, True, 100_000.0, BTC_FUT, CALL_V, BTC_FUT, 0, 0),
-            MarketSpec("BTC_USDC-27DEC26-100000-P", 2, False, False, 100_000.0, BTC_FUT, PUT_V, BTC_FUT, 0, 0),
+            MarketSpec(
+                "BTC_USDC-27DEC26-100000-C", 2, False, True, 100_000.0, BTC_FUT, CALL_V, BTC_FUT, 0.0, 0.0
+            ),
+            MarketSpec(
+                "BTC_USDC-27DEC26-100000-P", 2, False, False, 100_000.0, BTC_FUT, PUT_V, BTC_FUT, 0.0, 0.0
+            ),
             MarketSpec("ETH-PERPETUAL", 0, True, False, 0.0, ETH_PERP, ETH_PERP, ETH_INDEX, 0.10, 0.05),
         ),
         positions=positions,

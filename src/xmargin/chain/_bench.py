@@ -303,7 +303,9 @@ def _funding_operations() -> tuple[OperationGas, ...]:
         record("funding update", "the perpetual's cumulative index: clamp check, fresh mark, one index word")
         v.fresh_transaction()
         v.vault.settle_funding(v.account, 0)
-        record("funding accrual on touch", "size x (index - snapshot) into cash, snapshot moved (settle_funding)")
+        record(
+            "funding accrual on touch", "size x (index - snapshot) into cash, snapshot moved (settle_funding)"
+        )
         v.fresh_transaction()
         v.vault.fix_settlement(1)
         record("settlement price fixed", "the first fresh mark at or after expiry, once per market")

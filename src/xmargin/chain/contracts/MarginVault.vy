@@ -6,7 +6,8 @@
         positions, prices from Chainlink-style feeds, and the health of xmargin's `cross` model.
 @dev Functions: deposit, withdraw, trade, poke (oracle update), account_margin (the health view),
      admin: grant_role, revoke_role, add_feed, list_collateral, list_market, set_market_rates,
-     set_option_params, import_position, seal.
+     set_option_params, import_position, seal; funding and settlement (docs/chain.md): update_funding
+     (funder role), settle_funding, set_expiry (risk role), fix_settlement, settle (anyone).
      Units: every amount is 18-decimal fixed point ("wad"): token amounts (tokens of 18 decimals only),
      sizes in coin, prices and values in USD. Rounding always favours the vault (docs/chain.md):
      IM and MM round up, collateral and P&L round down (a loss's magnitude rounds up).
