@@ -19,6 +19,15 @@ a sale, and settles bad debt. Then also:
   (house + keeper + funder = minted);
 - every take pays ``repaid + penalty``, the account's cash rising by ``repaid``; every bad debt is the insurance
   used plus the system debt or socialized loss recorded.
+
+Funding and settlement steps join them too: the funder updates the perpetual's cumulative index (a random rate
+within dYdX v4's clamp, after some time), anyone settles an account's funding, and the inverse future expires,
+its settlement price is fixed and both accounts' positions settle. Realised P&L, funding and settlement are
+USD ``cash`` (no token moves), so conservation of cash is checked per step: every change of an account's
+cash by a trade, a funding touch or a settlement equals what the step's events book (``Trade.realised``,
+``FundingSettled.amount``, ``Settled.amount``), the funding equals the closed form ``-size x (index - index
+at the account's last touch)`` floored (tracked here, not read from the vault), and a settlement pays
+``N (P - E)`` floored; the token invariants above hold throughout.
 """
 
 from __future__ import annotations
@@ -81,6 +90,10 @@ class VaultMachine(RuleBasedStateMachine):
             self.house.fund_insurance(1_000 * WAD)
         self.minted = 2 * 10**9 * WAD
         self.kicks = 0
+        with self.v.active():
+            self.v.vault.grant_role(self.v.admin, 16)  # funder
+        self.snap = [0, 0]  # funding index at each user's last touch of the perpetual (tracked here)
+        self.expired = False
 
     def _im_covered(self, user: str) -> bool:
         h = self.v.health(user)
@@ -121,13 +134,18 @@ class VaultMachine(RuleBasedStateMachine):
         delta = to_wad(size, where="size")
         with self.v.active():
             old = self._size(user, m)
+            cash0 = self.v.vault.cash(user)
             try:
                 with boa.env.prank(user):
                     self.v.vault.trade(m, delta)
             except boa.BoaError:
                 assert self._size(user, m) == old  # refused: nothing changed
                 return
+            booked = self._booked()  # before any other call: logs are the last call's
             new = self._size(user, m)
+            if m == 0:
+                assert self._funding_touched(u, old) == self._funding_in(booked)
+            assert self.v.vault.cash(user) - cash0 == sum(booked.values())
         assert new == old + delta
         reducing = old != 0 and (old > 0) != (delta > 0) and abs(delta) <= abs(old)
         if not reducing:
@@ -152,11 +170,16 @@ class VaultMachine(RuleBasedStateMachine):
             size = free * 99 // 100 * WAD // (f // 10) * (1 if long else -1)  # IM 10% of notional
             if size == 0 or free <= 0:
                 return
+            old, cash0 = self._size(user, m), self.v.vault.cash(user)
             try:
                 with boa.env.prank(user):
                     self.v.vault.trade(m, size)
             except boa.BoaError:
                 return  # adding against an existing position may need more: refused, nothing changed
+            booked = self._booked()
+            if m == 0:
+                assert self._funding_touched(u, old) == self._funding_in(booked)
+            assert self.v.vault.cash(user) - cash0 == sum(booked.values())
         assert self._im_covered(user)
 
     @rule(u=st.integers(0, 1), rounds=st.integers(1, 3))
@@ -252,6 +275,82 @@ class VaultMachine(RuleBasedStateMachine):
         with self.v.active():
             self.v.feeds[USDC].set_round(WAD, self.v.env.timestamp)
             self.v.vault.poke(USDC)
+
+    def _booked(self) -> dict[str, int]:
+        """Cash the last vault call booked, by event kind."""
+        out: dict[str, int] = {}
+        for e in self.v.vault.get_logs():
+            name = type(e).__name__
+            amount = {"Trade": "realised", "FundingSettled": "amount", "Settled": "amount"}.get(name)
+            if amount is not None:
+                out[name] = out.get(name, 0) + int(getattr(e, amount))
+        return out
+
+    @staticmethod
+    def _funding_in(booked: dict[str, int]) -> int:
+        return booked.get("FundingSettled", 0)
+
+    def _funding_touched(self, u: int, size: int) -> int:
+        """The closed form of user ``u``'s funding since its last touch (a floor), and the snapshot moved."""
+        index = self.v.vault.funding_index(0)
+        due = (-size * (index - self.snap[u])) // 10**36  # Python's // floors
+        self.snap[u] = index
+        return int(due)
+
+    @rule(wait=st.integers(600, 28_800), fraction=st.floats(-1.0, 1.0), size=st.floats(-0.05, 0.05))
+    def fund(self, wait: int, fraction: float, size: float) -> None:
+        """Both users try to hold some perpetual; the funder adds a rate of up to the clamp (600% x (IM - MM)
+        per 8 h, pro rata of ``wait``); both users' funding is touched."""
+        self.move_price(0.0)
+        for u in (0, 1):
+            with self.v.active():
+                has = self._size(self.users[u], 0) != 0
+            if not has and abs(size) > 1e-4:
+                self.trade(u, 0, size if u == 0 else -size)
+        with self.v.active():
+            boa.env.time_travel(seconds=wait)
+        self.move_price(0.0)
+        with self.v.active():
+            cap = 6 * (WAD // 10 - WAD // 20) * (wait + 120) // 28_800  # move_price waits 60 s twice
+            self.v.vault.update_funding(0, int(cap * fraction))
+        for u in (0, 1):
+            self.touch_funding(u)
+
+    @rule(u=st.integers(0, 1))
+    def touch_funding(self, u: int) -> None:
+        user = self.users[u]
+        with self.v.active():
+            cash0, size = self.v.vault.cash(user), self._size(user, 0)
+            self.v.vault.settle_funding(user, 0)
+            booked = self._booked()
+            assert self._funding_touched(u, size) == self._funding_in(booked)
+            assert self.v.vault.cash(user) - cash0 == sum(booked.values())
+
+    @rule()
+    def expire_future(self) -> None:
+        """The inverse future expires in 60 s; its settlement is fixed at the next price; both users settle."""
+        if self.expired:
+            return
+        with self.v.active():
+            self.v.vault.set_expiry(1, self.v.env.timestamp + 60)
+        self.move_price(0.01)  # waits 60 s, then a round at expiry
+        with self.v.active():
+            self.v.vault.fix_settlement(1)
+            px = self.v.vault.settle_price(1)
+            for user in self.users:
+                if self._size(user, 1) == 0:
+                    continue
+                p = next(
+                    self.v.vault.position(user, i)
+                    for i in range(self.v.vault.position_count(user))
+                    if self.v.vault.position(user, i).market == 1
+                )
+                cash0 = self.v.vault.cash(user)
+                self.v.vault.settle(user, 1)
+                assert self._booked() == {"Settled": p.size * (px - p.entry) // WAD}  # floored
+                assert self.v.vault.cash(user) - cash0 == p.size * (px - p.entry) // WAD
+                assert self._size(user, 1) == 0
+        self.expired = True
 
     @invariant()
     def tokens_are_conserved(self) -> None:

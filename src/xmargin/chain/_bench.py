@@ -273,7 +273,46 @@ def _operations() -> tuple[OperationGas, ...]:
                     "execution only (Black76.vy as called inside a check): 30 days, vol 55%",
                 )
             )
-    return (*out, *_liquidation_operations())
+    return (*out, *_funding_operations(), *_liquidation_operations())
+
+
+def _funding_operations() -> tuple[OperationGas, ...]:
+    """A funding update, an accrual on touch and a settlement, on :func:`bench_plan` (4)'s account (a linear
+    perpetual long, an inverse future short, ...): 8 hours pass, every feed publishes, the funder adds 0.01%."""
+    import boa
+
+    v = LoadedVault(bench_plan(4))
+    out: list[OperationGas] = []
+
+    def record(name: str, note: str) -> None:
+        total, execution = _tx_gas(v.vault._computation)
+        out.append(OperationGas(name, total, execution, note))
+
+    def publish_all() -> None:
+        for fid, spec in enumerate(v.plan.feeds):
+            v.feeds[fid].set_round(to_wad(spec.price_usd, where="bench"), v.env.timestamp)
+            v.vault.poke(fid)
+
+    with v.active():
+        v.vault.grant_role(v.admin, 16)  # funder
+        v.vault.set_expiry(1, v.env.timestamp + 28_800)
+        boa.env.time_travel(seconds=28_800)
+        publish_all()
+        v.fresh_transaction()
+        v.vault.update_funding(0, to_wad(0.0001, where="bench"))
+        record("funding update", "the perpetual's cumulative index: clamp check, fresh mark, one index word")
+        v.fresh_transaction()
+        v.vault.settle_funding(v.account, 0)
+        record(
+            "funding accrual on touch", "size x (index - snapshot) into cash, snapshot moved (settle_funding)"
+        )
+        v.fresh_transaction()
+        v.vault.fix_settlement(1)
+        record("settlement price fixed", "the first fresh mark at or after expiry, once per market")
+        v.fresh_transaction()
+        v.vault.settle(v.account, 1)
+        record("settle a position", "an expired future's N (P - E) into cash, position closed")
+    return tuple(out)
 
 
 def _liquidation_plan() -> VaultPlan:

@@ -1,11 +1,13 @@
 # pragma version ~=0.4.3
+# pragma optimize codesize
 """
 @title MarginVault
 @notice A cross-margin vault: pooled ERC-20 collateral with haircuts, perpetual, future and option
         positions, prices from Chainlink-style feeds, and the health of xmargin's `cross` model.
 @dev Functions: deposit, withdraw, trade, poke (oracle update), account_margin (the health view),
      admin: grant_role, revoke_role, add_feed, list_collateral, list_market, set_market_rates,
-     set_option_params, import_position, seal.
+     set_option_params, import_position, seal; funding and settlement (docs/chain.md): update_funding
+     (funder role), settle_funding, set_expiry (risk role), fix_settlement, settle (anyone).
      Units: every amount is 18-decimal fixed point ("wad"): token amounts (tokens of 18 decimals only),
      sizes in coin, prices and values in USD. Rounding always favours the vault (docs/chain.md):
      IM and MM round up, collateral and P&L round down (a loss's magnitude rounds up).
@@ -21,7 +23,8 @@
 
 from ethereum.ercs import IERC20
 
-import Black76
+interface Pricer:  # Black76Pricer.vy: the Black76 module deployed on its own (EIP-170, docs/chain.md)
+    def black76(f: int256, k: int256, t: int256, sigma: int256, is_call: bool) -> int256: pure
 
 interface AggregatorV3:
     def latestRoundData() -> (uint80, int256, uint256, uint256, uint80): view
@@ -42,6 +45,11 @@ ROLE_ADMIN: constant(uint256) = 1
 ROLE_RISK: constant(uint256) = 2
 ROLE_MIGRATOR: constant(uint256) = 4
 ROLE_LIQUIDATOR: constant(uint256) = 8
+ROLE_FUNDER: constant(uint256) = 16
+
+FUNDING_PERIOD_S: constant(uint256) = 28_800  # dYdX v4 quotes and clamps an 8-hour funding rate
+FUNDING_CLAMP: constant(uint256) = 6 * WAD  # dYdX v4's default clamp factor, 600%
+SETTLED_BIT: constant(uint256) = 1 << 10     # in market_word: the settlement price is fixed
 
 KIND_PERPETUAL: constant(uint8) = 0
 KIND_FUTURE: constant(uint8) = 1
@@ -170,6 +178,9 @@ event PositionImported:
     size: int256
     entry: uint256
 
+event PricerSet:
+    pricer: address
+
 event PmParamsSet:
     mm_factor: uint256
 
@@ -190,6 +201,37 @@ event CollateralUnderlyingSet:
 event Sealed:
     by: address
 
+event FundingUpdated:
+    market_id: indexed(uint256)
+    rate: int256
+    price: uint256
+    index: int256
+
+event FundingSettled:
+    account: indexed(address)
+    market_id: indexed(uint256)
+    amount: int256
+    index: int256
+
+event ExpirySet:
+    market_id: indexed(uint256)
+    expiry: uint256
+
+event FundingClampSet:
+    clamp: uint256
+
+event SettlementFixed:
+    market_id: indexed(uint256)
+    price: uint256
+    updated_at: uint256
+
+event Settled:
+    account: indexed(address)
+    market_id: indexed(uint256)
+    size: int256
+    price: uint256
+    amount: int256
+
 event Liquidation:
     account: indexed(address)
     cash_delta: int256
@@ -201,6 +243,7 @@ event Liquidation:
 
 
 roles: public(HashMap[address, uint256])
+pricer: public(address)
 sealed: public(bool)
 
 feeds: public(HashMap[uint256, Feed])
@@ -231,6 +274,13 @@ balances: public(HashMap[address, HashMap[uint256, uint256]])  # account -> coll
 cash: public(HashMap[address, int256])                           # realised USD (wad), may be negative
 positions: HashMap[address, DynArray[Position, MAX_POSITIONS]]
 position_slot: HashMap[address, HashMap[uint256, uint256]]       # account -> market -> index + 1
+
+# Funding (perpetuals) and settlement (futures, options), docs/chain.md "Funding and settlement"
+funding_index: public(HashMap[uint256, int256])   # cumulative USD per coin, 36 decimals (wad x wad, exact)
+funding_time: HashMap[uint256, uint256]   # last update of the index
+funding_snap: HashMap[address, HashMap[uint256, int256]]  # the index up to which an account paid
+expiry: public(HashMap[uint256, uint256])         # Unix time (futures, options; 0: none)
+settle_price: public(HashMap[uint256, uint256])   # fixed once at or after expiry (0: not yet)
 
 
 @deploy
@@ -423,6 +473,7 @@ def list_market(
     )
     self._pack_market(mid)
     self.n_markets = mid + 1
+    self.funding_time[mid] = block.timestamp
     log MarketListed(market_id=mid, kind=kind, inverse=inverse)
     log MarketRatesSet(market_id=mid, im_rate=im_rate, mm_rate=mm_rate)
     return mid
@@ -437,6 +488,8 @@ def _pack_market(market_id: uint256):
         w |= 1 << 8
     if m.is_call:
         w |= 1 << 9
+    if self.settle_price[market_id] != 0:
+        w |= SETTLED_BIT
     self.market_word[market_id] = w
 
 
@@ -465,6 +518,16 @@ def set_option_params(im_base: uint256, im_floor: uint256, mm_base: uint256):
     self.im_floor = im_floor
     self.mm_base = mm_base
     log OptionParamsSet(im_base=im_base, im_floor=im_floor, mm_base=mm_base)
+
+
+@external
+def set_pricer(pricer: address):
+    """
+    @notice PM mode: the contract that prices options (Black76Pricer.vy). Risk role.
+    """
+    self._only(ROLE_RISK)
+    self.pricer = pricer
+    log PricerSet(pricer=pricer)
 
 
 @external
@@ -606,6 +669,9 @@ def _health(account: address) -> Health:
     for j: uint256 in range(n, bound=MAX_POSITIONS):
         p: Position = self.positions[account][j]
         mw: uint256 = self.market_word[p.market]
+        if mw & SETTLED_BIT != 0:  # expired and fixed: its payoff, no margin, no price read
+            equity += self._payoff(p, mw)
+            continue
         inverse: bool = (mw >> 8) & 1 == 1
         is_call: bool = (mw >> 9) & 1 == 1
         f: uint256 = 0
@@ -647,6 +713,8 @@ def _health(account: address) -> Health:
                 mm += self._mul_up(size, mm_pc)
         else:
             notional: uint256 = self._mul_up(size, base)
+            if mw & 255 == 0:  # a perpetual: funding not yet settled into cash
+                equity += self._funding_due(account, p.market, p.size)
             im += self._mul_up(notional, (mw >> 112) & MASK64)
             mm += self._mul_up(notional, (mw >> 176) & MASK64)
             # unrealised P&L, USD: linear N (F - E); inverse N (F - E) / F x S; rounded down
@@ -731,6 +799,8 @@ def _health_pm(account: address) -> Health:
     for j: uint256 in range(len(self.positions[account]), bound=MAX_POSITIONS):
         p: Position = self.positions[account][j]
         mw: uint256 = self.market_word[p.market]
+        if mw & SETTLED_BIT != 0:
+            continue  # its payoff is in the equity of `_health`; no scenario moves it
         mp: MarketPm = self.market_pm[p.market]
         assert mp.underlying != 0, "vault: market has no PM scenario group"
         g: uint256 = mp.underlying - 1
@@ -768,7 +838,7 @@ def _health_pm(account: address) -> Health:
         k: int256 = convert(self.markets[p.market].strike, int256)
         is_call: bool = (mw >> 9) & 1 == 1
         sg: int256 = convert(sigma, int256)
-        p0: int256 = Black76.black76(fi, k, t, sg, is_call)
+        p0: int256 = staticcall Pricer(self.pricer).black76(fi, k, t, sg, is_call)
         v0: int256 = p0
         if inverse:
             v0 = p0 * si // fi
@@ -781,7 +851,7 @@ def _health_pm(account: address) -> Health:
             per: DynArray[int256, MAX_MOVES] = []
             for m: int256 in moves:
                 fn: int256 = fi + fi * m // IWAD
-                pn: int256 = Black76.black76(fn, k, t, sv, is_call)
+                pn: int256 = staticcall Pricer(self.pricer).black76(fn, k, t, sv, is_call)
                 if inverse:
                     pn = pn * (si + si * m // IWAD) // fn
                 per.append(self._sfloor(p.size * (pn - v0)))
@@ -895,6 +965,7 @@ def import_position(account: address, market_id: uint256, size: int256, entry: u
     if m.kind == KIND_OPTION:
         e = 0
     self._set_position(account, market_id, size, e)
+    self.funding_snap[account][market_id] = self.funding_index[market_id]
     log PositionImported(account=account, market_id=market_id, size=size, entry=e)
 
 
@@ -926,10 +997,13 @@ def trade(market_id: uint256, size_delta: int256):
     assert size_delta != 0, "vault: size_delta must be non-zero"
     m: Market = self.markets[market_id]
     assert m.active, "vault: market inactive"
+    assert self.expiry[market_id] == 0 or block.timestamp < self.expiry[market_id], "vault: market expired"
     slot: uint256 = self.position_slot[msg.sender][market_id]
     old: Position = Position(market=market_id, size=0, entry=0)
     if slot != 0:
         old = self.positions[msg.sender][slot - 1]
+    if m.kind == KIND_PERPETUAL:
+        self._accrue(msg.sender, market_id, old.size)
     new_size: int256 = old.size + size_delta
     reducing: bool = old.size != 0 and (old.size > 0) != (size_delta > 0) and self._abs(size_delta) <= self._abs(old.size)
     ok: bool = False
@@ -1019,3 +1093,146 @@ def liquidation(account: address, cash_delta: int256, close: bool, index: uint25
     self.balances[src][index] -= amount
     self.balances[dst][index] += amount
     log Liquidation(account=account, cash_delta=cash_delta, closed=close, index=index, src=src, dst=dst, amount=amount)
+
+
+# ------------------------------------------------------------------------------------------------
+# funding (perpetuals) and settlement (futures and options at expiry)
+# ------------------------------------------------------------------------------------------------
+
+@internal
+@pure
+def _floor_div(a: int256, d: int256) -> int256:
+    """
+    @dev a / d (d > 0) rounded towards minus infinity: a gain down, a loss's magnitude up.
+    """
+    q: int256 = a // d
+    if a < 0 and q * d != a:
+        q -= 1
+    return q
+
+
+@internal
+@view
+def _funding_due(account: address, market_id: uint256, size: int256) -> int256:
+    """
+    @dev What the account receives (< 0: pays) for funding since its snapshot: -size x (index - snap),
+         the index in 36 decimals, rounded towards minus infinity.
+    """
+    d: int256 = self.funding_index[market_id] - self.funding_snap[account][market_id]
+    return self._floor_div(-size * d, IWAD * IWAD)
+
+
+@internal
+def _accrue(account: address, market_id: uint256, size: int256):
+    i: int256 = self.funding_index[market_id]
+    owed: int256 = self._funding_due(account, market_id, size)
+    self.funding_snap[account][market_id] = i
+    if owed != 0:
+        self.cash[account] += owed
+        log FundingSettled(account=account, market_id=market_id, amount=owed, index=i)
+
+
+@internal
+@view
+def _payoff(p: Position, mw: uint256) -> int256:
+    """
+    @dev A position's value at its settlement price P, USD, rounded towards minus infinity: a future
+         N (P - E) (inverse too: its coin P&L N (1 - E/P) is worth N (P - E) at P), an option N x intrinsic.
+    """
+    px: int256 = convert(self.settle_price[p.market], int256)
+    unit: int256 = px - convert(p.entry, int256)
+    if mw & 255 == convert(KIND_OPTION, uint256):
+        unit = convert(self.markets[p.market].strike, int256) - px  # a put: K - P
+        if (mw >> 9) & 1 == 1:
+            unit = -unit
+        unit = max(unit, 0)
+    return self._floor_div(p.size * unit, IWAD)
+
+
+@external
+def update_funding(market_id: uint256, rate: int256):
+    """
+    @notice Funder role: add the funding of a perpetual for the time since its last update, `rate` (wad,
+            > 0: longs pay) x the oracle price (linear: the mark F; inverse: the index S) to its cumulative
+            index. |rate| may not exceed clamp x (im_rate - mm_rate) per 8 hours elapsed (dYdX v4).
+    """
+    self._only(ROLE_FUNDER)
+    mw: uint256 = self.market_word[market_id]
+    assert market_id < self.n_markets and mw & 255 == 0, "vault: not a perpetual"
+    dt: uint256 = block.timestamp - self.funding_time[market_id]
+    spread: uint256 = ((mw >> 112) & MASK64) - ((mw >> 176) & MASK64)
+    assert self._abs(rate) * FUNDING_PERIOD_S * WAD <= FUNDING_CLAMP * spread * dt, "vault: funding rate above clamp"
+    feed: uint256 = (mw >> 16) & MASK32
+    if (mw >> 8) & 1 == 1:
+        feed = (mw >> 80) & MASK32
+    px: uint256 = 0
+    ok: bool = False
+    px, ok = self._price(feed)
+    assert ok, "vault: oracle not fresh, new risk paused"
+    i: int256 = self.funding_index[market_id] + rate * convert(px, int256)
+    self.funding_index[market_id] = i
+    self.funding_time[market_id] = block.timestamp
+    log FundingUpdated(market_id=market_id, rate=rate, price=px, index=i)
+
+
+@external
+def settle_funding(account: address, market_id: uint256):
+    """
+    @notice Anyone: book `account`'s funding on a perpetual into its cash (trades do it on their own).
+    """
+    slot: uint256 = self.position_slot[account][market_id]
+    size: int256 = 0
+    if slot != 0:
+        size = self.positions[account][slot - 1].size
+    self._accrue(account, market_id, size)
+
+
+@external
+def set_expiry(market_id: uint256, expiry: uint256):
+    """
+    @notice A future's or option's expiry (Unix time): no trade from then on; it settles at the first
+            accepted mark price at or after it. Risk role, until the settlement price is fixed.
+    """
+    self._only(ROLE_RISK)
+    assert market_id < self.n_markets and self.market_word[market_id] & 255 != 0, "vault: not a future or option"
+    assert self.settle_price[market_id] == 0, "vault: settlement fixed"
+    self.expiry[market_id] = expiry
+    log ExpirySet(market_id=market_id, expiry=expiry)
+
+
+@external
+def fix_settlement(market_id: uint256):
+    """
+    @notice Anyone, once: fix an expired market's settlement price, the mark feed's accepted price, fresh
+            and from a round at or after expiry. Its positions then count at their payoff, without margin.
+    """
+    e: uint256 = self.expiry[market_id]
+    assert e != 0 and block.timestamp >= e, "vault: not expired"
+    assert self.settle_price[market_id] == 0, "vault: settlement fixed"
+    mw: uint256 = self.market_word[market_id]
+    feed: uint256 = (mw >> 16) & MASK32
+    px: uint256 = 0
+    ok: bool = False
+    px, ok = self._price(feed)
+    at: uint256 = self.feeds[feed].updated_at
+    assert ok and at >= e, "vault: no fresh price at or after expiry"
+    self.settle_price[market_id] = px
+    self.market_word[market_id] = mw | SETTLED_BIT
+    log SettlementFixed(market_id=market_id, price=px, updated_at=at)
+
+
+@external
+def settle(account: address, market_id: uint256):
+    """
+    @notice Anyone: close `account`'s position in a market whose settlement price is fixed, its payoff
+            (futures: N (P - E); options: N x intrinsic, USD) into the account's cash.
+    """
+    px: uint256 = self.settle_price[market_id]
+    assert px != 0, "vault: settlement not fixed"
+    slot: uint256 = self.position_slot[account][market_id]
+    assert slot != 0, "vault: no position"
+    p: Position = self.positions[account][slot - 1]
+    v: int256 = self._payoff(p, self.market_word[market_id])
+    self.cash[account] += v
+    self._set_position(account, market_id, 0, 0)
+    log Settled(account=account, market_id=market_id, size=p.size, price=px, amount=v)

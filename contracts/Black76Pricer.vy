@@ -1,0 +1,1 @@
+../src/xmargin/chain/contracts/Black76Pricer.vy
