@@ -28,6 +28,8 @@ leaves the market's price bounds falls back to ``solve``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -43,6 +45,8 @@ RTOL = 1e-10
 EVEN = np.arange(1, 17) / 17.0
 _OFFSETS = 10.0 ** -np.arange(1.0, 12.5, 0.5)
 MAX_ROUNDS = 60
+Run = Callable[[list[tuple[str, float]]], tuple[FloatArray, FloatArray, FloatArray]]
+"""Margins stacked rows (underlying, factor): each row's balance, maintenance and isolated-position gap."""
 
 
 class _Parts:
@@ -83,6 +87,8 @@ def grid_prices(
         and decomposes(pinned)
     ):
         return None
+    if not underlyings:
+        return {}
     factors = np.concatenate(grids)
     if not all(within_bounds(market, u, factors) for u in underlyings):
         return None
@@ -139,15 +145,11 @@ def _points(a: float, b: float, ga: float, gb: float) -> FloatArray:
 
 def _refine(
     model: MarginModel,
-    run: object,
+    margin_rows: Run,
     parts: _Parts,
     brackets: list[tuple[str, int, float, float, float, float]],
 ) -> dict[tuple[str, int], float]:
     """Narrow every bracket in shared runs until it meets the tolerance, then interpolate its root."""
-    from collections.abc import Callable
-
-    assert callable(run)
-    margin_rows: Callable[[list[tuple[str, float]]], tuple[FloatArray, FloatArray, FloatArray]] = run
     roots: dict[tuple[str, int], float] = {}
     open_ = list(brackets)
     for _ in range(MAX_ROUNDS):

@@ -144,10 +144,17 @@ def stack(
     base = np.array([b for b, _ in rows], dtype=np.str_)[row_of_col] if src.size else np.array([], np.str_)
     stacked_cols = _columns(cols, src)
     n_rows = len(rows)
+    q, q_entry, q_at_entry, q_leverage, q_isolated = (
+        _matrix(getattr(book, name), src, starts, n_rows) for name in MATRICES
+    )
     book_out = Book(
         tuple(f"{book.accounts[0]}@{b}x{x!r}" for b, x in rows),
         stacked_cols.instruments,
-        *(_matrix(getattr(book, name), src, starts, n_rows) for name in MATRICES),
+        q,
+        q_entry,
+        q_at_entry,
+        q_leverage,
+        q_isolated,
         columns=stacked_cols,
     )
     # the table as resolve_instruments makes it on each row's shifted market
