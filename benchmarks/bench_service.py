@@ -171,22 +171,27 @@ async def _many_clients(
             return await c.post(f"/v1/accounts/{account}/whatif", json=WHATIF)
         return await c.get(f"/v1/accounts/{account}/margin")
 
-    async def client(key: str, account: str, stop: float) -> None:
+    async def client(c: httpx.AsyncClient, account: str, stop: float) -> None:
         nonlocal errors
-        async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": key}, timeout=60.0) as c:
-            await one(c, account)  # warm-up, not counted
-            while True:  # at least one counted request per client, however slow
-                t = time.perf_counter()
-                r = await one(c, account)
-                times.append(time.perf_counter() - t)
-                errors += r.status_code != 200
-                if time.perf_counter() >= stop:
-                    break
+        while True:  # at least one counted request per client, however slow
+            t = time.perf_counter()
+            r = await one(c, account)
+            times.append(time.perf_counter() - t)
+            errors += r.status_code != 200
+            if time.perf_counter() >= stop:
+                break
 
-    start = time.perf_counter()
-    stop = start + seconds
-    await asyncio.gather(*(client(k, a, stop) for k, a in keys))
-    wall = time.perf_counter() - start
+    clients = [httpx.AsyncClient(base_url=base, headers={"X-API-Key": k}, timeout=60.0) for k, _ in keys]
+    try:
+        # warm-up, not counted: every client connected and every account's report made once
+        await asyncio.gather(*(one(c, a) for c, (_, a) in zip(clients, keys, strict=True)))
+        start = time.perf_counter()
+        stop = start + seconds
+        await asyncio.gather(*(client(c, a, stop) for c, (_, a) in zip(clients, keys, strict=True)))
+        wall = time.perf_counter() - start
+    finally:
+        for c in clients:
+            await c.aclose()
     out = _stats(times)
     out["requests_per_s"] = len(times) / wall
     out["errors"] = float(errors)

@@ -127,3 +127,25 @@ def test_whatif_before_is_the_kept_report_and_follows_writes_and_ticks(
     assert ticked["before"]["equity"] < traded["before"]["equity"]  # long 2 BTC, BTC fell
     assert ticked["before"] == margin()
     ledger.close()
+
+
+def test_whatif_report_takes_a_kept_before_only_of_the_same_account_and_market(
+    market: MarketSnapshot,
+) -> None:
+    from xmargin.instruments import load_portfolio, parse_name
+    from xmargin.margin import account_report, resolve_model, whatif_report
+    from xmargin.risk import Trade
+
+    model = resolve_model("pm")
+    alice = load_portfolio(ROOT / "examples" / "portfolio.yaml")
+    trades = [Trade(parse_name("BTC-PERPETUAL"), 0.5, None)]
+    kept = account_report(model, alice, market)
+    assert whatif_report(model, alice, trades, market, before=kept) == whatif_report(
+        model, alice, trades, market
+    )
+    with pytest.raises(ValueError, match="another account, model, currency or market"):
+        whatif_report(
+            model, alice, trades, market, before=account_report(model, alice, market, currency="BTC")
+        )
+    with pytest.raises(ValueError, match="another account, model, currency or market"):
+        whatif_report(resolve_model("cross"), alice, trades, market, before=kept)
