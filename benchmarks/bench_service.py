@@ -40,9 +40,10 @@ import numpy as np
 import yaml
 
 from xmargin.instruments import parse_name, portfolio_from_mapping
-from xmargin.margin import resolve_model, whatif_report
+from xmargin.margin import account_report, resolve_model, solve, whatif_report
+from xmargin.margin._liquidation import account_gap, underlyings_of
 from xmargin.market import load_market
-from xmargin.risk import Trade, fill_price
+from xmargin.risk import Book, Trade, apply_trades, fill_price
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKET = ROOT / "examples" / "market.yaml"
@@ -77,20 +78,40 @@ def _stats(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def _library_whatif(doc: Any, calls: int) -> dict[str, float]:
-    """The what-if as a library call on the account the server holds (``doc``: its portfolio file)."""
+def _library_whatif(doc: Any, calls: int) -> dict[str, dict[str, float]]:
+    """The what-if as a library call on the account the server holds (``doc``: its portfolio file):
+    ``full`` (before and after, each with its liquidation prices), ``before_kept`` (the before made once and
+    passed in, as the service does while the account and the market stand) and ``scan`` (``full`` with the
+    point-by-point liquidation-price scan, the solver before the stacked one: the reference)."""
     market = load_market(MARKET)
     account = portfolio_from_mapping(doc)
     model = resolve_model("pm")
     trade = [Trade(parse_name("BTC-PERPETUAL"), 0.1, None)]
-    for _ in range(20):
-        whatif_report(model, account, trade, market)
-    times = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        whatif_report(model, account, trade, market)
-        times.append(time.perf_counter() - t)
-    return _stats(times)
+    before = account_report(model, account, market)
+
+    def timed(fn: Any, n: int) -> dict[str, float]:
+        for _ in range(min(n, 20)):
+            fn()
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return _stats(times)
+
+    full = timed(lambda: whatif_report(model, account, trade, market), calls)
+    kept = timed(lambda: whatif_report(model, account, trade, market, before=before), calls)
+
+    def scan_whatif() -> None:
+        """The same what-if with the liquidation prices of the point-by-point scan (``margin.solve``)."""
+        whatif_report(model, account, trade, market, with_liquidation=False)
+        for pf in (account, apply_trades(account, trade, market)):
+            book = Book.from_portfolio(pf)
+            gap = account_gap(model, model.pin(book, market))
+            {u: solve(gap, market, u) for u in underlyings_of(book)}
+
+    scan = timed(scan_whatif, max(calls // 50, 5))
+    return {"full": full, "before_kept": kept, "scan": scan}
 
 
 def _fund(base: str, admin: str, account: str) -> None:
@@ -138,26 +159,39 @@ def _one_client(base: str, key: str, account: str, calls: int) -> dict[str, floa
     return _stats(times)
 
 
-async def _many_clients(base: str, keys: list[tuple[str, str]], seconds: float) -> dict[str, float]:
+async def _many_clients(
+    base: str, keys: list[tuple[str, str]], seconds: float, *, whatif: bool
+) -> dict[str, float]:
+    """Each client sends requests back to back for ``seconds``: what-ifs (``whatif``) or margin reads."""
     times: list[float] = []
     errors = 0
 
-    async def client(key: str, account: str, stop: float) -> None:
-        nonlocal errors
-        async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": key}, timeout=30.0) as c:
-            await c.get(f"/v1/accounts/{account}/margin")  # warm-up, not counted
-            while True:  # at least one counted request per client, however slow
-                t = time.perf_counter()
-                r = await c.get(f"/v1/accounts/{account}/margin")
-                times.append(time.perf_counter() - t)
-                errors += r.status_code != 200
-                if time.perf_counter() >= stop:
-                    break
+    async def one(c: httpx.AsyncClient, account: str) -> httpx.Response:
+        if whatif:
+            return await c.post(f"/v1/accounts/{account}/whatif", json=WHATIF)
+        return await c.get(f"/v1/accounts/{account}/margin")
 
-    start = time.perf_counter()
-    stop = start + seconds
-    await asyncio.gather(*(client(k, a, stop) for k, a in keys))
-    wall = time.perf_counter() - start
+    async def client(c: httpx.AsyncClient, account: str, stop: float) -> None:
+        nonlocal errors
+        while True:  # at least one counted request per client, however slow
+            t = time.perf_counter()
+            r = await one(c, account)
+            times.append(time.perf_counter() - t)
+            errors += r.status_code != 200
+            if time.perf_counter() >= stop:
+                break
+
+    clients = [httpx.AsyncClient(base_url=base, headers={"X-API-Key": k}, timeout=60.0) for k, _ in keys]
+    try:
+        # warm-up, not counted: every client connected and every account's report made once
+        await asyncio.gather(*(one(c, a) for c, (_, a) in zip(clients, keys, strict=True)))
+        start = time.perf_counter()
+        stop = start + seconds
+        await asyncio.gather(*(client(c, a, stop) for c, (_, a) in zip(clients, keys, strict=True)))
+        wall = time.perf_counter() - start
+    finally:
+        for c in clients:
+            await c.aclose()
     out = _stats(times)
     out["requests_per_s"] = len(times) / wall
     out["errors"] = float(errors)
@@ -195,17 +229,27 @@ def run(calls: int, clients: int, seconds: float) -> dict[str, Any]:
             held = httpx.get(f"{base}/v1/accounts/{accounts[0]}", headers={"X-API-Key": admin}).json()
             library = _library_whatif({k: held[k] for k in ("account", "collateral", "positions")}, calls)
             one = _one_client(base, keys[0][0], accounts[0], calls)
-            many = asyncio.run(_many_clients(base, keys, seconds))
+            many_whatif = asyncio.run(_many_clients(base, keys, seconds, whatif=True))
+            many = asyncio.run(_many_clients(base, keys, seconds, whatif=False))
         finally:
             proc.terminate()
-            proc.wait(timeout=10)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # still draining queued requests: the figures are taken
+                proc.kill()
+                proc.wait(timeout=10)
             log.close()
     return {
-        "library_whatif": library,
+        "library_whatif": library["full"],
+        "library_whatif_before_kept": library["before_kept"],
+        "library_whatif_scan": library["scan"],
         "whatif_1_client": one,
+        "clients": clients,
+        "whatif_many_clients": many_whatif,
         "margin_clients": clients,
         "margin_many_clients": many,
-        "ratio_whatif_http_to_library_p50": one["p50_ms"] / library["p50_ms"],
+        "ratio_whatif_http_to_library_p50": one["p50_ms"] / library["before_kept"]["p50_ms"],
+        "ratio_library_scan_to_grid_p50": library["scan"]["p50_ms"] / library["full"]["p50_ms"],
         "targets": {
             "whatif_p99_ms_max": 5.0,
             "clients_requests_per_s_min": 1000.0,
@@ -227,16 +271,32 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    lib, one, many = result["library_whatif"], result["whatif_1_client"], result["margin_many_clients"]
-    print(f"library what-if          p50 {lib['p50_ms']:7.2f} ms  p99 {lib['p99_ms']:7.2f} ms")
-    print(
-        f"HTTP what-if, 1 client   p50 {one['p50_ms']:7.2f} ms  p99 {one['p99_ms']:7.2f} ms  (target p99 <= 5)"
+    lib, kept, scan = (
+        result["library_whatif"],
+        result["library_whatif_before_kept"],
+        result["library_whatif_scan"],
     )
-    print(
-        f"HTTP margin, {args.clients} clients  p50 {many['p50_ms']:7.2f} ms  p99 {many['p99_ms']:7.2f} ms  "
-        f"{many['requests_per_s']:8.1f} req/s  errors {int(many['errors'])}  (target >= 1000 req/s, p99 <= 50)"
+    one, many_w, many = (
+        result["whatif_1_client"],
+        result["whatif_many_clients"],
+        result["margin_many_clients"],
     )
-    print(f"HTTP / library what-if p50 = {result['ratio_whatif_http_to_library_p50']:.1f}x")
+    print(f"library what-if (full)         p50 {lib['p50_ms']:7.2f} ms  p99 {lib['p99_ms']:7.2f} ms")
+    print(f"library what-if (before kept)  p50 {kept['p50_ms']:7.2f} ms  p99 {kept['p99_ms']:7.2f} ms")
+    print(f"library what-if (scan solver)  p50 {scan['p50_ms']:7.2f} ms  p99 {scan['p99_ms']:7.2f} ms")
+    print(
+        f"HTTP what-if, 1 client         p50 {one['p50_ms']:7.2f} ms  p99 {one['p99_ms']:7.2f} ms  (target p99 <= 5)"
+    )
+    for label, m in (
+        (f"what-if, {args.clients} clients", many_w),
+        (f"margin, {args.clients} clients ", many),
+    ):
+        print(
+            f"HTTP {label}    p50 {m['p50_ms']:7.2f} ms  p99 {m['p99_ms']:7.2f} ms  "
+            f"{m['requests_per_s']:8.1f} req/s  errors {int(m['errors'])}  (target >= 1000 req/s, p99 <= 50)"
+        )
+    print(f"HTTP / library (before kept) what-if p50 = {result['ratio_whatif_http_to_library_p50']:.2f}x")
+    print(f"library what-if scan / stacked solver p50 = {result['ratio_library_scan_to_grid_p50']:.1f}x")
 
 
 if __name__ == "__main__":

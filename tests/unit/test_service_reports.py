@@ -72,3 +72,80 @@ def test_a_write_and_a_tick_are_seen_at_once(tmp_path: Path, market: MarketSnaps
     after_tick = margin()
     assert after_tick["equity"] < after_deposit["equity"]  # long BTC, BTC fell: seen without a restart
     ledger.close()
+
+
+def test_whatif_before_is_the_kept_report_and_follows_writes_and_ticks(
+    tmp_path: Path, market: MarketSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A what-if's ``before`` is the account's margin report (made once per account version and market): a
+    second what-if does not make it again, and a trade or a tick gives a new one, equal to the new margin."""
+    import xmargin.service._app as app_module
+
+    made: list[str] = []
+    real = app_module.account_report
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(args[1].account)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, "account_report", counted)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    keys = KeyStore(ledger.store, kdf="scrypt:1024:8:1")
+    admin = {"X-API-Key": keys.create("venue", Scope.ADMIN).key}
+    for account in ("alice", INSURANCE_ACCOUNT):
+        ledger.deposit(account, "USDC", "100000")
+    ledger.trade("alice", "BTC-PERPETUAL", "1", "95010", market=market)
+    client = TestClient(create_app(ledger, keys, market))
+    body = {"trades": [{"instrument": "BTC-PERPETUAL", "size": "0.5"}]}
+
+    def whatif() -> dict[str, Any]:
+        r = client.post("/v1/accounts/alice/whatif", headers=admin, json=body)
+        assert r.status_code == 200
+        return dict(r.json())
+
+    def margin() -> dict[str, Any]:
+        return dict(client.get("/v1/accounts/alice/margin", headers=admin).json())
+
+    first = whatif()
+    assert made == ["alice"]  # the before, made once
+    again = whatif()
+    assert made == ["alice"] and again == first  # kept: the same account version and market
+    assert first["before"] == margin() and made == ["alice"]  # GET margin answers from the same entry
+    r = client.post(
+        "/v1/accounts/alice/trades",
+        headers=admin,
+        json={"instrument": "BTC-PERPETUAL", "size": "1", "price": "95010"},
+    )
+    assert r.status_code == 201
+    traded = whatif()
+    assert made == ["alice", "alice"]
+    assert traded["before"]["maintenance_margin"] > first["before"]["maintenance_margin"]  # 2 BTC now, not 1
+    assert traded["before"] == margin()
+    assert client.post("/v1/ticks", headers=admin, json={"prices": {"BTC": 90000.0}}).status_code == 200
+    ticked = whatif()
+    assert made == ["alice", "alice", "alice"]
+    assert ticked["before"]["equity"] < traded["before"]["equity"]  # long 2 BTC, BTC fell
+    assert ticked["before"] == margin()
+    ledger.close()
+
+
+def test_whatif_report_takes_a_kept_before_only_of_the_same_account_and_market(
+    market: MarketSnapshot,
+) -> None:
+    from xmargin.instruments import load_portfolio, parse_name
+    from xmargin.margin import account_report, resolve_model, whatif_report
+    from xmargin.risk import Trade
+
+    model = resolve_model("pm")
+    alice = load_portfolio(ROOT / "examples" / "portfolio.yaml")
+    trades = [Trade(parse_name("BTC-PERPETUAL"), 0.5, None)]
+    kept = account_report(model, alice, market)
+    assert whatif_report(model, alice, trades, market, before=kept) == whatif_report(
+        model, alice, trades, market
+    )
+    with pytest.raises(ValueError, match="another account, model, currency or market"):
+        whatif_report(
+            model, alice, trades, market, before=account_report(model, alice, market, currency="BTC")
+        )
+    with pytest.raises(ValueError, match="another account, model, currency or market"):
+        whatif_report(resolve_model("cross"), alice, trades, market, before=kept)

@@ -224,17 +224,19 @@ class CollateralPolicy:
     def warnings(self, table: InstrumentTable, market: MarketSnapshot) -> tuple[str, ...]:
         """What the policy had to assume for the collateral assets of ``table`` (e.g. a static haircut where
         the dynamic mode has no data)."""
-        out = dict.fromkeys(
-            w for _, a in self._spot_assets(table) if (w := self._sides(a, market).warning) is not None
-        )
+        assets = dict.fromkeys(a for _, a in self._spot_assets(table))  # each asset once, in column order
+        out = dict.fromkeys(w for a in assets if (w := self._sides(a, market).warning) is not None)
         return tuple(out)
 
     def haircut_usd(self, book: Book, table: InstrumentTable, market: MarketSnapshot) -> FloatArray:
         """Per account: the USD amount the haircuts take off equity (≥ 0)."""
         held = np.zeros(len(table.instruments))
         borrowed = np.zeros(len(table.instruments))
+        sides: dict[str, _Sides] = {}  # each asset's once (a stacked book holds one asset in many columns)
         for j, asset in self._spot_assets(table):
-            side = self._sides(asset, market)
+            side = sides.get(asset)
+            if side is None:
+                side = sides[asset] = self._sides(asset, market)
             held[j], borrowed[j] = side.held, side.borrowed
         if not held.any() and not borrowed.any():
             return np.zeros(book.n_accounts)

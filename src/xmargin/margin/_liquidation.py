@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from xmargin.margin._liquidation_grid import grid_prices
 from xmargin.margin._model import MarginModel
 from xmargin.margin._result import LiquidationPrices
 from xmargin.market import STABLECOINS, MarketSnapshot
@@ -70,9 +71,17 @@ def account_gap(model: MarginModel, book: Book) -> Gap:
 def liquidation_prices(
     model: MarginModel, book: Book, market: MarketSnapshot
 ) -> dict[str, LiquidationPrices]:
-    """Per underlying held (stablecoins excluded): the liquidation prices below and above the index (USD)."""
-    gap = account_gap(model, model.pin(book, market))
-    return {u: solve(gap, market, u) for u in underlyings_of(book)}
+    """Per underlying held (stablecoins excluded): the liquidation prices below and above the index (USD).
+
+    Under a model that margins a stacked book (``margin._liquidation_grid``: ``pm``) the scan and the
+    refinement run vectorised over the price points; otherwise one model run per point (:func:`solve`)."""
+    pinned = model.pin(book, market)
+    underlyings = underlyings_of(book)
+    fast = grid_prices(model, pinned, market, underlyings, (DOWN, UP))
+    if fast is not None:
+        return fast
+    gap = account_gap(model, pinned)
+    return {u: solve(gap, market, u) for u in underlyings}
 
 
 def nearest(prices: dict[str, LiquidationPrices], market: MarketSnapshot) -> dict[str, float | None]:

@@ -37,7 +37,7 @@ the same columns and market (a what-if, an engine, a liquidation) holds it and p
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -98,7 +98,8 @@ class _Group:
     roll_rates: FloatArray
     is_option: NDArray[np.bool_]
     option_value_usd: FloatArray
-    index_usd: float
+    index_usd: float | FloatArray
+    """the underlying's index (per account in a stacked book: ``prepare_shifted``)"""
     col_map: NDArray[np.int64]
 
 
@@ -122,6 +123,27 @@ class _GroupResult:
     charge: FloatArray
     carved_out: NDArray[np.bool_]
     scan: GroupScan
+
+
+def _table_rows(table: InstrumentTable, rows: NDArray[np.intp]) -> InstrumentTable:
+    """The instrument columns ``rows`` of ``table``."""
+    out = {f.name: getattr(table, f.name) for f in fields(table)}
+    for name, v in out.items():
+        if isinstance(v, np.ndarray):
+            out[name] = v[rows]
+    out["instruments"] = tuple(table.instruments[i] for i in rows.tolist())
+    return InstrumentTable(**out)
+
+
+def _scenario_subset(scen: ScenarioSet, si: NDArray[np.intp]) -> ScenarioSet:
+    return ScenarioSet(
+        scen.underlying[si],
+        scen.price_move[si],
+        scen.vol_dir[si],
+        scen.rate_shift[si],
+        scen.weight[si],
+        scen.label[si],
+    )
 
 
 def _dense(x: Any) -> FloatArray:
@@ -227,7 +249,27 @@ class PortfolioMargin:
     def prepare(self, columns: Columns, market: MarketSnapshot) -> Prepared:
         """Everything that depends on the instrument columns and the market but not on sizes: the resolved
         table, the scenario set, ``PnL[instrument, scenario]`` and each risk group's slices."""
-        table = resolve_instruments(columns, market)
+        return self._prepare(columns, resolve_instruments(columns, market), market, None)
+
+    def prepare_shifted(
+        self,
+        columns: Columns,
+        table: InstrumentTable,
+        market: MarketSnapshot,
+        row_index: dict[str, FloatArray],
+    ) -> Prepared:
+        """The prepared value of a stacked book (``margin._shifts``): ``table`` resolved per row on a shifted
+        market, ``row_index[u]`` the index of ``u`` each row sees (the roll, delta and short-option charges
+        are in USD at it); a settlement asset's index is read per column from ``table``."""
+        return self._prepare(columns, table, market, row_index)
+
+    def _prepare(
+        self,
+        columns: Columns,
+        table: InstrumentTable,
+        market: MarketSnapshot,
+        row_index: dict[str, FloatArray] | None,
+    ) -> Prepared:
         stable = set(self.preset.stablecoins)
         derivative = ~table.is_spot
         shocked = [str(u) for u in np.unique(table.underlying) if str(u) not in stable]
@@ -235,7 +277,20 @@ class PortfolioMargin:
             shocked = [u for u in shocked if (derivative & (table.underlying == u)).any()]
         scen = self.scenarios(shocked)
         up, down = self.vol_shocks(table)
-        pnl = scenario_pnl(table, scen, view=self.view, vol_up=up, vol_down=down, rate=market.rate)
+        # only an underlying's own scenarios move its columns: price each underlying's block on its own (the
+        # rest of PnL[instrument, scenario] is zero and no group reads it)
+        pnl = np.zeros((len(table.instruments), len(scen)))
+        for u in shocked:
+            rows = np.flatnonzero(table.underlying == u)
+            si = np.flatnonzero(scen.underlying == u)
+            pnl[np.ix_(rows, si)] = scenario_pnl(
+                _table_rows(table, rows),
+                _scenario_subset(scen, si),
+                view=self.view,
+                vol_up=up[rows],
+                vol_down=down[rows],
+                rate=market.rate,
+            )
         groups: list[_Group] = []
         for u in shocked:
             in_u = table.underlying == u
@@ -246,7 +301,14 @@ class PortfolioMargin:
             )
             for ccy in ccys:
                 cols = in_u if self.view == "usd" else in_u & derivative & (table.settle == ccy)
-                groups.append(self._group(table, scen, pnl, u, ccy, np.flatnonzero(cols), market))
+                ci = np.flatnonzero(cols)
+                if row_index is None:
+                    index: float | FloatArray = float(market.index(u))
+                    ccy_usd: float | FloatArray = 1.0 if self.view == "usd" else float(market.index(ccy))
+                else:
+                    index = row_index[u]
+                    ccy_usd = 1.0 if self.view == "usd" else table.settle_usd[ci][:, None]
+                groups.append(self._group(table, scen, pnl, u, ccy, ci, index, ccy_usd))
         return Prepared(market, columns, table, scen, tuple(shocked), tuple(groups))
 
     def _group(
@@ -257,11 +319,13 @@ class PortfolioMargin:
         u: str,
         ccy: str,
         ci: NDArray[np.intp],
-        market: MarketSnapshot,
+        index_usd: float | FloatArray,
+        ccy_usd: float | FloatArray,
     ) -> _Group:
+        """``index_usd``: the index of ``u`` (per account for a stacked book); ``ccy_usd``: the USD value of
+        one unit of the settlement currency ``ccy`` (per column, shape (columns, 1), for a stacked book)."""
         pu = self.preset.params(u)
         si = np.flatnonzero(scen.underlying == u)
-        ccy_usd = 1.0 if self.view == "usd" else float(market.index(ccy))
         w = scen.weight[si].copy()
         ext = scen.label[si] == "extended"
         if self.view == "settlement" and ccy == u and ext.any():
@@ -297,7 +361,7 @@ class PortfolioMargin:
             rates,
             is_opt,
             np.ascontiguousarray(table.value_usd[ci] * is_opt),
-            float(market.index(u)),
+            index_usd,
             col_map,
         )
 

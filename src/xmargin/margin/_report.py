@@ -175,10 +175,26 @@ def whatif_report(
     *,
     currency: str = "USD",
     with_liquidation: bool = True,
+    before: MarginReport | None = None,
 ) -> MarginReport:
     """The account after the proposed trades (each paying or receiving its premium, or entering a future at
-    its price: ``risk.apply_trades``), with ``before`` holding the account as it is."""
-    before = account_report(model, portfolio, market, currency=currency, with_liquidation=with_liquidation)
+    its price: ``risk.apply_trades``), with ``before`` holding the account as it is.
+
+    ``before``: the account's report already made by ``account_report`` with the same model, portfolio,
+    market, currency and ``with_liquidation`` (a caller that keeps reports, as the service does, passes it
+    to skip computing it again); checked only for its account, model, currency and valuation time."""
+    if before is None:
+        before = account_report(
+            model, portfolio, market, currency=currency, with_liquidation=with_liquidation
+        )
+    elif (before.account, before.model, before.preset, before.currency, before.valuation_time) != (
+        portfolio.account,
+        model.name,
+        model.preset_name,
+        currency,
+        market.valuation_time,
+    ):
+        raise ValueError("whatif_report(before=...): a report of another account, model, currency or market")
     after_pf = apply_trades(portfolio, list(trades), market)
     check_portfolio(after_pf, market, where="trades")
     after = account_report(model, after_pf, market, currency=currency, with_liquidation=with_liquidation)

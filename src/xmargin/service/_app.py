@@ -288,9 +288,14 @@ def _routes(
         """The account after the proposed trades, with ``before`` (nothing is written)."""
         m = model_of(body.model, "body.model")
         trades = [_whatif_trade(i, t) for i, t in enumerate(body.trades)]
-        mkt = need_market()
-        pf = to_portfolio(ledger.state(account_of(account)))
-        return _margin(whatif_report(m, pf, trades, mkt))
+        name = account_of(account)
+        state, mkt = ledger.state(name), need_market()
+        pf = to_portfolio(state)
+        # ``before`` is the account's margin report: the one GET .../margin keeps, valid while the account's
+        # events (its ledger version) and the market object stand (_reports.py)
+        key = (name, (body.model or config.model).strip().lower(), "USD")
+        before = reports.get(key, state.version, mkt, lambda: account_report(m, pf, mkt))
+        return _margin(whatif_report(m, pf, trades, mkt, before=before))
 
     @app.post(
         "/v1/accounts/{account}/deposits",
