@@ -15,10 +15,13 @@ from xmargin.risk import Book
 from xmargin.testing import books, parametrize_margin_models
 
 MARKET = books.example_market()
-NO_CAP = load_pm_preset("pm-deribit").model_dump() | {"long_options_at_premium": False}
-NO_SIZE_ADDONS = load_pm_preset("pm-deribit").model_dump() | {
-    "delta_shock": {"threshold_usd": 0.0, "max_fraction": 0.0, "slope": 0.0}
-}
+_DERIBIT = load_pm_preset("pm-deribit").model_dump()
+_UNDAMPENED = {"extended": _DERIBIT["extended"] | {"dampener_usd": {}}}
+"""The extended-table dampener takes a fixed amount off a loss: neither homogeneous nor subadditive."""
+NO_CAP = _DERIBIT | {"long_options_at_premium": False} | _UNDAMPENED
+NO_SIZE_ADDONS = (
+    _DERIBIT | {"delta_shock": {"threshold_usd": 0.0, "max_fraction": 0.0, "slope": 0.0}} | _UNDAMPENED
+)
 MODELS = [
     PortfolioMargin("pm-deribit"),
     PortfolioMargin("pm-deribit", view="usd"),
@@ -63,7 +66,8 @@ def _union(a: Portfolio, b: Portfolio) -> Portfolio:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(portfolios, st.floats(min_value=0.1, max_value=50), st.randoms(use_true_random=False))
 def test_scaling_and_permutation(pf: Portfolio, k: float, rnd: Any) -> None:
-    """Without size-dependent add-ons (the delta shock), margin is positively homogeneous and order-free."""
+    """Without size-dependent add-ons (the delta shock, the extended dampener), margin is positively
+    homogeneous and order-free."""
     model = PortfolioMargin(NO_SIZE_ADDONS)
     base = _im(model, pf)
     assert np.isclose(_im(model, pf.scaled(k)), k * base, rtol=1e-9, atol=1e-6)
@@ -82,6 +86,19 @@ def test_union_needs_no_more_than_the_parts(a: Portfolio, b: Portfolio) -> None:
         bound = _im(plain, a) + _im(plain, b) + 1e-6
         assert _im(plain, _union(a, b)) <= bound
         assert _im(capped, _union(a, b)) <= bound
+
+
+def test_dampener_is_size_dependent() -> None:
+    """The dampener is a fixed USD amount: a short far-OTM call whose extended loss it wipes out at one size
+    is charged for that loss at a hundred times the size, so the charge grows faster than the size."""
+    model = PortfolioMargin("pm-deribit")
+    assert not model.scales_linearly and not model.subadditive
+    small = Portfolio("s", {}, (Position(parse_name("BTC-26MAR27-110000-C"), -0.5),))
+    big = small.scaled(1000.0)
+    bd_small = model.requirement(Book.from_portfolio(small), MARKET).breakdown[0]
+    bd_big = model.requirement(Book.from_portfolio(big), MARKET).breakdown[0]
+    assert max(c.weighted_loss_usd for c in bd_small.groups[0].pnl_grid.extended) == 0.0
+    assert max(c.weighted_loss_usd for c in bd_big.groups[0].pnl_grid.extended) > 0.0
 
 
 def test_delta_shock_is_size_dependent() -> None:

@@ -410,6 +410,11 @@ def _compact(x: float) -> str:
 
 
 def _print_groups(bd: PmBreakdown, ccy: str) -> None:
+    if bd.open_orders_margin_usd > 0 or bd.mmp_margin_usd > 0:
+        console.print(
+            f"initial margin also holds open orders {fmt(bd.open_orders_margin_usd)} USD "
+            f"+ MMP {fmt(bd.mmp_margin_usd)} USD (not in maintenance)"
+        )
     for grp in bd.groups:
         ws = grp.worst_scenario
         console.print(

@@ -23,7 +23,8 @@ from xmargin.core import InputError, InputErrors, input_errors, load_document
 from xmargin.instruments._names import parse_name
 from xmargin.instruments._types import Instrument, Kind
 
-PORTFOLIO_KEYS = ("account", "collateral", "positions")
+PORTFOLIO_KEYS = ("account", "collateral", "positions", "open_orders", "mmp")
+MMP_KEYS = ("quantity_limit", "max_quote_quantity", "delta_limit")
 POSITION_KEYS = ("size", "avg_price", "leverage", "isolated_margin")
 MAX_SIZE_COIN = 1e9
 MAX_BALANCE = 1e15
@@ -98,12 +99,70 @@ class Position:
 
 
 @dataclass(frozen=True, slots=True)
+class Order:
+    """A resting order: ``size_coin`` > 0 buys, < 0 sells (coin), not yet filled (FORMATS.md ``open_orders``)."""
+
+    instrument: Instrument
+    size_coin: float
+
+    def __post_init__(self) -> None:
+        name = self.instrument.name
+        size = _bounded(self.size_coin, -MAX_SIZE_COIN, MAX_SIZE_COIN, where=f"open_orders.{name}.size")
+        if size == 0.0:
+            raise InputError(where=f"open_orders.{name}.size", expected="a non-zero size", found=0)
+        object.__setattr__(self, "size_coin", size)
+
+
+@dataclass(frozen=True, slots=True)
+class MmpConfig:
+    """One Market Maker Protection configuration on an index (``underlying``), limits in coin.
+
+    Deribit reserves initial margin for it whatever the orders resting (docs.deribit.com
+    ``private/set_mmp_config``; KB "25 November 2025"): a rate times ``max(MQQ, quantity limit)``. Without a
+    Max Quote Quantity, MQQ is the quantity limit, or the delta limit when the quantity limit is 0 (the
+    KB's migration rule)."""
+
+    underlying: str
+    quantity_limit: float = 0.0
+    max_quote_quantity: float | None = None
+    delta_limit: float = 0.0
+
+    def __post_init__(self) -> None:
+        where = f"mmp.{self.underlying}"
+        for name in ("quantity_limit", "delta_limit"):
+            object.__setattr__(
+                self, name, _bounded(getattr(self, name), 0.0, MAX_SIZE_COIN, where=f"{where}.{name}")
+            )
+        if self.max_quote_quantity is not None:
+            object.__setattr__(
+                self,
+                "max_quote_quantity",
+                _bounded(self.max_quote_quantity, 0.0, MAX_SIZE_COIN, where=f"{where}.max_quote_quantity"),
+            )
+
+    @property
+    def mqq(self) -> float:
+        """The Max Quote Quantity in force (given, or the KB's default from the other limits)."""
+        if self.max_quote_quantity is not None:
+            return self.max_quote_quantity
+        return self.quantity_limit if self.quantity_limit > 0.0 else self.delta_limit
+
+    @property
+    def reserved_coin(self) -> float:
+        """The coin amount the reservation is a rate of: ``max(MQQ, quantity limit)``."""
+        return max(self.mqq, self.quantity_limit)
+
+
+@dataclass(frozen=True, slots=True)
 class Portfolio:
-    """One account: collateral per asset (negative = borrowed) and positions per instrument."""
+    """One account: collateral per asset (negative = borrowed), positions per instrument and, optionally,
+    resting orders and MMP configurations (charged by models that margin them: ``pm``)."""
 
     account: str = "account"
     collateral: Mapping[str, float] = field(default_factory=dict)
     positions: tuple[Position, ...] = ()
+    open_orders: tuple[Order, ...] = ()
+    mmp: tuple[MmpConfig, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -117,6 +176,8 @@ class Portfolio:
             ),
         )
         object.__setattr__(self, "positions", tuple(self.positions))
+        object.__setattr__(self, "open_orders", tuple(self.open_orders))
+        object.__setattr__(self, "mmp", tuple(self.mmp))
 
     def position(self, inst: Instrument) -> Position | None:
         return next((p for p in self.positions if p.instrument == inst), None)
@@ -133,6 +194,18 @@ class Portfolio:
                     isolated_margin_usd=None if p.isolated_margin_usd is None else p.isolated_margin_usd * k,
                 )
                 for p in self.positions
+            ),
+            tuple(replace(o, size_coin=o.size_coin * k) for o in self.open_orders) if k != 0 else (),
+            tuple(
+                replace(
+                    m,
+                    quantity_limit=m.quantity_limit * abs(k),
+                    max_quote_quantity=None
+                    if m.max_quote_quantity is None
+                    else m.max_quote_quantity * abs(k),
+                    delta_limit=m.delta_limit * abs(k),
+                )
+                for m in self.mmp
             ),
         )
 
@@ -152,6 +225,17 @@ class PositionSpec(_Strict):
     isolated_margin: Number | None = None
 
 
+class OrderSpec(_Strict):
+    instrument: str
+    size: Number
+
+
+class MmpSpec(_Strict):
+    quantity_limit: Number = 0.0
+    max_quote_quantity: Number | None = None
+    delta_limit: Number = 0.0
+
+
 def _spec(value: Any) -> Any:
     """A bare size is a position without entry price: ``{"size": value}``."""
     return value if isinstance(value, dict) else {"size": value}
@@ -168,6 +252,8 @@ class PortfolioFile(_Strict):
         ]
         | None
     ) = None
+    open_orders: list[OrderSpec] | None = None
+    mmp: dict[str, MmpSpec | list[MmpSpec]] | None = None
 
 
 def portfolio_from_mapping(doc: Any, *, source: str = "portfolio") -> Portfolio:
@@ -221,11 +307,58 @@ def portfolio_from_mapping(doc: Any, *, source: str = "portfolio") -> Portfolio:
                 if exc.where.startswith(where)
                 else InputError(where=where, expected=exc.expected, found=exc.found)
             )
+    orders = _orders(model, source, errors)
+    mmp = _mmp(model, source, errors)
     if errors:
         raise InputErrors(errors)
     default = "portfolio" if source in ("portfolio", "standard input") else Path(source).stem
     account = model.account if model.account is not None else default
-    return Portfolio(str(account), collateral, tuple(positions))
+    return Portfolio(str(account), collateral, tuple(positions), orders, mmp)
+
+
+def _orders(model: PortfolioFile, source: str, errors: list[InputError]) -> tuple[Order, ...]:
+    out: list[Order] = []
+    for k, spec in enumerate(model.open_orders or []):
+        where = f"{source}: open_orders.{k}"
+        try:
+            inst = parse_name(spec.instrument)
+            if inst.kind is Kind.SPOT:
+                raise InputError(where=f"{where}.instrument", expected="a derivative", found=spec.instrument)
+            out.append(Order(inst, spec.size))
+        except InputError as exc:
+            inner = exc.where.rpartition(".")[2]
+            errors.append(
+                InputError(
+                    where=exc.where if exc.where.startswith(where) else f"{where}.{inner}",
+                    expected=exc.expected,
+                    found=exc.found,
+                )
+            )
+    return tuple(out)
+
+
+def _mmp(model: PortfolioFile, source: str, errors: list[InputError]) -> tuple[MmpConfig, ...]:
+    out: list[MmpConfig] = []
+    for coin, specs in (model.mmp or {}).items():
+        where = f"{source}: mmp.{coin}"
+        try:
+            inst = parse_name(str(coin))
+            if inst.kind is not Kind.SPOT:
+                raise InputError(where=where, expected="a coin code like BTC (the index's base)", found=coin)
+            for spec in specs if isinstance(specs, list) else [specs]:
+                out.append(
+                    MmpConfig(inst.base, spec.quantity_limit, spec.max_quote_quantity, spec.delta_limit)
+                )
+        except InputError as exc:
+            inner = exc.where.rpartition(".")[2]
+            errors.append(
+                InputError(
+                    where=f"{where}.{inner}" if inner in MMP_KEYS else where,
+                    expected=exc.expected,
+                    found=exc.found,
+                )
+            )
+    return tuple(out)
 
 
 def load_portfolio(path: str | Path) -> Portfolio:
@@ -248,4 +381,15 @@ def portfolio_document(pf: Portfolio) -> dict[str, Any]:
             if v is not None
         }
         positions[p.instrument.name] = {"size": p.size_coin, **extra} if extra else p.size_coin
-    return {"account": pf.account, "collateral": dict(pf.collateral), "positions": positions}
+    doc: dict[str, Any] = {"account": pf.account, "collateral": dict(pf.collateral), "positions": positions}
+    if pf.open_orders:
+        doc["open_orders"] = [{"instrument": o.instrument.name, "size": o.size_coin} for o in pf.open_orders]
+    if pf.mmp:
+        mmp: dict[str, list[dict[str, float]]] = {}
+        for m in pf.mmp:
+            spec = {"quantity_limit": m.quantity_limit, "delta_limit": m.delta_limit}
+            if m.max_quote_quantity is not None:
+                spec["max_quote_quantity"] = m.max_quote_quantity
+            mmp.setdefault(m.underlying, []).append(spec)
+        doc["mmp"] = mmp
+    return doc

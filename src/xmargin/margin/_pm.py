@@ -5,8 +5,10 @@ group → charge. Per risk group (settlement view: settlement asset × underlyin
 
 - **worst loss** over the standard grid (price moves × vol up/unchanged/down, × rate shifts if any), the
   extended table (Deribit: P&L at vol-up scaled by ``factor · range/|m|``, and for coin-settled groups by
-  ``(1+m)/(1+sign(m)·range)``, which reproduces Deribit's published examples) and SPAN-style extreme moves
-  (a fraction ``cover`` of the loss);
+  ``(1+m)/(1+sign(m)·range)``, then moved toward zero by the dampener
+  ``(max(|m|/range, 1) − 1) · extended_dampener / (1 + sign(m)·range)`` (USD); this reproduces the
+  per-instrument and aggregated extended vectors of Deribit's published ``private/pme/simulate`` responses,
+  D2 and D3) and SPAN-style extreme moves (a fraction ``cover`` of the loss);
 - **roll shock** per expiry: ``max(exp(annualised_move_risk·T) − 1, min_annualised_move) · |net delta|``
   (perpetuals: ``min_annualised_move · |delta|``), Deribit's ``roll_shock``;
 - **delta shock** above a net-delta threshold (Deribit ``delta_shock``; zero below 20M USD);
@@ -20,6 +22,18 @@ group → charge. Per risk group (settlement view: settlement asset × underlyin
   *maintenance* stays ``mm_factor`` × the risk charge (their value does back maintenance: a hedged account
   is not liquidated for holding its hedge, and a liquidation can sell them). Deribit's PM lets long
   options' value back initial margin as well: a preset with ``long_options_paid_in_full: false`` does.
+
+Initial margin adds, per account (Deribit's ``initial_margin_details``, D2/D3):
+
+- **open-orders margin** (``open_orders_margin``), for a book carrying resting orders: the larger rise of
+  the requirement when every bid, or every ask, is filled at mark, and 0 if neither raises it. Deribit
+  charges open orders under PM (KB "18 August 2022") but does not publish how; the both-sides rule is
+  xmargin's choice;
+- **MMP margin** (``mmp_margin``): ``mmp_margin_rate × max(MQQ, quantity limit) × index`` per MMP
+  configuration (Deribit API ``private/set_mmp_config``: "MQQ × 3%"; KB "25 November 2025": "3% of
+  max(MQQ, Quantity Limit)"), held whatever the orders.
+
+Neither enters maintenance (D2: ``maintenance_margin = mm_factor × risk_matrix_margin``).
 
 The worst loss, roll and the rest come out of one fused pass over each account's non-zero sizes
 (``risk.group_scan``), i.e. ``Q @ PnL`` without materialising the (accounts × scenarios) matrix.
@@ -55,6 +69,7 @@ from xmargin.risk import (
     Columns,
     GroupScan,
     InstrumentTable,
+    Orders,
     ScenarioSet,
     equity_usd,
     group_scan,
@@ -93,6 +108,7 @@ class _Group:
     pnl_usd: FloatArray
     weight: FloatArray
     neg_weight: FloatArray
+    damp: FloatArray
     delta: FloatArray
     exp_idx: NDArray[np.int64]
     roll_rates: FloatArray
@@ -179,10 +195,21 @@ class PortfolioMargin:
         if view is not None and view not in ("settlement", "usd"):
             raise InputError(where="view", expected="settlement or usd", found=view)
         self.view: str = view or self.preset.view
-        self.subadditive = not self.preset.long_options_at_premium
+        ext = self.preset.extended
+        dampened = ext is not None and any(v > 0 for v in ext.dampener_usd.values())
+        self.subadditive = not self.preset.long_options_at_premium and not dampened
         self.subadditive_reason = (
             "the long-option premium cap takes the smaller of two charges per group, which a union of books "
             "may not be able to reproduce (e.g. two long calls each capped alone)"
+            if self.preset.long_options_at_premium
+            else "the extended-table dampener takes a fixed amount off each book's extended loss, once per book"
+        )
+        self.scales_linearly = not dampened
+        self.scales_linearly_reason = (
+            "the extended-table dampener takes a fixed USD amount off each extended loss, and the delta shock "
+            "applies above a USD threshold"
+            if dampened
+            else type(self).scales_linearly_reason
         )
         self.collateral = collateral or self.preset.collateral.policy()
 
@@ -331,6 +358,13 @@ class PortfolioMargin:
         if self.view == "settlement" and ccy == u and ext.any():
             m = scen.price_move[si][ext]
             w[ext] *= (1.0 + m) / (1.0 + np.sign(m) * pu.price_range)
+        damp = np.zeros(si.size)
+        dampener = self.preset.extended.dampener_usd if self.preset.extended is not None else {}
+        key = u if self.view == "usd" or ccy == u else ("USD" if ccy in self.preset.stablecoins else u)
+        if ext.any() and dampener.get(key, 0.0) > 0.0:
+            m = scen.price_move[si][ext]
+            r = pu.price_range
+            damp[ext] = (np.maximum(np.abs(m) / r, 1.0) - 1.0) * dampener[key] / (1.0 + np.sign(m) * r)
         pnl_usd = np.ascontiguousarray(pnl[np.ix_(ci, si)]) * ccy_usd
         dated = (table.is_linear_delta_one | table.is_option)[ci]
         delta = np.ascontiguousarray(table.delta[ci] * dated)
@@ -356,6 +390,7 @@ class PortfolioMargin:
             pnl_usd,
             w,
             np.ascontiguousarray(-w),
+            damp,
             delta,
             exp_idx,
             rates,
@@ -378,6 +413,7 @@ class PortfolioMargin:
             g.is_option,
             g.option_value_usd,
             g.roll_rates,
+            g.damp,
         )
         full = self._charge(scan.worst, scan.roll, scan.net_d, scan.short, g)
         charge = full.total
@@ -407,27 +443,18 @@ class PortfolioMargin:
         n_acc = book.n_accounts
         equity = equity_usd(book, table)
         haircut = self.collateral.haircut_usd(book, table, market)
-        initial_u: dict[str, FloatArray] = {u: np.zeros(n_acc) for u in prep.shocked}
-        charge_u: dict[str, FloatArray] = {u: np.zeros(n_acc) for u in prep.shocked}
-        q = book.q if book.q.has_canonical_format else book.q.copy()
-        q.sum_duplicates()
-        results: list[_GroupResult] = []
-        for g in prep.groups:
-            res = self._evaluate(q, g, n_acc)
-            initial_u[g.underlying] += res.initial
-            charge_u[g.underlying] += res.charge
-            results.append(res)
-
-        def parts(by_u: dict[str, FloatArray]) -> FloatArray:
-            if not prep.shocked:
-                return np.zeros((n_acc, 0))
-            return np.stack([by_u[u] for u in prep.shocked], axis=1)
-
-        im = self.combine(parts(initial_u))
-        mm = self.preset.mm_factor * self.combine(parts(charge_u))
+        results, initial_u, charge_u = self._run(book.q, prep)
+        im = self.combine(self._parts(initial_u, prep, n_acc))
+        mm = self.preset.mm_factor * self.combine(self._parts(charge_u, prep, n_acc))
+        open_orders = np.zeros(n_acc)
+        mmp = np.zeros(n_acc)
+        if book.orders is not None and not book.orders.empty:
+            open_orders = self.open_orders_margin(book.q, book.orders, prep, im)
+            mmp = self.mmp_margin(book.orders, market)
         breakdown: tuple[PmBreakdown, ...] = ()
         if detail:
-            breakdown = self._breakdowns(book, prep, results, initial_u, haircut)
+            breakdown = self._breakdowns(book, prep, results, initial_u, haircut, open_orders, mmp)
+        im = im + open_orders + mmp
         return MarginResult(
             self.name,
             book.accounts,
@@ -437,6 +464,51 @@ class PortfolioMargin:
             equity - haircut,
             breakdown,
             table.warnings + self.collateral.warnings(table, market),
+        )
+
+    def _run(
+        self, q_in: Any, prep: Prepared
+    ) -> tuple[list[_GroupResult], dict[str, FloatArray], dict[str, FloatArray]]:
+        """Every risk group evaluated on sizes ``q_in``: the results, and per underlying the initial
+        requirement and the risk charge."""
+        n_acc = q_in.shape[0]
+        initial_u: dict[str, FloatArray] = {u: np.zeros(n_acc) for u in prep.shocked}
+        charge_u: dict[str, FloatArray] = {u: np.zeros(n_acc) for u in prep.shocked}
+        q = q_in if q_in.has_canonical_format else q_in.copy()
+        q.sum_duplicates()
+        results: list[_GroupResult] = []
+        for g in prep.groups:
+            res = self._evaluate(q, g, n_acc)
+            initial_u[g.underlying] += res.initial
+            charge_u[g.underlying] += res.charge
+            results.append(res)
+        return results, initial_u, charge_u
+
+    @staticmethod
+    def _parts(by_u: dict[str, FloatArray], prep: Prepared, n_acc: int) -> FloatArray:
+        if not prep.shocked:
+            return np.zeros((n_acc, 0))
+        return np.stack([by_u[u] for u in prep.shocked], axis=1)
+
+    def open_orders_margin(self, q: Any, orders: Orders, prep: Prepared, im: FloatArray) -> FloatArray:
+        """Per account: ``max(IM(q + bids), IM(q + asks)) − IM(q)``, at least 0 (xmargin's rule; Deribit
+        charges open orders under PM without publishing how). ``im``: the accounts' IM on ``q``."""
+        n_acc = q.shape[0]
+        worst = np.array(im, dtype=np.float64, copy=True)
+        for side in (orders.bid, orders.ask):
+            if side.nnz == 0:
+                continue
+            _, initial_u, _ = self._run((q + side).tocsr(), prep)
+            worst = np.maximum(worst, self.combine(self._parts(initial_u, prep, n_acc)))
+        return np.maximum(worst - im, 0.0)
+
+    def mmp_margin(self, orders: Orders, market: MarketSnapshot) -> FloatArray:
+        """Per account: ``mmp_margin_rate · Σ max(MQQ, quantity limit) · index`` over its MMP configurations
+        (Deribit API ``private/set_mmp_config``; KB "25 November 2025")."""
+        rate = self.preset.mmp_margin_rate
+        return np.array(
+            [rate * sum(m.reserved_coin * market.index(m.underlying) for m in cfgs) for cfgs in orders.mmp],
+            dtype=np.float64,
         )
 
     def pin(self, book: Book, market: MarketSnapshot) -> Book:
@@ -482,6 +554,8 @@ class PortfolioMargin:
         results: list[_GroupResult],
         initial_u: dict[str, FloatArray],
         haircut: FloatArray,
+        open_orders: FloatArray,
+        mmp: FloatArray,
     ) -> tuple[PmBreakdown, ...]:
         n_acc = book.n_accounts
         table, scen = prep.table, prep.scenarios
@@ -529,6 +603,8 @@ class PortfolioMargin:
                 haircut_usd=float(haircut[i]),
                 per_underlying_usd={u: float(initial_u[u][i]) for u in prep.shocked if held[u][i]},
                 groups=tuple(groups[i]),
+                open_orders_margin_usd=float(open_orders[i]),
+                mmp_margin_usd=float(mmp[i]),
             )
             for i in range(n_acc)
         )
@@ -551,7 +627,8 @@ class PortfolioMargin:
                 price_move=float(scen.price_move[si][j]),
                 pnl_usd=float(row[j]),
                 weight=float(g.weight[j]),
-                weighted_loss_usd=float(max(-row[j] * g.weight[j], 0.0)),
+                weighted_loss_usd=float(max(-row[j] * g.weight[j] - g.damp[j], 0.0)),
+                dampener_usd=float(min(g.damp[j], max(-row[j] * g.weight[j], 0.0))),
             )
             for j in np.flatnonzero(label == "extended")
         )

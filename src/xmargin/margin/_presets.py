@@ -302,6 +302,11 @@ class Grid(_Strict):
 class Extended(_Strict):
     moves: tuple[float, ...] = Field(min_length=1)
     factor: UpTo10
+    dampener_usd: dict[str, Usd] = Field(default_factory=dict)
+    """Deribit's ``extended_dampener`` (USD) per risk group: keyed by the underlying for a coin-settled group
+    (and every group of the USD view), by ``USD`` for a group settled in a stablecoin; a group without an
+    entry is not dampened. An extended loss at move ``m`` is reduced by
+    ``(max(|m|/range, 1) − 1) · dampener / (1 + sign(m)·range)`` and floored at zero."""
 
 
 class Extreme(_Strict):
@@ -350,6 +355,9 @@ class PmPreset(_Strict):
     combine: Combine
     long_options_at_premium: bool = True
     """Charge a group also as 'all but its long options, plus their value' and keep the smaller."""
+    mmp_margin_rate: Fraction = 0.0
+    """Initial margin reserved per coin of an MMP configuration's ``max(MQQ, quantity limit)`` (Deribit: 3%);
+    0: MMP settings reserve nothing."""
     long_options_paid_in_full: bool = True
     """The initial requirement of a group is never below the value of its long options (they back no new
     risk: FORMATS.md's 'an option bought costs its premium'). False: their value backs initial margin too,

@@ -62,6 +62,9 @@ class ExtendedCell:
     pnl_usd: float
     weight: float
     weighted_loss_usd: float
+    """``max(−pnl·weight − dampener, 0)``"""
+    dampener_usd: float = 0.0
+    """the amount the preset's extended-table dampener takes off this move's weighted loss"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,11 @@ class PmBreakdown(BreakdownBase):
     haircut_usd: float
     per_underlying_usd: Mapping[str, float]
     groups: tuple[PmGroup, ...]
+    open_orders_margin_usd: float = 0.0
+    """initial margin for resting orders: the larger rise of the requirement with every bid, or every ask,
+    filled at mark (0 without orders)"""
+    mmp_margin_usd: float = 0.0
+    """initial margin reserved for the account's MMP configurations (0 without)"""
 
 
 # -- ratio models -----------------------------------------------------------------------------------------------

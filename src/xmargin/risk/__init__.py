@@ -1,6 +1,6 @@
 """Risk: the book, its resolution against a market, scenario sets and the PnL[instrument, scenario] matrix."""
 
-from xmargin.risk._book import DELTA_ONE, MATRICES, Book
+from xmargin.risk._book import DELTA_ONE, MATRICES, Book, Orders
 from xmargin.risk._es_kernel import es_scan
 from xmargin.risk._haircut_path import HaircutPath, depeg_haircut, fhs_haircut_path
 from xmargin.risk._historical import FilteredHistory, HistoricalScenarios, expected_shortfall
@@ -36,6 +36,7 @@ __all__ = [
     "HaircutPath",
     "HistoricalScenarios",
     "InstrumentTable",
+    "Orders",
     "ScenarioSet",
     "Trade",
     "UnderlyingGreeks",

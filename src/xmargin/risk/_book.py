@@ -10,6 +10,9 @@ columns holding balances) and, entry by entry where the portfolio gave them:
 - ``q_leverage`` (the position's leverage) and ``q_isolated`` (its isolated margin, USD) for positions held
   in isolated mode (FORMATS.md).
 
+A book may also carry its accounts' resting orders and MMP configurations (:class:`Orders`), which the
+``pm`` model charges as initial margin; other models ignore them.
+
 One account is a book with one row: every model runs the same code for one account or a whole exchange.
 :meth:`Book.from_portfolios` and :meth:`Book.portfolio` are the only conversions between the two forms.
 
@@ -27,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from xmargin.instruments import Instrument, Kind, Portfolio, Position
+from xmargin.instruments import Instrument, Kind, MmpConfig, Order, Portfolio, Position
 from xmargin.risk._resolve import Columns
 
 MATRICES = ("q", "q_entry", "q_at_entry", "q_leverage", "q_isolated")
@@ -42,6 +45,28 @@ def _csr(m: sp.spmatrix | None, shape: tuple[int, int]) -> sp.csr_matrix:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class Orders:
+    """Resting orders of a book's accounts, per side (``bid`` > 0, ``ask`` < 0; coin, same shape as ``q``),
+    and each account's MMP configurations."""
+
+    bid: sp.csr_matrix
+    ask: sp.csr_matrix
+    mmp: tuple[tuple[MmpConfig, ...], ...]
+
+    def rows(self, rows: NDArray[np.intp]) -> Orders:
+        return Orders(
+            sp.csr_matrix(self.bid[rows]), sp.csr_matrix(self.ask[rows]), tuple(self.mmp[i] for i in rows)
+        )
+
+    def cols(self, cols: NDArray[np.intp]) -> Orders:
+        return Orders(sp.csr_matrix(self.bid[:, cols]), sp.csr_matrix(self.ask[:, cols]), self.mmp)
+
+    @property
+    def empty(self) -> bool:
+        return self.bid.nnz == 0 and self.ask.nnz == 0 and not any(self.mmp)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Book:
     """Accounts (rows) × instruments (columns). Sizes in coin; balances of collateral in asset units."""
 
@@ -53,6 +78,8 @@ class Book:
     q_leverage: sp.csr_matrix = None
     q_isolated: sp.csr_matrix = None
     columns: Columns = field(default=None, repr=False)  # type: ignore[assignment]
+    orders: Orders | None = field(default=None, repr=False)
+    """Resting orders and MMP configurations, if any account has them."""
 
     def __post_init__(self) -> None:
         shape = (len(self.accounts), len(self.instruments))
@@ -87,6 +114,7 @@ class Book:
             cols.append(c)
             vals.append(value)
 
+        side: dict[str, tuple[list[int], list[int], list[float]]] = {"bid": ([], [], []), "ask": ([], [], [])}
         for r, pf in enumerate(portfolios):
             for asset, amount in pf.collateral.items():
                 put("q", r, col(Instrument(Kind.SPOT, asset)), amount)
@@ -100,6 +128,11 @@ class Book:
                     put("q_leverage", r, c, pos.leverage)
                 if pos.isolated_margin_usd is not None:
                     put("q_isolated", r, c, pos.isolated_margin_usd)
+            for o in pf.open_orders:
+                rows_, cols_, vals_ = side["bid" if o.size_coin > 0 else "ask"]
+                rows_.append(r)
+                cols_.append(col(o.instrument))
+                vals_.append(o.size_coin)
         instruments = tuple(order)
         shape = (len(portfolios), len(instruments))
         mats = {}
@@ -110,6 +143,18 @@ class Book:
             )
             m.sum_duplicates()  # also sorts the column indices of each row
             mats[name] = m
+        orders = None
+        if any(pf.open_orders or pf.mmp for pf in portfolios):
+            bid, ask = (
+                sp.csr_matrix(
+                    (np.asarray(v, np.float64), (np.asarray(rw, np.int32), np.asarray(cl, np.int32))),
+                    shape=shape,
+                )
+                for rw, cl, v in (side["bid"], side["ask"])
+            )
+            bid.sum_duplicates()
+            ask.sum_duplicates()
+            orders = Orders(bid, ask, tuple(pf.mmp for pf in portfolios))
         return cls(
             tuple(p.account for p in portfolios),
             instruments,
@@ -119,6 +164,7 @@ class Book:
             mats["q_leverage"],
             mats["q_isolated"],
             columns=columns if columns is not None else Columns.of(instruments),
+            orders=orders,
         )
 
     @classmethod
@@ -150,7 +196,17 @@ class Book:
             at = at_entry.get(c, 0.0)
             avg = entry[c] / at if at != 0.0 and c in entry else None
             positions.append(Position(inst, v, avg, lev.get(c), iso.get(c)))
-        return Portfolio(self.accounts[row], collateral, tuple(positions))
+        if self.orders is None:
+            return Portfolio(self.accounts[row], collateral, tuple(positions))
+        resting = [
+            Order(self.instruments[c], v)
+            for m in (self.orders.bid, self.orders.ask)
+            for c, v in row_values(m).items()
+            if v != 0.0
+        ]
+        return Portfolio(
+            self.accounts[row], collateral, tuple(positions), tuple(resting), self.orders.mmp[row]
+        )
 
     def portfolios(self) -> tuple[Portfolio, ...]:
         return tuple(self.portfolio(i) for i in range(self.n_accounts))
@@ -182,6 +238,7 @@ class Book:
         """The same kind of book with new matrices (and accounts or columns, if given)."""
         insts = self.instruments if instruments is None else instruments
         q, qe, qa, ql, qi = (sp.csr_matrix(m) for m in matrices)
+        same_rows = accounts is None or accounts == self.accounts
         return Book(
             self.accounts if accounts is None else accounts,
             insts,
@@ -191,6 +248,7 @@ class Book:
             ql,
             qi,
             columns=self.columns if instruments is None else Columns.of(insts),
+            orders=self.orders if same_rows and instruments is None else None,
         )
 
     def select(self, rows: NDArray[np.intp] | None = None, cols: NDArray[np.intp] | None = None) -> Book:
@@ -214,11 +272,26 @@ class Book:
             accounts = tuple(accounts[i] for i in rows)
         if cols is not None:
             instruments = tuple(self.instruments[c] for c in cols)
-        return self.with_matrices([sliced(m) for m in mats], accounts=accounts, instruments=instruments)
+        book = self.with_matrices([sliced(m) for m in mats], accounts=accounts, instruments=instruments)
+        return book._with_orders(self.orders, rows, cols)
+
+    def _with_orders(
+        self, orders: Orders | None, rows: NDArray[np.intp] | None, cols: NDArray[np.intp] | None
+    ) -> Book:
+        """This book carrying ``orders`` restricted to ``rows`` and ``cols`` (None: all)."""
+        if orders is None:
+            return self
+        if rows is not None:
+            orders = orders.rows(rows)
+        if cols is not None:
+            orders = orders.cols(cols)
+        q, qe, qa, ql, qi = self.matrices
+        return Book(self.accounts, self.instruments, q, qe, qa, ql, qi, columns=self.columns, orders=orders)
 
     def row(self, i: int) -> Book:
         """Account ``i`` as a one-row book (same columns)."""
-        return self.with_matrices([m[i : i + 1] for m in self.matrices], accounts=(self.accounts[i],))
+        book = self.with_matrices([m[i : i + 1] for m in self.matrices], accounts=(self.accounts[i],))
+        return book._with_orders(self.orders, np.array([i], dtype=np.intp), None)
 
     def copy(self) -> Book:
         """A book with its own copies of the matrices (same columns)."""

@@ -4,7 +4,8 @@ For every account (a CSR row of ``Q``) one pass over its non-zero entries accumu
 the group (``col_map[c] >= 0``):
 
 - the scenario P&L vector ``Σ q·PnL[c, :]`` and its worst weighted loss (max over scenarios of
-  ``−pnl·weight``) with the scenario index,
+  ``−pnl·weight``, a positive loss first reduced by the scenario's dampener ``damp`` and floored at zero)
+  with the scenario index,
 - the roll shock ``Σ_expiry |net delta| · rate`` (coin) and the total net delta (for the delta shock),
 - the short option size,
 
@@ -37,6 +38,7 @@ def _group_scan(  # type: ignore[no-untyped-def]
     col_map,
     pnl,
     neg_w,
+    damp,
     exp_idx,
     delta,
     is_opt,
@@ -72,6 +74,7 @@ def _group_scan(  # type: ignore[no-untyped-def]
                 col_map,
                 pnl,
                 neg_w,
+                damp,
                 exp_idx,
                 delta,
                 is_opt,
@@ -105,6 +108,7 @@ def _scan_row(  # type: ignore[no-untyped-def]
     col_map,
     pnl,
     neg_w,
+    damp,
     exp_idx,
     delta,
     is_opt,
@@ -175,10 +179,14 @@ def _scan_row(  # type: ignore[no-untyped-def]
     bjc = 0
     for s in range(n_s):
         loss = acc[s] * neg_w[s]
+        if loss > 0.0:  # a dampener moves a loss toward zero, never past it
+            loss = max(loss - damp[s], 0.0)
         if loss > best:
             best = loss
             bj = s
         loss_c = acc_c[s] * neg_w[s]
+        if loss_c > 0.0:
+            loss_c = max(loss_c - damp[s], 0.0)
         if loss_c > best_c:
             best_c = loss_c
             bjc = s
@@ -239,8 +247,13 @@ def group_scan(
     is_opt: Any,
     opt_value: Any,
     roll_rates: Any,
+    damp: Any = None,
 ) -> GroupScan:
-    """Run the scan over every row (see the module docstring)."""
+    """Run the scan over every row (see the module docstring). ``damp``: per scenario, an amount (≥ 0, in
+    the units of ``pnl``) by which a weighted loss is moved toward zero (Deribit's extended-table
+    dampener); None: none."""
+    if damp is None:
+        damp = np.zeros(pnl.shape[1])
     n_exp = int(roll_rates.shape[0])
     n = indptr.shape[0] - 1
     out = GroupScan(
@@ -264,6 +277,7 @@ def group_scan(
         col_map,
         pnl,
         neg_w,
+        damp,
         exp_idx,
         delta,
         is_opt,

@@ -133,7 +133,8 @@ def _matrix_group(g: PmGroup, model: PortfolioMargin, market: MarketSnapshot) ->
             kind="extended",
             weight=e.weight,
             pnl_usd=e.pnl_usd,
-            weighted_pnl_usd=e.pnl_usd * e.weight,
+            # a loss after the preset's extended-table dampener (ExtendedCell.weighted_loss_usd)
+            weighted_pnl_usd=-e.weighted_loss_usd if e.pnl_usd * e.weight < 0 else e.pnl_usd * e.weight,
         )
         for e in grid.extended
     ]

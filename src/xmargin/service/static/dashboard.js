@@ -392,7 +392,7 @@ async function runWhatif() {
 function gridCells(grid) {
   const cells = [];
   grid.vol_shocks.forEach((v, r) => grid.price_moves.forEach((m, k) => cells.push({ price_move: m, vol_shock: v, kind: "standard", weight: 1, pnl_usd: grid.pnl_usd[r][k], weighted_pnl_usd: grid.pnl_usd[r][k] })));
-  grid.extended.forEach((e) => cells.push({ price_move: e.price_move, vol_shock: 1, kind: "extended", weight: e.weight, pnl_usd: e.pnl_usd, weighted_pnl_usd: e.pnl_usd * e.weight }));
+  grid.extended.forEach((e) => cells.push({ price_move: e.price_move, vol_shock: 1, kind: "extended", weight: e.weight, pnl_usd: e.pnl_usd, weighted_pnl_usd: e.pnl_usd * e.weight < 0 ? -e.weighted_loss_usd : e.pnl_usd * e.weight }));
   return cells;
 }
 
