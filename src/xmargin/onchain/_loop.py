@@ -222,7 +222,7 @@ class _Run:
                 c.env._reset_access_counters()
                 sid = int(c.house.kick(c.address[acc], index, keeper))
                 self.kick_gas = max(self.kick_gas, c.gas.add("kick", c.house._computation))
-                reward, paid = self._last_reward("Kick")
+                reward, paid = self._last_reward("Kick") if sid else (0.0, 0.0)  # no sale: no reward
             self.rewards += reward
             self.rewards_paid += paid
             self.counts["kicks"] += 1
