@@ -15,6 +15,7 @@ from xmargin.chain._bench import (
     OperationGas,
     bench_chain,
     bench_plan,
+    transaction_gas,
 )
 from xmargin.chain._margin import CHAIN_MODELS, ChainMarginReport, EngineMargin, chain_margin
 from xmargin.chain._plan import (
@@ -30,12 +31,23 @@ from xmargin.chain._plan import (
     plan_pm,
     to_wad,
 )
-from xmargin.chain._vault import ChainHealth, LoadedVault, contracts_dir
+from xmargin.chain._vault import (
+    FEED_DECIMALS,
+    HEARTBEAT_S,
+    MAX_DEVIATION,
+    ChainHealth,
+    LoadedVault,
+    contract,
+    contracts_dir,
+)
 
 __all__ = [
     "BLOCK_GAS_LIMITS",
     "CHAIN_MODELS",
+    "FEED_DECIMALS",
     "GAS_PRICES",
+    "HEARTBEAT_S",
+    "MAX_DEVIATION",
     "WAD",
     "AuctionSpec",
     "BlockFit",
@@ -57,6 +69,7 @@ __all__ = [
     "bench_chain",
     "bench_plan",
     "chain_margin",
+    "contract",
     "contracts_dir",
     "deploy_auction_house",
     "from_wad",
@@ -64,4 +77,5 @@ __all__ = [
     "plan_pm",
     "to_ray",
     "to_wad",
+    "transaction_gas",
 ]

@@ -203,7 +203,7 @@ def bench_plan(n: int) -> VaultPlan:
     )
 
 
-def _tx_gas(computation: Any) -> tuple[int, int]:
+def transaction_gas(computation: Any) -> tuple[int, int]:
     """(transaction gas, execution gas) of a call boa just ran (module docstring)."""
     execution = int(computation.get_gas_used())
     data = bytes(computation.msg.data)
@@ -221,7 +221,7 @@ def _operations() -> tuple[OperationGas, ...]:
     fresh = v.fresh_transaction
 
     def record(name: str, contract: Any, note: str) -> None:
-        total, execution = _tx_gas(contract._computation)
+        total, execution = transaction_gas(contract._computation)
         out.append(OperationGas(name, total, execution, note))
 
     with v.active():
@@ -361,7 +361,7 @@ def _liquidation_operations() -> tuple[OperationGas, ...]:
     out: list[OperationGas] = []
 
     def record(contract: Any, name: str, note: str) -> None:
-        total, execution = _tx_gas(contract._computation)
+        total, execution = transaction_gas(contract._computation)
         out.append(OperationGas(name, total, execution, note))
 
     v, house, keeper = _crashed_vault()

@@ -47,6 +47,12 @@ def _deployer(name: str) -> Any:
     return boa.load_partial(str(contracts_dir() / f"{name}.vy"))
 
 
+def contract(name: str) -> Any:
+    """The compiled contract ``name`` (``MarginVault``, ``AuctionHouse``, ``FeedMock``, ``ERC20Mock``, ...),
+    ready to ``deploy`` in the active boa environment (compiled once per process)."""
+    return _deployer(name)
+
+
 @dataclass(frozen=True, slots=True)
 class ChainHealth:
     """The vault's ``account_margin`` view: amounts in USD (float) and exact (wad integers), and its gas."""

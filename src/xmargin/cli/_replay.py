@@ -1,4 +1,4 @@
-"""``xmargin replay --scenario NAME --venue cex|dex [--accounts N] [--seed S] [--json]`` (FORMATS.md)."""
+"""``xmargin replay --scenario NAME --venue cex|dex [--accounts N] [--seed S] [--onchain] [--json]`` (FORMATS.md)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ REPLAY_FLAGS = {
     "chart": "--chart",
     "paths": "--paths",
     "report": "--report",
+    "onchain": "--onchain",
 }
 
 PUMP = "oracle-pump"
@@ -249,7 +250,10 @@ def replay(
         Path | None,
         typer.Option("--chart", help="Write a chart of price, margin and liquidations (.png/.html)"),
     ] = None,
-    model: Annotated[str, typer.Option("--model", help="Margin model of both venues")] = "pm",
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Margin model of both venues (default pm; cross with --onchain)"),
+    ] = None,
     waterfall: Annotated[str, typer.Option("--waterfall", help="CEX: adl or socialize")] = "adl",
     adv_to_oi: Annotated[
         float, typer.Option("--adv-to-oi", help="Market depth: daily volume as a multiple of open interest")
@@ -292,9 +296,34 @@ def replay(
         Path | None,
         typer.Option("--report", help="With --paths: write an HTML report (bad-debt histogram, quantiles)"),
     ] = None,
+    onchain: Annotated[
+        bool,
+        typer.Option(
+            "--onchain",
+            help="DEX only: run the vault and auction contracts on an in-process EVM (chain extra); "
+            "JSON adds 'onchain' (gas by operation, cost at stated gas prices)",
+        ),
+    ] = False,
 ) -> None:
     """Replay a real crash on a generated book under a CEX and/or a DEX; report liquidations and bad debt."""
     with flags(REPLAY_FLAGS):
+        if onchain:
+            _onchain(
+                scenario,
+                venue,
+                accounts,
+                seed,
+                json_out,
+                chart,
+                model or "cross",
+                seeds,
+                paths,
+                scheduler,
+                config_file,
+                report_file,
+                timeline,
+            )
+            return
         _replay(
             scenario,
             venue,
@@ -302,7 +331,7 @@ def replay(
             seed,
             json_out,
             chart,
-            model,
+            model or "pm",
             waterfall,
             adv_to_oi,
             vol_beta,
@@ -429,3 +458,97 @@ def _replay(
         print_json(reports[0].as_dict(timeline=timeline), schema="replay")
         return
     console.print(summary_table(reports))
+
+
+def _onchain(
+    scenario: str,
+    venue: str | None,
+    accounts: int,
+    seed: int,
+    json_out: bool,
+    chart: Path | None,
+    model: str,
+    seeds: int,
+    paths: int,
+    scheduler: str | None,
+    config_file: Path | None,
+    report_file: Path | None,
+    timeline: bool,
+) -> None:
+    """``--onchain``: the DEX replay through the contracts (``xmargin.onchain``)."""
+    from xmargin.sim import ReplayConfig
+    from xmargin.sim import scenario as find_scenario
+
+    if venue != "dex":
+        raise InputError(where="--onchain", expected="--venue dex (the vault is the DEX)", found=venue)
+    if scenario == PUMP:
+        raise InputError(where="--onchain", expected="a crash window, not oracle-pump", found=scenario)
+    find_scenario(scenario)
+    if (
+        seeds != 1
+        or paths != 1
+        or scheduler is not None
+        or config_file is not None
+        or report_file is not None
+    ):
+        raise InputError(
+            where="--onchain",
+            expected="one replay: no --seeds, --paths, --scheduler, --config or --report",
+            found="one of them",
+        )
+    if chart is not None:
+        raise InputError(where="--onchain", expected="no --chart", found=str(chart))
+    if accounts < 1:
+        raise InputError(where="--accounts", expected="an integer >= 1", found=accounts)
+    if seed < 0:
+        raise InputError(where="--seed", expected="an integer >= 0", found=seed)
+    from xmargin.margin import CrossMargin, resolve_model
+
+    if not isinstance(resolve_model(model), CrossMargin):
+        raise InputError(
+            where="--model",
+            expected="a cross model with fixed ratios (the vault's kicks read its cross health), e.g. cross",
+            found=model,
+        )
+    try:
+        import boa  # noqa: F401
+        import vyper  # noqa: F401
+    except ImportError:
+        raise InputError(
+            where="--onchain",
+            expected="the chain extra installed (pip install 'xmargin[chain]': vyper, titanoboa)",
+            found="vyper or titanoboa missing",
+        ) from None
+    from xmargin.onchain import replay_onchain_scenario
+
+    with err_console.status(f"replaying {scenario} on {accounts:,} accounts, DEX on chain ..."):
+        report = replay_onchain_scenario(
+            scenario, accounts=accounts, seed=seed, config=ReplayConfig(model=model)
+        )
+    if json_out:
+        print_json(report.as_dict(timeline=timeline), schema="replay")
+        return
+    console.print(summary_table([report]))
+    console.print(onchain_table(report.onchain))
+
+
+def onchain_table(onchain: dict[str, Any]) -> Table:
+    """The gas of an on-chain replay by operation, and its cost at the stated gas prices."""
+    networks = [p["network"] for p in onchain["gas_prices"]]
+    t = Table(title=f"gas on chain (keepers priced at {onchain['keeper_gas_price_gwei']:g} gwei)")
+    t.add_column("operation")
+    t.add_column("transactions", justify="right")
+    t.add_column("gas", justify="right")
+    for n in networks:
+        t.add_column(f"USD, {n}", justify="right")
+    for op in onchain["operations"]:
+        t.add_row(
+            op["operation"],
+            fmt(op["count"], 0),
+            fmt(op["gas"], 0),
+            *(fmt(op["cost_usd"][n], 2) for n in networks),
+        )
+    t.add_row(
+        "total", "", fmt(onchain["gas_total"], 0), *(fmt(onchain["cost_total_usd"][n], 2) for n in networks)
+    )
+    return t

@@ -19,6 +19,7 @@ from xmargin.liquidation._auction import (
     Take,
     bid_pays,
     keeper_bids,
+    take_pays,
 )
 from xmargin.liquidation._batch import liquidate_batch
 from xmargin.liquidation._cex import (
@@ -55,6 +56,7 @@ __all__ = [
     "keeper_bids",
     "liquidate",
     "liquidate_batch",
+    "take_pays",
     "ticks_from_bars",
     "waterfall",
 ]

@@ -574,6 +574,11 @@ def keeper_bids(
 def bid_pays(auction: DutchAuction, price: float, market_price: float, gas_usd: float) -> bool:
     """``keeper_bids``'s rule once the landing price ``price`` is known (inputs already checked): buying
     ``min(lot, tab / price)`` at ``price`` and reselling at ``market_price`` earns more than ``gas_usd``."""
-    lot, tab = auction.lot_coin, auction.tab_usd
-    quantity = lot if price <= 0.0 else min(lot, tab / price)
+    return take_pays(auction.lot_coin, auction.tab_usd, price, market_price, gas_usd)
+
+
+def take_pays(lot_coin: float, tab_usd: float, price: float, market_price: float, gas_usd: float) -> bool:
+    """``bid_pays`` on a sale's ``lot_coin`` and ``tab_usd`` as numbers (a sale kept elsewhere, e.g. on chain):
+    buying ``min(lot, tab / price)`` at ``price`` and reselling at ``market_price`` earns more than ``gas_usd``."""
+    quantity = lot_coin if price <= 0.0 else min(lot_coin, tab_usd / price)
     return (market_price - price) * quantity - gas_usd > 0.0

@@ -22,6 +22,7 @@ from xmargin.sim._replay import (
 )
 from xmargin.sim._scenarios import SCENARIOS, PricePath, Scenario, load_path, scenario
 from xmargin.sim._sweep import summarize, sweep
+from xmargin.sim._venue import Venue
 
 __all__ = [
     "HORIZONS",
@@ -45,6 +46,7 @@ __all__ = [
     "Scenario",
     "SqrtImpact",
     "SweepJob",
+    "Venue",
     "backtest",
     "backtest_sweep",
     "bar_log_returns",

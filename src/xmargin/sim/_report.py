@@ -54,9 +54,13 @@ class ReplayReport:
     timeline: dict[str, list[float]] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    onchain: dict[str, Any] = field(default_factory=dict)
+    """``--onchain`` only (``xmargin.onchain``): gas by operation and its cost at stated gas prices."""
 
     def as_dict(self, *, timeline: bool = False) -> dict[str, Any]:
         d = asdict(self)
         if not timeline:
             d.pop("timeline")
+        if not self.onchain:
+            d.pop("onchain")
         return d
