@@ -285,7 +285,7 @@ def _funding_operations() -> tuple[OperationGas, ...]:
     out: list[OperationGas] = []
 
     def record(name: str, note: str) -> None:
-        total, execution = _tx_gas(v.vault._computation)
+        total, execution = transaction_gas(v.vault._computation)
         out.append(OperationGas(name, total, execution, note))
 
     def publish_all() -> None:
