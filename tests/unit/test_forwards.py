@@ -201,3 +201,20 @@ def test_the_quoted_vols_memo_follows_the_market_it_was_read_from() -> None:
     partial = market.replace(option_iv={k: v for k, v in list(market.option_iv.items())[1:]})
     t = resolve_instruments(cols, partial)
     assert any(insts[0].name in w for w in t.warnings)
+
+
+def test_columns_pickle_without_their_quoted_vols_memo() -> None:
+    """A book goes to Dask workers pickled: its ``Columns`` must pickle after a resolve, leaving behind the
+    memo that holds the market's read-only mapping (it once crashed a worker's pickling), and resolve the
+    same on the other side."""
+    import pickle
+
+    from xmargin.risk import Columns
+
+    market = chain()
+    cols = Columns.of(tuple(parse_name(n) for n in list(market.option_iv)[:10]))
+    before = resolve_instruments(cols, market)
+    assert cols.quoted
+    back = pickle.loads(pickle.dumps(cols))
+    assert back.quoted == [] and back.names == cols.names
+    assert np.array_equal(resolve_instruments(back, market).value_usd, before.value_usd)

@@ -12,7 +12,7 @@ expiries, an option priced from the chain's surface, a stablecoin taken at 1.0 U
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -66,6 +66,15 @@ class Columns:
     quoted: list[tuple[Mapping[str, float], FloatArray]] = field(default_factory=list, repr=False)
     """The last per-option IV mapping that quoted every option column, with those vols in column order (a
     replay prices the same columns on thousands of markets that share one ``option_iv`` object)."""
+
+    def __getstate__(self) -> list[object]:
+        """Pickled (a book sent to Dask workers) without the quoted-vols memo: it holds a market's read-only
+        mapping, which does not pickle and means nothing in another process."""
+        return [[] if f.name == "quoted" else getattr(self, f.name) for f in fields(self)]
+
+    def __setstate__(self, state: list[object]) -> None:
+        for f, value in zip(fields(self), state, strict=True):
+            object.__setattr__(self, f.name, value)
 
     @classmethod
     def of(cls, instruments: tuple[Instrument, ...]) -> Columns:
