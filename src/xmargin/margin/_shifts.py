@@ -36,10 +36,9 @@ from numpy.typing import NDArray
 from xmargin.core import InputError
 from xmargin.instruments import Kind
 from xmargin.market import STABLECOINS, MarketSnapshot
-from xmargin.pricing import black76
 from xmargin.risk import Book, Columns, InstrumentTable
 from xmargin.risk._book import MATRICES
-from xmargin.risk._resolve import KIND_CODE
+from xmargin.risk._resolve import KIND_CODE, values_and_greeks
 
 FloatArray = NDArray[np.float64]
 NOT_AN_UNDERLYING = frozenset({*STABLECOINS, "USD"})
@@ -163,7 +162,6 @@ def stack(
     settle_usd = table.settle_usd[src] * np.where(stacked_cols.settle == base, factor, 1.0)
     vol = table.vol[src].copy()
     kind = stacked_cols.kind
-    opt = kind == KIND_CODE[Kind.OPTION]
     t = table.t_years[src]
     # an option without its own IV takes its vol from its underlying's surface, if there is one
     from_surface = np.zeros(len(cols.instruments), dtype=np.bool_)
@@ -175,24 +173,9 @@ def stack(
         vol[sel] = market.surfaces[u].vol(
             strike=stacked_cols.strike[sel], forward=fwd[sel], t_years=np.maximum(t[sel], 0.0)
         )
-    n = src.size
-    value_usd = np.zeros(n)
-    delta = np.where(opt, 0.0, 1.0)
-    gamma, vega, theta = np.zeros(n), np.zeros(n), np.zeros(n)
-    if opt.any():
-        g = black76(
-            forward=fwd[opt],
-            strike=stacked_cols.strike[opt],
-            t_years=t[opt],
-            vol=vol[opt],
-            is_call=stacked_cols.is_call[opt],
-            rate=market.rate,
-        )
-        conv = np.where(stacked_cols.inverse[opt], index_usd[opt] / fwd[opt], 1.0)
-        value_usd[opt] = g.price * conv
-        delta[opt], gamma[opt], vega[opt], theta[opt] = g.delta, g.gamma, g.vega, g.theta
-    spot = kind == KIND_CODE[Kind.SPOT]
-    value_usd[spot] = index_usd[spot]
+    value_usd, delta, gamma, vega, theta = values_and_greeks(
+        stacked_cols, fwd, t, vol, index_usd, market.rate
+    )
     table_out = InstrumentTable(
         stacked_cols.instruments,
         kind,

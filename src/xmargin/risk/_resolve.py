@@ -205,6 +205,36 @@ def _unpriceable(cols: Columns, market: MarketSnapshot, expired: BoolArray, miss
     return InputErrors(list({str(e): e for e in errors}.values()))
 
 
+def values_and_greeks(
+    cols: Columns, fwd: FloatArray, t: FloatArray, vol: FloatArray, index_usd: FloatArray, rate: float
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Each column's USD value and Greeks (value, delta, gamma, vega, theta) from its forward, time, vol and
+    index: options by Black-76, spot at its index, futures and perpetuals 0 (delta 1)."""
+    n = len(cols.instruments)
+    opt = cols.kind == KIND_CODE[Kind.OPTION]
+    value_usd = np.zeros(n)
+    delta = np.where(opt, 0.0, 1.0)
+    gamma = np.zeros(n)
+    vega = np.zeros(n)
+    theta = np.zeros(n)
+    if opt.any():
+        g = black76(
+            forward=fwd[opt],
+            strike=cols.strike[opt],
+            t_years=t[opt],
+            vol=vol[opt],
+            is_call=cols.is_call[opt],
+            rate=rate,
+        )
+        # an inverse option's value in USD is its coin premium P/F at the coin's index S
+        conv = np.where(cols.inverse[opt], index_usd[opt] / fwd[opt], 1.0)
+        value_usd[opt] = g.price * conv
+        delta[opt], gamma[opt], vega[opt], theta[opt] = g.delta, g.gamma, g.vega, g.theta
+    spot = cols.kind == KIND_CODE[Kind.SPOT]
+    value_usd[spot] = index_usd[spot]
+    return value_usd, delta, gamma, vega, theta
+
+
 def resolve_instruments(
     instruments: Columns | tuple[Instrument, ...], market: MarketSnapshot
 ) -> InstrumentTable:
@@ -226,7 +256,6 @@ def resolve_instruments(
         if code is Source.CURVE:
             notes.extend(note for c in where.tolist() if (note := market.forward_note(insts[c])) is not None)
     kind = cols.kind
-    opt = kind == KIND_CODE[Kind.OPTION]
     iv = market.option_iv
     vol = np.zeros(n)
     quoted = cols.quoted_vols(iv) if isinstance(iv, MappingProxyType) else None
@@ -243,26 +272,7 @@ def resolve_instruments(
             vol[j] = v
     index_usd = asset_px[cols.base_pos]
     settle_usd = asset_px[cols.settle_pos]
-    value_usd = np.zeros(n)
-    delta = np.where(opt, 0.0, 1.0)
-    gamma = np.zeros(n)
-    vega = np.zeros(n)
-    theta = np.zeros(n)
-    if opt.any():
-        g = black76(
-            forward=fwd[opt],
-            strike=cols.strike[opt],
-            t_years=t[opt],
-            vol=vol[opt],
-            is_call=cols.is_call[opt],
-            rate=market.rate,
-        )
-        # an inverse option's value in USD is its coin premium P/F at the coin's index S
-        conv = np.where(cols.inverse[opt], index_usd[opt] / fwd[opt], 1.0)
-        value_usd[opt] = g.price * conv
-        delta[opt], gamma[opt], vega[opt], theta[opt] = g.delta, g.gamma, g.vega, g.theta
-    spot = kind == KIND_CODE[Kind.SPOT]
-    value_usd[spot] = index_usd[spot]
+    value_usd, delta, gamma, vega, theta = values_and_greeks(cols, fwd, t, vol, index_usd, market.rate)
     value_settle = value_usd / settle_usd
     return InstrumentTable(
         insts,
