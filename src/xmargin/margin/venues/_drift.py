@@ -1,230 +1,84 @@
-"""Drift v2's cross-margin arithmetic in its own integer fixed point (Python ints, Drift's rounding).
+"""Drift v2's cross-margin calculation on a user, in its own integer fixed point (Python ints, Drift's rounding).
 
 Re-implemented from reading drift-labs/protocol-v2 at commit ``0ae3e3b1db782a6765c3525b3dec38ad4d9d3a62``
-(``programs/drift/src/math/margin.rs``, ``state/spot_market.rs``, ``state/perp_market.rs``, ``state/user.rs``,
-``math/spot_balance.rs``, ``math/position.rs``, ``math/constants.rs``); no code copied.
+(``programs/drift/src/math/margin.rs``, ``state/margin_calculation.rs``, ``state/user.rs``,
+``math/position.rs``); no code copied. Units, weights and the size premium: ``_drift_market`` (re-exported
+here); oracle validity: ``_drift_oracle``; tiers: ``_drift_tier``.
 
-Units (Drift's precisions): prices 1e6 (``PRICE``), quote amounts 1e6 (``QUOTE``), perp base amounts 1e9
-(``BASE``), weights and margin ratios 1e4 (``MARGIN``: 10000 = 1), IMF factors 1e6 (``IMF``), spot scaled
-balances 1e9 with cumulative interest 1e10, spot token amounts in the mint's own decimals.
+Oracle validity enters as a classification per market (``Markets.with_oracles``): a deposit whose oracle is
+invalid for margin counts for nothing when the context ignores invalid deposit oracles, and the result says
+whether every deposit's and every liability's oracle was valid. The result also counts the spot and perp
+liabilities and flags an isolated-tier one, as Drift's ``MarginCalculation``.
 
-The size premium (IMF, "initial margin fraction") in words:
-
-- liabilities (spot borrows and perp margin ratios): with ``s`` the size in 1e9 units and ``w`` the base
-  weight, ``w' = max(w, 0.8·w + imf·√(10·s + 1) / (1e5 · 1e6 / P))`` where ``P`` is the weight's precision
-  (1e4) — i.e. ``max(w, 0.8·w + imf·√size)`` in real units, every division truncated;
-- assets (spot deposits and positive unrealised perp P&L): ``w' = min(w, 1.1 · 1e4 / (1 + imf·√(10·s + 1)/1e5))``
-  (all in 1e6 / 1e4 fixed point), a discount that grows with the square root of the size;
-- the initial asset weight of a spot market is scaled down by ``start / deposits_value`` once the market's
-  total deposits (valued at the oracle) exceed ``scale_initial_asset_weight_start``.
-
-Rust's unsigned division truncates; signed division truncates toward zero except where Drift floors
-(a negative token value is floored: ``get_token_value``, ``get_strict_token_value``) and borrows' token
-amounts round up. ``_tdiv`` and ``//`` keep those apart.
-
-What is *not* reproduced: oracle validity and confidence, funding payments (taken as settled), the AMM and
-LP shares, isolated perp positions, high-leverage mode, prediction markets, pools, margin buffers and fuel.
+What is *not* reproduced: funding payments (taken as settled), the AMM and LP shares, isolated perp positions,
+high-leverage mode, pools, fuel, and Drift's consistency checks that abort the calculation (a zero-valued
+borrow, a liability counted with no requirement).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from enum import Enum
-from math import isqrt
 
-PRICE = 10**6
-QUOTE = 10**6
-BASE = 10**9
-MARGIN = 10**4
-IMF = 10**6
-SPOT_BALANCE = 10**9
-SPOT_CUMULATIVE_INTEREST = 10**10
-OPEN_ORDER_MARGIN_REQUIREMENT = QUOTE // 100
-"""a cent of quote per open order (``constants.rs``)"""
-MAX_POSITIVE_UPNL_FOR_INITIAL_MARGIN = 100 * QUOTE
-"""positive weighted perp P&L counted at most this much for initial margin (``constants.rs``)"""
+from xmargin.margin.venues._drift_market import (
+    BASE,
+    IMF,
+    MARGIN,
+    MAX_POSITIVE_UPNL_FOR_INITIAL_MARGIN,
+    OPEN_ORDER_MARGIN_REQUIREMENT,
+    PRICE,
+    QUOTE,
+    SPOT_BALANCE,
+    SPOT_CUMULATIVE_INTEREST,
+    MarginType,
+    PerpMarket,
+    SpotMarket,
+    StrictPrice,
+    _tdiv,
+    perp_liability_value,
+    size_discount_asset_weight,
+    size_premium_liability_weight,
+    strict_token_value,
+    token_value,
+)
+from xmargin.margin.venues._drift_oracle import (
+    DEFAULT_GUARD_RAILS,
+    OraclePriceData,
+    OracleValidity,
+    ValidityGuardRails,
+    oracle_validity,
+)
+from xmargin.margin.venues._drift_tier import AssetTier, ContractTier
 
-
-class MarginType(Enum):
-    """Drift's ``MarginRequirementType``: ``FILL`` is the midpoint of initial and maintenance."""
-
-    INITIAL = "initial"
-    FILL = "fill"
-    MAINTENANCE = "maintenance"
-
-
-def _tdiv(a: int, b: int) -> int:
-    """Integer division truncating toward zero (Rust's ``/`` on signed integers)."""
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b > 0) else -q
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _to_base_units(size: int, decimals: int) -> int:
-    """A token amount in the mint's decimals, expressed in 1e9 units (truncated)."""
-    precision = int(10**decimals)
-    if precision > BASE:
-        return size // (precision // BASE)
-    return size * BASE // precision
-
-
-def size_premium_liability_weight(
-    size: int, imf_factor: int, weight: int, precision: int, bounded: bool
-) -> int:
-    """``0.8·w + imf·√size`` in ``precision`` (1e4); never below ``w`` when ``bounded``. ``size`` in 1e9."""
-    if imf_factor == 0:
-        return weight
-    root = isqrt(size * 10 + 1)  # 1e9 → 1e10 → √ gives 1e5
-    premium = weight - weight // 5 + root * imf_factor // (100_000 * IMF // precision)
-    return max(weight, premium) if bounded else premium
-
-
-def size_discount_asset_weight(size: int, imf_factor: int, weight: int) -> int:
-    """``min(w, 1.1 / (1 + imf·√size))`` in 1e4. ``size`` in 1e9."""
-    if imf_factor == 0:
-        return weight
-    root = isqrt(size * 10 + 1)
-    discounted = (IMF + IMF // 10) * MARGIN // (IMF + root * imf_factor // 100_000)
-    return min(weight, discounted)
-
-
-@dataclass(frozen=True, slots=True)
-class StrictPrice:
-    """An oracle price (1e6) and, in strict mode, its 5-minute TWAP: assets valued at the lower, liabilities
-    at the higher (``StrictOraclePrice``)."""
-
-    current: int
-    twap_5min: int | None = None
-
-    @property
-    def high(self) -> int:
-        return self.current if self.twap_5min is None else max(self.current, self.twap_5min)
-
-    @property
-    def low(self) -> int:
-        return self.current if self.twap_5min is None else min(self.current, self.twap_5min)
-
-
-def token_value(amount: int, decimals: int, price: int) -> int:
-    """Quote value (1e6) of a signed token amount; a negative value is floored (``get_token_value``)."""
-    return amount * price // 10**decimals if amount else 0  # Python's // floors, as Drift does here
-
-
-def strict_token_value(amount: int, decimals: int, price: StrictPrice) -> int:
-    """As ``token_value`` at the lower price for a deposit, the higher for a borrow."""
-    if amount == 0:
-        return 0
-    p = price.low if amount > 0 else price.high
-    v = amount * p
-    return v // 10**decimals if v < 0 else _tdiv(v, 10**decimals)
-
-
-@dataclass(frozen=True, slots=True)
-class SpotMarket:
-    """A spot market's margin parameters (fields as ``SpotMarket``; defaults as its ``Default``)."""
-
-    decimals: int = 6
-    initial_asset_weight: int = 0
-    maintenance_asset_weight: int = 0
-    initial_liability_weight: int = 0
-    maintenance_liability_weight: int = 0
-    imf_factor: int = 0
-    scale_initial_asset_weight_start: int = 0
-    deposit_balance: int = 0
-    cumulative_deposit_interest: int = SPOT_CUMULATIVE_INTEREST
-    cumulative_borrow_interest: int = SPOT_CUMULATIVE_INTEREST
-    twap_5min: int | None = None
-    """the oracle's 5-minute TWAP (1e6), used in strict mode (None: the current price)"""
-
-    def token_amount(self, scaled_balance: int, borrow: bool) -> int:
-        """Unsigned tokens of a scaled balance; a borrow's rounds up (``get_token_amount``)."""
-        decrease = int(10 ** (19 - self.decimals))
-        if borrow:
-            return _ceil_div(scaled_balance * self.cumulative_borrow_interest, decrease)
-        return scaled_balance * self.cumulative_deposit_interest // decrease
-
-    def deposits(self) -> int:
-        return self.token_amount(self.deposit_balance, borrow=False)
-
-    def scaled_initial_asset_weight(self, oracle_price: int) -> int:
-        """The initial asset weight, scaled by ``start / value of deposits`` above ``start``."""
-        start = self.scale_initial_asset_weight_start
-        if start == 0:
-            return self.initial_asset_weight
-        value = token_value(self.deposits(), self.decimals, oracle_price)
-        if value < start:
-            return self.initial_asset_weight
-        return self.initial_asset_weight * start // value
-
-    def asset_weight(self, size: int, oracle_price: int, kind: MarginType) -> int:
-        """Weight (1e4) of a deposit of ``size`` tokens (mint decimals)."""
-        if kind is MarginType.INITIAL:
-            base = self.scaled_initial_asset_weight(oracle_price)
-        elif kind is MarginType.FILL:
-            base = (self.scaled_initial_asset_weight(oracle_price) + self.maintenance_asset_weight) // 2
-        else:
-            base = self.maintenance_asset_weight
-        sized = size_discount_asset_weight(_to_base_units(size, self.decimals), self.imf_factor, base)
-        return min(sized, base)
-
-    def liability_weight(self, size: int, kind: MarginType) -> int:
-        """Weight (1e4) of a borrow of ``size`` tokens (mint decimals)."""
-        if kind is MarginType.INITIAL:
-            base = self.initial_liability_weight
-        elif kind is MarginType.FILL:
-            base = (self.initial_liability_weight + self.maintenance_liability_weight) // 2
-        else:
-            base = self.maintenance_liability_weight
-        sized = size_premium_liability_weight(
-            _to_base_units(size, self.decimals), self.imf_factor, base, MARGIN, bounded=True
-        )
-        return max(sized, base)
-
-
-@dataclass(frozen=True, slots=True)
-class PerpMarket:
-    """A perp market's margin parameters (fields as ``PerpMarket``)."""
-
-    margin_ratio_initial: int = 0
-    margin_ratio_maintenance: int = 0
-    imf_factor: int = 0
-    unrealized_pnl_initial_asset_weight: int = 0
-    unrealized_pnl_maintenance_asset_weight: int = 0
-    unrealized_pnl_imf_factor: int = 0
-    prediction: bool = False
-    """a prediction market (``ContractType::Prediction``): prices in [0, 1]; a short's liability is ``1 − price``"""
-
-    def liability_value(self, base: int, price: int) -> int:
-        """Quote value (1e6) a position of ``base`` (1e9) stands to lose (``calculate_perp_liability_value``)."""
-        if not self.prediction:
-            return perp_liability_value(base, price)
-        p = abs(price)
-        return abs(base) * (max(PRICE - p, 0) if base < 0 else p) // BASE
-
-    def margin_ratio(self, size: int, kind: MarginType) -> int:
-        """Margin ratio (1e4) of a position of ``size`` base units (1e9), with the size premium."""
-        if kind is MarginType.INITIAL:
-            base = self.margin_ratio_initial
-        elif kind is MarginType.FILL:
-            base = (self.margin_ratio_initial + self.margin_ratio_maintenance) // 2
-        else:
-            base = self.margin_ratio_maintenance
-        return max(base, size_premium_liability_weight(size, self.imf_factor, base, MARGIN, bounded=True))
-
-    def unrealized_asset_weight(self, pnl: int, kind: MarginType) -> int:
-        """Weight (1e4) of unrealised P&L ``pnl`` (quote, 1e6): 1 for a loss; for a profit the P&L weight,
-        discounted by size for initial/fill (``get_unrealized_asset_weight``, without the imbalance cap)."""
-        if pnl <= 0:
-            return MARGIN
-        if kind is MarginType.MAINTENANCE:
-            return self.unrealized_pnl_maintenance_asset_weight
-        weight = self.unrealized_pnl_initial_asset_weight
-        if weight <= 0:
-            return 0
-        return size_discount_asset_weight(abs(pnl) * (BASE // QUOTE), self.unrealized_pnl_imf_factor, weight)
+__all__ = [
+    "BASE",
+    "IMF",
+    "MARGIN",
+    "MAX_POSITIVE_UPNL_FOR_INITIAL_MARGIN",
+    "OPEN_ORDER_MARGIN_REQUIREMENT",
+    "PRICE",
+    "QUOTE",
+    "SPOT_BALANCE",
+    "SPOT_CUMULATIVE_INTEREST",
+    "MarginCalculation",
+    "MarginType",
+    "Markets",
+    "PerpMarket",
+    "PerpPosition",
+    "SpotMarket",
+    "SpotPosition",
+    "StrictPrice",
+    "User",
+    "margin_calculation",
+    "perp_base_value_and_pnl",
+    "perp_liability_value",
+    "perp_requirement_and_pnl",
+    "size_discount_asset_weight",
+    "size_premium_liability_weight",
+    "strict_token_value",
+    "token_value",
+    "user_equity",
+    "worst_case_fill",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +91,10 @@ class SpotPosition:
     open_bids: int = 0
     open_asks: int = 0
     open_orders: int = 0
+
+    @property
+    def has_open_order(self) -> bool:
+        return self.open_orders != 0 or self.open_bids != 0 or self.open_asks != 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +109,15 @@ class PerpPosition:
     open_asks: int = 0
     open_orders: int = 0
     max_margin_ratio: int = 0
+
+    @property
+    def has_open_order(self) -> bool:
+        return self.open_orders != 0 or self.open_bids != 0 or self.open_asks != 0
+
+    @property
+    def is_available(self) -> bool:
+        """An empty slot: no base, no unsettled quote, no open order (not isolated, not being liquidated)."""
+        return self.base_asset_amount == 0 and self.quote_asset_amount == 0 and not self.has_open_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +136,53 @@ class Markets:
     perp: dict[int, PerpMarket] = field(default_factory=dict)
     spot_price: dict[int, int] = field(default_factory=dict)
     perp_price: dict[int, int] = field(default_factory=dict)
+    spot_validity: dict[int, OracleValidity] = field(default_factory=dict)
+    """each spot market's oracle classification; a market not listed is valid (the quote asset always is)"""
+    perp_validity: dict[int, OracleValidity] = field(default_factory=dict)
+
+    def with_oracles(
+        self,
+        spot: dict[int, OraclePriceData] | None = None,
+        perp: dict[int, OraclePriceData] | None = None,
+        guard_rails: ValidityGuardRails = DEFAULT_GUARD_RAILS,
+    ) -> Markets:
+        """These markets with the given oracle readings: each sets its market's price and is classified against
+        the market's last oracle TWAP and its tier's confidence multiplier (perps with their AMM's slot-delay
+        overrides). Drift caches one classification per oracle account for a whole calculation, spot markets
+        first; here each market is classified on its own (the same when markets sharing an oracle share the
+        TWAP and the tier's multiplier, as in Drift's test fixtures)."""
+        spot_price, perp_price = dict(self.spot_price), dict(self.perp_price)
+        spot_validity, perp_validity = dict(self.spot_validity), dict(self.perp_validity)
+        for i, data in (spot or {}).items():
+            m = self.spot[i]
+            spot_price[i] = data.price
+            spot_validity[i] = oracle_validity(
+                data, m.last_oracle_price_twap, m.asset_tier.max_confidence_interval_multiplier, guard_rails
+            ).validity
+        for i, data in (perp or {}).items():
+            pm = self.perp[i]
+            perp_price[i] = data.price
+            perp_validity[i] = oracle_validity(
+                data,
+                pm.last_oracle_price_twap,
+                pm.contract_tier.max_confidence_interval_multiplier,
+                guard_rails,
+                slot_delay_override=pm.oracle_slot_delay_override,
+                low_risk_slot_delay_override=pm.oracle_low_risk_slot_delay_override,
+            ).validity
+        return replace(
+            self,
+            spot_price=spot_price,
+            perp_price=perp_price,
+            spot_validity=spot_validity,
+            perp_validity=perp_validity,
+        )
+
+    def spot_valid(self, index: int) -> bool:
+        return self.spot_validity.get(index, OracleValidity.VALID).valid_for_margin
+
+    def perp_valid(self, index: int) -> bool:
+        return self.perp_validity.get(index, OracleValidity.VALID).valid_for_margin
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +197,21 @@ class MarginCalculation:
     """with ``margin_buffer``: the requirement plus the buffer on every liability's value"""
     total_collateral_buffer: int = 0
     """with ``margin_buffer``: the buffer taken on every negative collateral contribution (≤ 0)"""
+    num_spot_liabilities: int = 0
+    """borrows, and spot markets whose worst-case fill is a borrow or nil with open orders"""
+    num_perp_liabilities: int = 0
+    """perp positions with base, a negative quote amount or open orders"""
+    all_deposit_oracles_valid: bool = True
+    all_liability_oracles_valid: bool = True
+    with_spot_isolated_liability: bool = False
+    """a spot liability in a market of tier ``AssetTier.ISOLATED``"""
+    with_perp_isolated_liability: bool = False
+    """a perp liability in a market of tier ``ContractTier.ISOLATED``"""
+
+    @property
+    def num_liabilities(self) -> int:
+        """``get_num_of_liabilities``: spot plus perp liabilities."""
+        return self.num_spot_liabilities + self.num_perp_liabilities
 
     @property
     def total_collateral_plus_buffer(self) -> int:
@@ -346,11 +275,6 @@ def _custom_ratio(f: _Fill, m: SpotMarket, price: int, custom: int) -> _Fill:
     return replace(f, weighted=_tdiv(f.token_value * w, MARGIN))
 
 
-def perp_liability_value(base: int, price: int) -> int:
-    """|base| · price in quote (1e6), truncated."""
-    return abs(base) * max(price, 0) // (PRICE * (BASE // QUOTE)) if base else 0
-
-
 def perp_base_value_and_pnl(pos: PerpPosition, price: int) -> tuple[int, int]:
     """``(|base value|, unrealised pnl)`` in quote at ``price`` (``calculate_base_asset_value_and_pnl...``)."""
     if pos.base_asset_amount == 0:
@@ -384,6 +308,61 @@ def perp_requirement_and_pnl(
     return requirement, weighted, worst_value
 
 
+@dataclass(slots=True)
+class _Totals:
+    """The running sums and counts of one margin calculation (``MarginCalculation``'s mutable state)."""
+
+    margin_buffer: int
+    ignore_invalid_deposit_oracles: bool
+    requirement: int = 0
+    collateral: int = 0
+    equity: int = 0
+    req_buffered: int = 0
+    coll_buffer: int = 0
+    spot_liabilities: int = 0
+    perp_liabilities: int = 0
+    deposits_valid: bool = True
+    liabilities_valid: bool = True
+    spot_isolated: bool = False
+    perp_isolated: bool = False
+
+    def require(self, amount: int, liability_value: int) -> None:
+        self.requirement += amount
+        if self.margin_buffer > 0:
+            self.req_buffered += amount + liability_value * self.margin_buffer // MARGIN
+
+    def collect(self, amount: int) -> None:
+        self.collateral += amount
+        if self.margin_buffer > 0 and amount < 0:
+            self.coll_buffer += _tdiv(amount * self.margin_buffer, MARGIN)
+
+    def deposit(self, amount: int, valid: bool, *, counts: bool = True) -> None:
+        """A deposit's collateral: nothing when its oracle is invalid and the context ignores such deposits."""
+        self.collect(0 if self.ignore_invalid_deposit_oracles and not valid else amount)
+        if counts:
+            self.deposits_valid &= valid
+
+    def spot_liability(self, valid: bool, isolated: bool) -> None:
+        self.spot_liabilities += 1
+        self.liabilities_valid &= valid
+        self.spot_isolated |= isolated
+
+    def result(self) -> MarginCalculation:
+        return MarginCalculation(
+            self.requirement,
+            self.collateral,
+            self.equity,
+            self.req_buffered,
+            self.coll_buffer,
+            num_spot_liabilities=self.spot_liabilities,
+            num_perp_liabilities=self.perp_liabilities,
+            all_deposit_oracles_valid=self.deposits_valid,
+            all_liability_oracles_valid=self.liabilities_valid,
+            with_spot_isolated_liability=self.spot_isolated,
+            with_perp_isolated_liability=self.perp_isolated,
+        )
+
+
 def margin_calculation(
     user: User,
     markets: Markets,
@@ -392,33 +371,26 @@ def margin_calculation(
     strict: bool = False,
     margin_ratio_override: int = 0,
     margin_buffer: int = 0,
+    ignore_invalid_deposit_oracles: bool = False,
 ) -> MarginCalculation:
     """Cross margin of ``user`` (``calculate_margin_requirement_and_total_collateral_and_liability_info``):
     the quote market (index 0) at its value, other spot markets weighted at their worst-case order fill,
-    perps at their size-premium margin ratio with weighted unrealised P&L.
+    perps at their size-premium margin ratio with weighted unrealised P&L; with the liability counts and the
+    oracle-validity flags.
 
     The user's custom margin ratio counts for initial margin only; ``margin_ratio_override`` (Drift's
     stale-oracle override in ``MarginContext``) counts for every kind. ``margin_buffer`` (1e4, the
     liquidation context's buffer) adds ``liability value × buffer`` to the buffered requirement and
-    ``negative contribution × buffer`` to the collateral buffer."""
-    requirement = 0
-    collateral = 0
-    equity = 0
-    req_buffered = 0
-    coll_buffer = 0
+    ``negative contribution × buffer`` to the collateral buffer. ``ignore_invalid_deposit_oracles`` (the
+    context's flag): a deposit, or the proceeds of open asks, in a market whose oracle is invalid for margin
+    counts as 0 collateral.
 
-    def add_requirement(amount: int, liability_value: int) -> None:
-        nonlocal requirement, req_buffered
-        requirement += amount
-        if margin_buffer > 0:
-            req_buffered += amount + liability_value * margin_buffer // MARGIN
-
-    def add_collateral(amount: int) -> None:
-        nonlocal collateral, coll_buffer
-        collateral += amount
-        if margin_buffer > 0 and amount < 0:
-            coll_buffer += _tdiv(amount * margin_buffer, MARGIN)
-
+    Counting (Drift's order): a quote borrow is a spot liability; in another spot market the worst-case fill
+    is a liability when it leaves a borrow, or leaves nothing while orders are open; a perp position is a
+    liability when it has base, a negative quote amount or open orders. Validity: a deposit's oracle enters
+    ``all_deposit_oracles_valid``, a spot liability's ``all_liability_oracles_valid``; a perp's quote and
+    perp oracles enter the latter when the perp is a liability, or for every perp at fill and maintenance."""
+    t = _Totals(margin_buffer, ignore_invalid_deposit_oracles)
     custom = max(margin_ratio_override, user.max_margin_ratio if kind is MarginType.INITIAL else 0)
 
     def strict_price(index: int) -> StrictPrice:
@@ -430,29 +402,37 @@ def margin_calculation(
         if pos.scaled_balance == 0 and pos.open_orders == 0:
             continue
         m = markets.spot[pos.market_index]
+        valid = markets.spot_valid(pos.market_index)
         price = strict_price(pos.market_index)
         unsigned = m.token_amount(pos.scaled_balance, pos.borrow)
         amount = -unsigned if pos.borrow else unsigned
         value = strict_token_value(amount, m.decimals, price)
-        equity += value
+        t.equity += value
         if pos.market_index == 0:
             if pos.borrow:
-                add_requirement(abs(value), abs(value))
+                t.require(abs(value), abs(value))
+                t.spot_liability(valid, isolated=False)
             else:
-                add_collateral(value)
+                t.deposit(value, valid)
             continue
         fill = _custom_ratio(worst_case_fill(pos, m, amount, price, kind), m, price.current, custom)
-        add_requirement(pos.open_orders * OPEN_ORDER_MARGIN_REQUIREMENT, 0)
+        isolated = m.asset_tier is AssetTier.ISOLATED
+        t.require(pos.open_orders * OPEN_ORDER_MARGIN_REQUIREMENT, 0)
         if fill.token_value > 0:
-            add_collateral(fill.weighted)
+            t.deposit(fill.weighted, valid)
         elif fill.token_value < 0:
-            add_requirement(abs(fill.weighted), abs(fill.token_value))
+            t.require(abs(fill.weighted), abs(fill.token_value))
+            t.spot_liability(valid, isolated)
+        elif pos.has_open_order:
+            t.spot_liability(valid, isolated)
         if fill.orders_value > 0:
-            add_collateral(fill.orders_value)
+            t.deposit(fill.orders_value, valid, counts=False)
         elif fill.orders_value < 0:
-            add_requirement(-fill.orders_value, -fill.orders_value)
+            t.require(-fill.orders_value, -fill.orders_value)
 
     for perp in user.perp_positions:
+        if perp.is_available:
+            continue
         pm = markets.perp[perp.market_index]
         quote = strict_price(0)
         ratio = max(
@@ -462,10 +442,16 @@ def margin_calculation(
         req, pnl, liability = perp_requirement_and_pnl(
             perp, pm, markets.perp_price[perp.market_index], quote, kind, ratio
         )
-        add_requirement(req, liability)
-        add_collateral(pnl)
-        equity += perp_base_value_and_pnl(perp, markets.perp_price[perp.market_index])[1]
-    return MarginCalculation(requirement, collateral, equity, req_buffered, coll_buffer)
+        t.require(req, liability)
+        t.collect(pnl)
+        t.equity += perp_base_value_and_pnl(perp, markets.perp_price[perp.market_index])[1]
+        is_liability = perp.base_asset_amount != 0 or perp.quote_asset_amount < 0 or perp.has_open_order
+        if is_liability:
+            t.perp_liabilities += 1
+            t.perp_isolated |= pm.contract_tier is ContractTier.ISOLATED
+        if is_liability or kind is not MarginType.INITIAL:
+            t.liabilities_valid &= markets.spot_valid(0) and markets.perp_valid(perp.market_index)
+    return t.result()
 
 
 def user_equity(user: User, markets: Markets) -> int:
