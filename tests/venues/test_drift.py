@@ -3,7 +3,12 @@
 Every expected number below is an assertion of drift-labs/protocol-v2 at commit
 0ae3e3b1db782a6765c3525b3dec38ad4d9d3a62, file ``programs/drift/src/math/margin/tests.rs``; each test is named
 as Drift names it (module ``test`` or ``calculate_margin_requirement_and_total_collateral``). The inputs are
-the fixtures of that test, written in Drift's units (see ``xmargin.margin.venues._drift``).
+the fixtures of that test, written in Drift's units (see ``xmargin.margin.venues._drift``). The oracle-validity,
+liability-counting and tier cases are in ``test_drift_validity.py``.
+
+The SOL oracle of the fixtures is ``get_pyth_price(100, 6)`` read at slot 0: 100 USD, confidence 0, delay 0;
+the SOL spot market's ``last_oracle_price_twap`` is left at its default 0, so Drift's validity guard finds the
+reading too volatile (``100e6 / max(0, 1) > 5``), invalid for margin.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from xmargin.margin.venues._drift import (
     SPOT_CUMULATIVE_INTEREST,
     MarginType,
     Markets,
+    OracleValidity,
     PerpMarket,
     PerpPosition,
     SpotMarket,
@@ -32,6 +38,7 @@ from xmargin.margin.venues._drift import (
     perp_requirement_and_pnl,
     user_equity,
 )
+from xmargin.margin.venues._drift_oracle import OraclePriceData, pyth_price_data
 
 INITIAL, FILL, MAINT = MarginType.INITIAL, MarginType.FILL, MarginType.MAINTENANCE
 W = MARGIN  # SPOT_WEIGHT_PRECISION
@@ -221,6 +228,11 @@ def test_user_custom_margin_ratio() -> None:
     assert margin_calculation(deposit_only, m, INITIAL).total_collateral == 5000000000
 
 
+def sol_oracle(price: int = 100 * 10**6) -> dict[int, OraclePriceData]:
+    """Spot market 1's oracle: a Pyth feed of raw ``price`` at exponent 6, read at its publication slot."""
+    return {1: pyth_price_data(price, 6)}
+
+
 def test_user_dust_deposit() -> None:
     sol = SpotMarket(
         decimals=9,
@@ -232,16 +244,22 @@ def test_user_dust_deposit() -> None:
     )
     user = User(spot_positions=(SpotPosition(1, scaled_balance=1040),), max_margin_ratio=2 * MARGIN)
     assert sol.token_amount(1040, borrow=False) == 10
-    calc = margin_calculation(user, markets(sol=sol), INITIAL)
+    m = markets(sol=sol).with_oracles(spot=sol_oracle())
+    assert m.spot_validity[1] is OracleValidity.TOO_VOLATILE
+    calc = margin_calculation(user, m, INITIAL)
+    assert calc.all_deposit_oracles_valid is False
+    assert calc.all_liability_oracles_valid is True
     assert calc.total_collateral == 0
     assert calc.margin_requirement == 0
 
 
-@pytest.mark.parametrize("price", [100 * PRICE, 1 * PRICE // 10000], ids=["sol_at_100", "sol_below_a_penny"])
-def test_user_dust_borrow(price: int) -> None:
+@pytest.mark.parametrize("raw", [100 * 10**6, 1 * 10**6 // 10000], ids=["sol_at_100", "sol_below_a_penny"])
+def test_user_dust_borrow(raw: int) -> None:
     user = User(spot_positions=(SpotPosition(1, scaled_balance=1, borrow=True),), max_margin_ratio=2 * MARGIN)
     assert SOL.token_amount(1, borrow=True) == 1
-    calc = margin_calculation(user, markets(price=price), INITIAL)
+    calc = margin_calculation(user, markets().with_oracles(spot=sol_oracle(raw)), INITIAL)
+    assert calc.all_deposit_oracles_valid is True
+    assert calc.all_liability_oracles_valid is False
     assert calc.total_collateral == 0
     assert calc.margin_requirement == 3
 

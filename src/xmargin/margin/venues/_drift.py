@@ -47,7 +47,12 @@ from xmargin.margin.venues._drift_oracle import (
     ValidityGuardRails,
     oracle_validity,
 )
-from xmargin.margin.venues._drift_tier import AssetTier, ContractTier
+from xmargin.margin.venues._drift_tier import (
+    DEFAULT_ASSET_TIER,
+    DEFAULT_CONTRACT_TIER,
+    AssetTier,
+    ContractTier,
+)
 
 __all__ = [
     "BASE",
@@ -72,6 +77,7 @@ __all__ = [
     "perp_base_value_and_pnl",
     "perp_liability_value",
     "perp_requirement_and_pnl",
+    "safest_position_tiers",
     "size_discount_asset_weight",
     "size_premium_liability_weight",
     "strict_token_value",
@@ -470,3 +476,23 @@ def user_equity(user: User, markets: Markets) -> int:
         _, pnl = perp_base_value_and_pnl(perp, markets.perp_price[perp.market_index])
         value += _tdiv(pnl * quote_price, PRICE)
     return value
+
+
+def safest_position_tiers(user: User, markets: Markets) -> tuple[AssetTier, ContractTier]:
+    """The safest tier among the user's spot borrows and among its perp positions (open, with orders or
+    unsettled P&L), ``UNLISTED`` / ``HIGHLY_SPECULATIVE`` when there are none
+    (``calculate_user_safest_position_tiers``); the liquidator checks a contract against these with
+    ``ContractTier.is_as_safe_as``."""
+    spot = min(
+        (
+            markets.spot[p.market_index].asset_tier
+            for p in user.spot_positions
+            if p.borrow and not (p.scaled_balance == 0 and p.open_orders == 0)
+        ),
+        default=DEFAULT_ASSET_TIER,
+    )
+    perp = min(
+        (markets.perp[p.market_index].contract_tier for p in user.perp_positions if not p.is_available),
+        default=DEFAULT_CONTRACT_TIER,
+    )
+    return spot, perp
