@@ -11,6 +11,8 @@ initial and at maintenance weights. The mapping (every assumption is also named 
   perp (Drift lists none); its base size is rounded to 1e-9 and its quote amount is minus its entry notional
   (``avg_price``), or minus its notional at the oracle price when no entry price is given (P&L zero now);
 - prices are the market's index prices (Drift's oracles), to 1e-6 USD; no 5-minute TWAP (non-strict mode);
+  every oracle is taken as valid for margin (a snapshot has no confidence, slot delay or oracle TWAP for
+  Drift's validity guard, ``_drift_oracle``);
 - inverse futures and options have no Drift market: bad input.
 
 Results (USD): ``equity = margin_balance`` = Drift's unweighted account value ``E`` (tokens at the oracle plus
