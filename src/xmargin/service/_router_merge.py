@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     Answers = Sequence[tuple[ShardUrl, httpx.Response | BaseException]]
     """Each shard and its answer (read whole) or the fault that stood for one."""
 
+
 def fault_text(exc: BaseException) -> str:
     """A transport fault in one line: its type and message."""
     text = str(exc).strip()
