@@ -9,7 +9,8 @@
   ``Idempotency-Key``), and the owner shows the position;
 - the venue's book through the router holds every account once; one tick through the router moves both
   shards, its index prices are stored once, and one stream through the router gets the tick once and the
-  status changes of the leveraged accounts of both shards;
+  status changes of the leveraged accounts of both shards (a stream with a bad key is closed with the
+  shards' 4401);
 - a shard killed (SIGKILL): its accounts get 503 naming it, within the time bound, and the other shard's
   accounts still get 200; the health says which shard is down.
 """
@@ -29,6 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.integration.serving import free_port, stored_key, wait_healthy
@@ -160,6 +162,16 @@ def test_router_in_front_of_two_shards(pg: str, tmp_path: Path) -> None:
             assert book.status_code == 200, book.text
             rows = [r["account"] for r in book.json()["accounts"]]
             assert sorted(rows) == sorted(ACCOUNTS) and book.json()["totals"]["accounts"] == len(ACCOUNTS)
+            with (
+                connect(
+                    base.replace("http://", "ws://") + "/v1/stream?api_key=xm_bad", open_timeout=15
+                ) as bad,
+                pytest.raises(ConnectionClosed) as closed,
+            ):
+                bad.recv(timeout=15)
+            assert (
+                closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+            )  # the shards' code, passed on
             events: list[dict[str, Any]] = []
             ready, stop = threading.Event(), threading.Event()
             reader = threading.Thread(target=_stream, args=(base, admin, events, ready, stop))

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -60,6 +61,7 @@ from xmargin.service._router_merge import (
 )
 from xmargin.service._shard import MAX_SHARDS, account_in_path, shard_of
 
+LOG = logging.getLogger("xmargin.service.router")
 CONNECT_TIMEOUT_S = 5.0
 """How long the router waits for a shard to accept a connection."""
 READ_TIMEOUT_S = 120.0
@@ -294,10 +296,22 @@ class Router:
         return list(zip(self.shards, answers, strict=True))
 
 
+async def _body(r: httpx.Response) -> AsyncIterator[bytes]:
+    """``r``'s raw body; a shard that breaks off mid-body ends it there (the status and headers are sent:
+    the client sees a body shorter than its ``Content-Length``), with one log line, not a traceback."""
+    try:
+        async for chunk in r.aiter_raw():
+            yield chunk
+    except httpx.HTTPError as exc:
+        LOG.warning(
+            "shard %s broke off its answer to %s: %s", r.request.url.host, r.request.url.path, fault_text(exc)
+        )
+
+
 def _streamed(r: httpx.Response) -> Response:
     """``r``'s status, headers (every one, repeated ones too, without the hop-by-hop ones) and raw body,
     streamed as they come; the shard's connection goes back to the pool once the body is sent."""
-    out = StreamingResponse(r.aiter_raw(), status_code=r.status_code, background=BackgroundTask(r.aclose))
+    out = StreamingResponse(_body(r), status_code=r.status_code, background=BackgroundTask(r.aclose))
     out.raw_headers = [(k, v) for k, v in r.headers.raw if k.decode("latin-1").lower() not in HOP_BY_HOP]
     return out
 
