@@ -11,8 +11,9 @@
   shards, its index prices are stored once, and one stream through the router gets the tick once and the
   status changes of the leveraged accounts of both shards (a stream with a bad key is closed with the
   shards' 4401);
-- a shard killed (SIGKILL): its accounts get 503 naming it, within the time bound, and the other shard's
-  accounts still get 200; the health says which shard is down.
+- a shard killed (SIGKILL): a stream open through the router is closed with 1014 naming it; its accounts
+  get 503 naming it, within the time bound, and the other shard's accounts still get 200; the health says
+  which shard is down; a stateless request is served by the live shard.
 """
 
 from __future__ import annotations
@@ -201,8 +202,16 @@ def test_router_in_front_of_two_shards(pg: str, tmp_path: Path) -> None:
             assert (mark.price_usd, mark.version) == (89000.0, before + 1)  # stored once by two shards
 
             # 4. a shard killed: its accounts 503 naming it, the other shard's accounts still served
-            shards.procs[1].send_signal(signal.SIGKILL)
-            shards.procs[1].wait(timeout=15)
+            ws_url = base.replace("http://", "ws://") + f"/v1/stream?api_key={admin}"
+            with connect(ws_url, open_timeout=15) as watching:
+                assert json.loads(watching.recv(timeout=15))["type"] == "hello"
+                shards.procs[1].send_signal(signal.SIGKILL)
+                shards.procs[1].wait(timeout=15)
+                with pytest.raises(ConnectionClosed) as gone:
+                    while True:
+                        watching.recv(timeout=15)  # a TimeoutError here: the router kept the socket open
+            assert gone.value.rcvd is not None and gone.value.rcvd.code == 1014  # Bad Gateway
+            assert f"shard 1/2 ({shards.base[1]})" in gone.value.rcvd.reason
             for a in ACCOUNTS:
                 t0 = time.monotonic()
                 r = c.get(f"{base}/v1/accounts/{a}/margin", headers=h)

@@ -117,9 +117,9 @@ def parse_shard_urls(urls: Sequence[str], *, where: str = "--shard-url") -> tupl
         text = raw.strip().rstrip("/")
         try:
             parts = urlsplit(text)
-            port = parts.port
+            _ = parts.port  # a port that is not a number in 0-65535 raises here
         except ValueError:
-            parts, port = None, None
+            parts = None
         if (
             parts is None
             or parts.scheme not in ("http", "https")
@@ -136,7 +136,6 @@ def parse_shard_urls(urls: Sequence[str], *, where: str = "--shard-url") -> tupl
             )
         if any(s.url == text for s in out):
             raise InputError(where=f"{where} #{i + 1}", expected="each shard once", found=raw[:100])
-        del port
         out.append(ShardUrl(i, len(urls), text))
     return tuple(out)
 
