@@ -8,13 +8,19 @@
 - ticks and the venue's book fan out: merged when every shard accepts, one shard's refusal when all
   refuse alike, 502 naming each shard otherwise; the venue's book merged from the two shards' parts equals
   the whole book computed in one piece by ``venue_book`` (the shipped demo book on its Deribit chain);
-- ``--shard-url`` values and the start check (each URL's health must say its position).
+- ``--shard-url`` values and the start check (each URL's health must say its position); ``xmargin route``
+  with a bad or unreachable URL: one ``error:`` line, exit 2.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -239,3 +245,25 @@ def test_shard_urls_and_the_start_check() -> None:
     assert swapped.value.where == f"--shard-url #1 ({URLS[0]})" and "shard 1/2" in str(swapped.value)
     with pytest.raises(InputError, match="shard 0/1"):
         check_shards(SHARDS, transport=says(["0/2", "0/1"]))
+
+
+def test_route_command_bad_input_is_one_line_and_exit_2() -> None:
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    for args, where in (
+        (["--shard-url", f"http://127.0.0.1:{port}"], f"--shard-url #1 (http://127.0.0.1:{port})"),
+        (["--shard-url", "http://127.0.0.1:1", "--shard-url", "127.0.0.1:2"], "--shard-url #2"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "xmargin", "route", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"error: {where}: expected ") and done.stderr.count("\n") == 1, (
+            done.stderr
+        )
