@@ -83,6 +83,10 @@ from ._serve import keys_app, serve  # noqa: E402
 app.command("serve")(serve)
 app.add_typer(keys_app, name="keys")
 
+from ._route import route  # noqa: E402
+
+app.command("route")(route)
+
 from ._chain import chain_app  # noqa: E402
 
 app.add_typer(chain_app, name="chain")

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from types import FrameType
 from typing import Literal
 
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from xmargin.service._logging import configure_logging, service_log
 
@@ -34,7 +34,7 @@ second on a loaded machine, docs/service.md)."""
 
 
 def run_server(
-    app: FastAPI,
+    app: Starlette,
     *,
     host: str,
     port: int,

@@ -40,6 +40,13 @@ _SHARD_RE = re.compile(r"([0-9]{1,4})/([0-9]{1,4})")
 _ACCOUNT_PATH = re.compile(r"^/v1/accounts/([^/]+)(?:/|$)")
 
 
+def account_in_path(path: str) -> str | None:
+    """The ``{account}`` of a (percent-decoded) path under ``/v1/accounts/{account}``, else None: the one
+    rule by which a shard answers 421 and a router (``service/_router.py``) picks the owner."""
+    m = _ACCOUNT_PATH.match(path)
+    return None if m is None else m.group(1)
+
+
 def shard_of(account: str, count: int) -> int:
     """The shard (0..count-1) that owns ``account`` (module docstring)."""
     digest = hashlib.blake2b(account.encode("utf-8"), digest_size=8).digest()
@@ -86,9 +93,8 @@ def install_shard(app: FastAPI, shard: Shard) -> None:
     async def route_by_shard(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        m = _ACCOUNT_PATH.match(request.url.path) if shard.count > 1 else None
-        if m is not None:
-            account = m.group(1)
+        account = account_in_path(request.url.path) if shard.count > 1 else None
+        if account is not None:
             owner = shard.owner(account)
             if owner != shard.index:
                 return JSONResponse(
