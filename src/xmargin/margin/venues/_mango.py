@@ -23,13 +23,17 @@ Health in words (a number in the health reference token, USD; larger is better):
 
 Perp settle limits (how much unrealised P&L may be settled into tokens per window: a fraction of the position's
 stable value, recurring and one-shot allowances, less what was settled this window) are reproduced as
-``PerpPosition.settle_limit`` (``state/mango_account_components.rs``); they bound settlement, not health.
+``PerpPosition.settle_limit`` (``state/mango_account_components.rs``); they bound settlement, not health. How
+trades, fees and settlements move the allowances is ``_mango_settle``.
 
 Skipping missing banks or bad oracles (a lower bound of health, used by instructions that may proceed without
 every account) is ``skipping_missing``.
 
-Not reproduced: the maint-weight shift over time, oracle staleness and confidence, and the solvers built on
-health (max swap, max perp, max borrow, liquidation amounts).
+The health ratio, the asset/liability split, leverage and the solvers for a target ratio (max swap, max perp
+trade, max borrow; ``health/client.rs``) are ``_mango_client``.
+
+Not reproduced: the maint-weight shift over time, oracle staleness and confidence, the health-based settle bound
+(``perp_max_settle``) and liquidation amounts.
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ class Bank:
     borrow_weight_scale_start_quote: float = math.inf
     net_borrow_limit_per_window_quote: float = math.inf
     """quote value of new borrows allowed per window (``math.inf``: none; Mango stores −1)"""
-    net_borrows_in_window: int = 0
+    net_borrows_in_window: float = 0.0
     """native amount borrowed net in the current window (whole tokens, rounded up as Mango does)"""
     deposit_limit: float = math.inf
     """cap on deposits plus potential spot-order tokens (``math.inf``: none; Mango stores 0)"""
@@ -97,7 +101,7 @@ class Bank:
         """Weights ``1 ∓ init`` and ``1 ∓ maint`` at one price (the banks of Mango's health tests)."""
         return Bank(Prices(price, kw.pop("stable", price)), 1 - init, 1 + init, 1 - maint, 1 + maint, **kw)
 
-    def with_totals(self, deposits: float, borrows: float, net_borrows_in_window: int) -> Bank:
+    def with_totals(self, deposits: float, borrows: float, net_borrows_in_window: float) -> Bank:
         """This bank with other deposit, borrow and window net-borrow totals (a deposit or withdrawal)."""
         return Bank(
             self.prices,
