@@ -68,23 +68,26 @@ Value = Callable[[Account], float]
 
 def swap_outcome(
     a: Account, source: int, target: int, min_value: float, price_factor: float, fn: Value
-) -> tuple[float, float, float, float]:
-    """``find_max_swap_actual``: the limited answer and the value after swapping it, one less and one more."""
+) -> tuple[float, float, float]:
+    """``find_max_swap_actual``: the limited answer and the value after swapping it and one more."""
     price = price_factor * a.banks[source].prices.oracle / a.banks[target].prices.oracle
     amount = apply_swap_limits(
         a, source, target, price, max_swap_source(a, source, target, price, min_value, fn)
     )
     if math.isinf(amount):
-        return amount, math.inf, math.inf, math.inf
-    values = [fn(after_swap(a, source, target, x, price)) for x in (amount, amount - 1, amount + 1)]
-    return amount, values[0], values[1], values[2]
+        return amount, math.inf, math.inf
+    return (
+        amount,
+        fn(after_swap(a, source, target, amount, price)),
+        fn(after_swap(a, source, target, amount + 1, price)),
+    )
 
 
 def check_swap(
     a: Account, source: int, target: int, min_value: float, price_factor: float, fn: Value
 ) -> None:
     """``check_max_swap_result``."""
-    _, actual, _, plus = swap_outcome(a, source, target, min_value, price_factor, fn)
+    _, actual, plus = swap_outcome(a, source, target, min_value, price_factor, fn)
     where = f"{source}->{target} price factor {price_factor} target {min_value}"
     if actual < min_value:  # the target is out of reach: swapping more must make it worse
         assert plus < actual, where
@@ -128,7 +131,7 @@ def test_max_swap(fn_name: str) -> None:
     check_swap(a, 1, 0, 100.0, 1.0, fn)
     # 3: a high target ratio advises repaying every borrow, then more into token 0's better asset weight
     a = with_usdc(with_usdc(with_usdc(SWAP_BASE, 0, -30.0), 1, 100.0), 2, -30.0)
-    amount, ratio, _, _ = swap_outcome(a, 1, 0, 100.0, 1.0, fn)
+    amount, ratio, _ = swap_outcome(a, 1, 0, 100.0, 1.0, fn)
     assert ratio / 2.0 > health_ratio(a)
     assert abs(amount - 100.0 / 3.0) < 1.0
     # 4
@@ -353,3 +356,12 @@ LEVERAGE_CASES = {
 def test_leverage(name: str) -> None:
     account, expected = LEVERAGE_CASES[name]
     assert abs(leverage(account) - expected) < 0.001
+
+
+def test_bad_amounts_and_prices_are_refused() -> None:
+    """Not a Mango case: a swap price must be positive and a bank takes no negative amounts (Mango's
+    ``require_gte!(native_amount, 0)``)."""
+    with pytest.raises(ValueError, match="swap price"):
+        max_swap_source(SWAP_BASE, 0, 1, 0.0, 1.0)
+    with pytest.raises(ValueError, match="withdrawal"):
+        after_swap(SWAP_BASE, 0, 1, -1.0, 1.0)

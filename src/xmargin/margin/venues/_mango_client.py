@@ -146,6 +146,8 @@ def leverage(account: Account) -> float:
 def withdraw(bank: Bank, position: float, amount: float) -> Bank:
     """The bank after ``amount`` (≥ 0) leaves a position: deposits first, the rest borrowed (net borrows of the
     window grow by the borrowed amount, rounded up)."""
+    if amount < 0:
+        raise ValueError(f"a withdrawal of {amount}: amounts are ≥ 0")
     from_deposits = min(amount, max(position, 0.0))
     borrowed = amount - from_deposits
     net = bank.net_borrows_in_window + (math.ceil(borrowed) if borrowed > 0 else 0)
@@ -155,6 +157,8 @@ def withdraw(bank: Bank, position: float, amount: float) -> Bank:
 def deposit(bank: Bank, position: float, amount: float) -> Bank:
     """The bank after ``amount`` (≥ 0) enters a position: borrows repaid first (net borrows of the window shrink
     by the repaid amount), the rest deposited."""
+    if amount < 0:
+        raise ValueError(f"a deposit of {amount}: amounts are ≥ 0")
     repaid = min(amount, max(-position, 0.0))
     net = bank.net_borrows_in_window + (math.ceil(-repaid) if repaid > 0 else 0)
     return bank.with_totals(bank.deposits + amount - repaid, bank.borrows - repaid, net)
@@ -317,6 +321,8 @@ def max_swap_source(
     with ``value_fn`` of the result at least ``min_value``; the amount that maximises it when the minimum cannot
     be reached; ``math.inf`` when swapping more can only raise health. Bank limits are not applied
     (``apply_swap_limits``)."""
+    if not price > 0:
+        raise ValueError(f"swap price {price}: expected > 0 target per source")
     src, tgt = account.banks[source], account.banks[target]
     final_slope = (
         -src.liab_weight(INIT) * src.prices.liab(INIT)
