@@ -26,6 +26,13 @@ from xmargin.margin.venues._mango import (
     health,
     skipping_missing,
 )
+from xmargin.margin.venues._mango_settle import (
+    record_liquidation_quote_change,
+    record_settle,
+    record_trade,
+    record_trading_fee,
+    update_settle_window,
+)
 
 TOL = 0.001
 """Mango's ``health_eq``: absolute difference below 0.001"""
@@ -329,3 +336,86 @@ def test_health_with_skips() -> None:
         assert health(skipping_missing(account, missing), INIT).health == pytest.approx(value, abs=TOL)
     with pytest.raises(MissingBankError):  # missing bank3: a negative balance, can't be skipped
         skipping_missing(account, frozenset({2}))
+
+
+# --- settle-allowance bookkeeping (``state/mango_account_components.rs``) -------------------------------------
+
+
+def settle_market(stable: float) -> PerpMarket:
+    """``test_perp_market(stable)``: ``PerpMarket::default_for_tests`` (lots of 1, limit factor 0.2 as an f32,
+    one-day windows) at that stable price."""
+    return PerpMarket(Prices(stable, stable), 1, 1, 1, 1, 1, 1, base_lot_size=1.0, quote_lot_size=1.0)
+
+
+def created(market: PerpMarket, base_lots: int, entry_per_lot: float) -> PerpPosition:
+    """``create_perp_position``: ``base_lots`` entered at ``entry_per_lot`` native quote per lot."""
+    return PerpPosition(
+        market, base_lots, -base_lots * entry_per_lot, avg_entry_price_per_base_lot=entry_per_lot
+    )
+
+
+def test_perp_realized_settle_limit_no_reduction() -> None:
+    pos = record_trade(created(settle_market(10000.0), 0, 0), 11, -11 * 10_000)[0]  # buy 11 @ 10,000
+    allowances = []
+    for lots, quote in [(-1, 11_000), (-1, 9_500), (-2, 40_000), (1, -9_000)]:
+        pos = record_trade(pos, lots, quote)[0]
+        allowances.append(pos.recurring_settle_pnl_allowance)
+    pos = replace(pos, market=settle_market(8000.0))  # the stable price moves to 8,000
+    pos = record_trade(pos, -1, 8_000)[0]
+    allowances.append(pos.recurring_settle_pnl_allowance)
+    # 1 × 10,000 × 0.2 capped by the upnl of 1,000; down with the upnl; 2 × 2,000 more (the f32 factor rounds
+    # -4,000.00006 down); 2,000 less for the lot bought back; 1,600 (rounded down to -1,601) at 8,000
+    assert allowances == [1000, 500, 4501, 2501, 4102]
+
+
+def test_perp_oneshot_settle_allowance() -> None:
+    pos = record_trading_fee(created(settle_market(10_000.0), 0, 0), -70)
+    assert pos.oneshot_settle_pnl_allowance == 70
+    pos = record_liquidation_quote_change(pos, 30)
+    assert pos.oneshot_settle_pnl_allowance == 100
+    pos = record_trade(record_trade(pos, 1, -10_000)[0], -1, 11_000)[0]  # buy 1 @ 10,000, sell @ 11,000
+    assert (pos.oneshot_settle_pnl_allowance, pos.recurring_settle_pnl_allowance) == (
+        100,
+        1100,
+    )  # capped by upnl
+    pos = record_settle(pos, 50)
+    assert (pos.oneshot_settle_pnl_allowance, pos.recurring_settle_pnl_allowance) == (50, 1050)
+    pos = record_settle(pos, 100)
+    assert (pos.oneshot_settle_pnl_allowance, pos.recurring_settle_pnl_allowance) == (0, 950)
+
+
+def test_perp_settle_limit_allowance_consumption() -> None:
+    # some upnl so that the recurring allowance is not cut at once
+    pos = replace(created(settle_market(10.0), 0, 0), quote=1100.0, recurring_settle_pnl_allowance=1000)
+    for settled, recurring, used in [(10, 1000, 10), (-2, 1000, 8), (492, 600, 8 + 492 - 400)]:
+        pos = record_settle(pos, settled)
+        assert (pos.recurring_settle_pnl_allowance, pos.settled_in_current_window) == (recurring, used)
+    for oneshot, steps in [
+        (4, [(None, 0, 4, (0, 4)), (-20, -20, 4, (0, 24)), (2, -20, 2, (0, 22)), (4, -18, 0, (0, 18))]),
+        (-4, [(None, 0, -4, (-4, 0)), (20, 20, -4, (-24, 0)), (-2, 20, -2, (-22, 0)), (-4, 18, 0, (-18, 0))]),
+    ]:
+        pos = replace(
+            pos,
+            settled_in_current_window=0,
+            recurring_settle_pnl_allowance=0,
+            oneshot_settle_pnl_allowance=oneshot,
+        )
+        for settled, used, left, limit in steps:
+            if settled is not None:
+                pos = record_settle(pos, settled)
+            assert pos.settled_in_current_window == used
+            assert pos.oneshot_settle_pnl_allowance == left
+            assert pos.available_settle_limit() == limit
+
+
+def test_perp_settle_limit_window() -> None:
+    market = replace(settle_market(0.0), settle_pnl_limit_window_size_ts=100)
+    pos = replace(created(market, 100, -50), settled_in_current_window=10)
+    pos = update_settle_window(pos, 505)
+    assert (pos.settled_in_current_window, pos.settle_pnl_limit_window) == (0, 5)
+    pos = update_settle_window(replace(pos, settled_in_current_window=10), 550)
+    assert (pos.settled_in_current_window, pos.settle_pnl_limit_window) == (10, 5)
+    pos = update_settle_window(replace(pos, settled_in_current_window=10), 600)
+    assert (pos.settled_in_current_window, pos.settle_pnl_limit_window) == (0, 6)
+    pos = update_settle_window(replace(pos, market=replace(market, settle_pnl_limit_window_size_ts=400)), 605)
+    assert (pos.settled_in_current_window, pos.settle_pnl_limit_window) == (0, 1)

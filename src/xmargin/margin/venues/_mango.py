@@ -23,13 +23,17 @@ Health in words (a number in the health reference token, USD; larger is better):
 
 Perp settle limits (how much unrealised P&L may be settled into tokens per window: a fraction of the position's
 stable value, recurring and one-shot allowances, less what was settled this window) are reproduced as
-``PerpPosition.settle_limit`` (``state/mango_account_components.rs``); they bound settlement, not health.
+``PerpPosition.settle_limit`` (``state/mango_account_components.rs``); they bound settlement, not health. How
+trades, fees and settlements move the allowances is ``_mango_settle``.
 
 Skipping missing banks or bad oracles (a lower bound of health, used by instructions that may proceed without
 every account) is ``skipping_missing``.
 
-Not reproduced: the maint-weight shift over time, oracle staleness and confidence, and the solvers built on
-health (max swap, max perp, max borrow, liquidation amounts).
+The health ratio, the asset/liability split, leverage and the solvers for a target ratio (max swap, max perp
+trade, max borrow; ``health/client.rs``) are ``_mango_client``.
+
+Not reproduced: the maint-weight shift over time, oracle staleness and confidence, the health-based settle bound
+(``perp_max_settle``) and liquidation amounts.
 """
 
 from __future__ import annotations
@@ -38,6 +42,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+
+SETTLE_PNL_LIMIT_FACTOR_F32 = 0.20000000298023224
+"""0.2 as an f32 (Mango's ``settle_pnl_limit_factor`` is an f32 widened to f64 or I80F48 where it is used: the
+allowance arithmetic of ``_mango_settle`` rounds ``2000.00003`` and ``-4000.00006`` differently than 2000 and
+-4000, and Mango's expected values depend on it)"""
 
 
 class HealthType(Enum):
@@ -54,12 +63,16 @@ class Prices:
     stable: float | None = None
 
     def liab(self, ht: HealthType) -> float:
-        stable = self.oracle if self.stable is None else self.stable
-        return max(self.oracle, stable) if ht is HealthType.INIT else self.oracle
+        stable = self.stable
+        if ht is not HealthType.INIT or stable is None or stable <= self.oracle:
+            return self.oracle
+        return stable
 
     def asset(self, ht: HealthType) -> float:
-        stable = self.oracle if self.stable is None else self.stable
-        return min(self.oracle, stable) if ht is HealthType.INIT else self.oracle
+        stable = self.stable
+        if ht is not HealthType.INIT or stable is None or stable >= self.oracle:
+            return self.oracle
+        return stable
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +89,35 @@ class Bank:
     potential_serum_tokens: float = 0.0
     deposit_weight_scale_start_quote: float = math.inf
     borrow_weight_scale_start_quote: float = math.inf
+    net_borrow_limit_per_window_quote: float = math.inf
+    """quote value of new borrows allowed per window (``math.inf``: none; Mango stores −1)"""
+    net_borrows_in_window: float = 0.0
+    """native amount borrowed net in the current window (whole tokens, rounded up as Mango does)"""
+    deposit_limit: float = math.inf
+    """cap on deposits plus potential spot-order tokens (``math.inf``: none; Mango stores 0)"""
 
     @staticmethod
     def mock(price: float, init: float, maint: float, **kw: float) -> Bank:
         """Weights ``1 ∓ init`` and ``1 ∓ maint`` at one price (the banks of Mango's health tests)."""
         return Bank(Prices(price, kw.pop("stable", price)), 1 - init, 1 + init, 1 - maint, 1 + maint, **kw)
+
+    def with_totals(self, deposits: float, borrows: float, net_borrows_in_window: float) -> Bank:
+        """This bank with other deposit, borrow and window net-borrow totals (a deposit or withdrawal)."""
+        return Bank(
+            self.prices,
+            self.init_asset_weight,
+            self.init_liab_weight,
+            self.maint_asset_weight,
+            self.maint_liab_weight,
+            deposits,
+            borrows,
+            self.potential_serum_tokens,
+            self.deposit_weight_scale_start_quote,
+            self.borrow_weight_scale_start_quote,
+            self.net_borrow_limit_per_window_quote,
+            net_borrows_in_window,
+            self.deposit_limit,
+        )
 
     def scaled_init_asset_weight(self, price: float) -> float:
         if math.isinf(self.deposit_weight_scale_start_quote):
@@ -102,18 +139,28 @@ class Bank:
 
     def asset_weight(self, ht: HealthType) -> float:
         if ht is HealthType.INIT:
+            if self.deposit_weight_scale_start_quote == math.inf:
+                return self.init_asset_weight
             return self.scaled_init_asset_weight(self.prices.liab(HealthType.INIT))
         return self.init_asset_weight if ht is HealthType.LIQUIDATION_END else self.maint_asset_weight
 
     def liab_weight(self, ht: HealthType) -> float:
         if ht is HealthType.INIT:
+            if self.borrow_weight_scale_start_quote == math.inf:
+                return self.init_liab_weight
             return self.scaled_init_liab_weight(self.prices.liab(HealthType.INIT))
         return self.init_liab_weight if ht is HealthType.LIQUIDATION_END else self.maint_liab_weight
 
+    def asset_weighted_price(self, ht: HealthType) -> float:
+        return self.asset_weight(ht) * self.prices.asset(ht)
+
+    def liab_weighted_price(self, ht: HealthType) -> float:
+        return self.liab_weight(ht) * self.prices.liab(ht)
+
     def contribution(self, ht: HealthType, balance: float) -> float:
         if balance < 0:
-            return balance * self.liab_weight(ht) * self.prices.liab(ht)
-        return balance * self.asset_weight(ht) * self.prices.asset(ht)
+            return balance * self.liab_weighted_price(ht)
+        return balance * self.asset_weighted_price(ht)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +214,11 @@ class PerpMarket:
     settle: int = 0
     long_funding: float = 0.0
     short_funding: float = 0.0
-    settle_pnl_limit_factor: float = 0.2
-    """fraction of the position's stable value settleable per window (negative: no limit); 0.2 is the value of
-    Mango's ``PerpMarket::default_for_tests``"""
+    settle_pnl_limit_factor: float = SETTLE_PNL_LIMIT_FACTOR_F32
+    """fraction of the position's stable value settleable per window (negative: no limit); the default is the
+    0.2 of Mango's ``PerpMarket::default_for_tests``, held as the f32 Mango stores it"""
+    settle_pnl_limit_window_size_ts: int = 24 * 60 * 60
+    """length of a settle window in seconds (``default_for_tests``: one day)"""
 
     @staticmethod
     def mock(
@@ -214,6 +263,10 @@ class PerpPosition:
     settled_in_current_window: int = 0
     """settle-limit state (native quote): allowances materialised by reducing the position, and the P&L already
     settled in the current window"""
+    settle_pnl_limit_window: int = 0
+    """index of the current settle window (start time / window length)"""
+    avg_entry_price_per_base_lot: float = 0.0
+    """native quote per base lot paid for the current position (reset when it reaches or crosses zero)"""
 
     def settle_limit(self) -> tuple[int, int]:
         """The (min, max) native P&L settleable this window before what was already settled
@@ -328,25 +381,42 @@ def skipping_missing(account: Account, missing: frozenset[int]) -> Account:
     return Account(account.banks, balances, serum3, account.perps)
 
 
-def health(account: Account, ht: HealthType) -> Health:
-    """The account's health of type ``ht`` (``HealthCache::health``)."""
-    banks = account.banks
-    n = len(banks)
+def spot_balances(account: Account) -> list[float]:
+    """Each token's balance plus the free funds of spot open orders (Mango's ``balance_spot``)."""
     balance = [float(b) for b in account.balances]
-    for s in account.serum3:  # free funds are balances
+    for s in account.serum3:
         balance[s.base] += s.base_free
         balance[s.quote] += s.quote_free
+    return balance
+
+
+def effective_balances(account: Account, ht: HealthType) -> list[float]:
+    """Spot balances with every perp's health-weighted P&L added to its settle token
+    (``effective_token_balances``)."""
+    balance = spot_balances(account)
     for p in account.perps:
         balance[p.market.settle] += p.health_pnl(ht)
-    parts = [banks[i].contribution(ht, balance[i]) for i in range(n)]
-    max_reserved = [0.0] * n
+    return balance
+
+
+def serum3_reservations(account: Account, ht: HealthType) -> tuple[list[float], list[tuple[float, float]]]:
+    """Per token, what all spot markets' reserved funds could turn into (summed over markets); per market, its
+    reserved funds all as base and all as quote (``compute_serum3_reservations``)."""
+    max_reserved = [0.0] * len(account.banks)
     reserved: list[tuple[float, float]] = []
     for s in account.serum3:
-        as_base = s.all_as_base(ht, banks[s.quote], banks[s.base])
-        as_quote = s.all_as_quote(ht, banks[s.quote], banks[s.base])
+        quote, base = account.banks[s.quote], account.banks[s.base]
+        as_base, as_quote = s.all_as_base(ht, quote, base), s.all_as_quote(ht, quote, base)
         max_reserved[s.base] += as_base
         max_reserved[s.quote] += as_quote
         reserved.append((as_base, as_quote))
+    return max_reserved, reserved
+
+
+def serum3_parts(account: Account, ht: HealthType, balance: Sequence[float]) -> list[float]:
+    """Each spot market's health contribution from its reserved funds, given the effective balances."""
+    banks = account.banks
+    max_reserved, reserved = serum3_reservations(account, ht)
 
     def effect(i: int, amount: float) -> float:
         top = balance[i] + max_reserved[i]
@@ -359,11 +429,20 @@ def health(account: Account, ht: HealthType) -> Health:
         b = banks[i]
         return asset * b.asset_weight(ht) * b.prices.asset(ht) + liab * b.liab_weight(ht) * b.prices.liab(ht)
 
+    parts = []
     for s, (as_base, as_quote) in zip(account.serum3, reserved, strict=True):
         if as_base == 0 or as_quote == 0:
             parts.append(0.0)
-            continue
-        parts.append(min(effect(s.base, as_base), effect(s.quote, as_quote)))
+        else:
+            parts.append(min(effect(s.base, as_base), effect(s.quote, as_quote)))
+    return parts
+
+
+def health(account: Account, ht: HealthType) -> Health:
+    """The account's health of type ``ht`` (``HealthCache::health``)."""
+    balance = effective_balances(account, ht)
+    parts = [b.contribution(ht, x) for b, x in zip(account.banks, balance, strict=True)]
+    parts += serum3_parts(account, ht, balance)
     assets = sum(x for x in parts if x > 0)
     liabs = -sum(x for x in parts if x < 0)
     return Health(sum(parts), assets, liabs, tuple(parts))
