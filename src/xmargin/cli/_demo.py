@@ -136,7 +136,9 @@ def _demo_books(market: MarketSnapshot, snapshot_id: str) -> None:
         "each settlement coin on its own (a coin balance is no hedge in its own coin). The last column is the "
         "same scenarios measured in USD across all collateral with vol-driven haircuts "
         "(--preset pm-cross-collateral): held coins then hedge short exposure and are at risk themselves, so "
-        "the covered call is charged for its net long delta. "
+        "the covered call is charged for its net long delta. pm is above standard only where the risk is "
+        "not hedged: in btc-eth-multi the short ETH put and the long ETH perpetual both lose when ETH falls, pm "
+        "charges that fall at its -18% scan, standard charges the perpetual 2% (docs/margin.md). "
         "Next: xmargin margin BOOK --market CHAIN#ID shows the scenario grid, Greeks and liquidation price."
     )
     warn(warnings)
