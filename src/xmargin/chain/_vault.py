@@ -145,7 +145,7 @@ class LoadedVault:
         assert pm is not None
         self.pricer = _deployer("Black76Pricer").deploy()
         self.vault.set_pricer(self.pricer.address)
-        self.vault.set_pm_params(_fraction(pm.mm_factor, "pm.mm_factor"))
+        self.vault.set_pm_params(_fraction(pm.mm_factor, "pm.mm_factor"), pm.gate)
         for k, moves in enumerate(pm.moves):
             self.vault.set_pm_grid(k + 1, [to_wad(m, where=f"pm.moves.{pm.underlyings[k]}") for m in moves])
         for i, m in enumerate(plan.markets):
