@@ -39,6 +39,7 @@ from xmargin.chain._vault import (
     LoadedVault,
     contract,
     contracts_dir,
+    list_markets,
 )
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "contracts_dir",
     "deploy_auction_house",
     "from_wad",
+    "list_markets",
     "plan_cross",
     "plan_pm",
     "to_ray",

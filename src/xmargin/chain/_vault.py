@@ -12,14 +12,14 @@ what it adds to a transaction (a withdrawal, a trade, a liquidation) that runs i
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from xmargin.chain._plan import WAD, VaultPlan, from_wad, to_wad
+from xmargin.chain._plan import WAD, MarketSpec, VaultPlan, from_wad, to_wad
 from xmargin.core import InputError
 
 FEED_DECIMALS = 18
@@ -111,24 +111,7 @@ class LoadedVault:
                     token.mint(self.admin, amount)
                     token.approve(self.vault.address, amount)
                     self.vault.import_collateral(self.account, i, amount)
-            for m in plan.markets:
-                self.vault.list_market(
-                    m.kind,
-                    m.inverse,
-                    m.is_call,
-                    to_wad(m.strike_usd, where=f"{m.name}.strike"),
-                    m.mark_feed,
-                    m.value_feed,
-                    m.settle_feed,
-                    _fraction(m.im_rate, f"{m.name}.im_rate"),
-                    _fraction(m.mm_rate, f"{m.name}.mm_rate"),
-                )
-            self.vault.set_option_params(
-                *(
-                    _fraction(x, f"options.{n}")
-                    for x, n in zip(plan.option_params, ("im_base", "im_floor", "mm_base"), strict=True)
-                )
-            )
+            list_markets(self.vault, plan.markets, plan.option_params)
             if plan.pm is not None:
                 self._load_pm(plan)
             for p in plan.positions:
@@ -191,6 +174,31 @@ class LoadedVault:
             h = self.vault.account_margin_pm(who)
             gas = int(self.vault._computation.get_gas_used())
         return ChainHealth(int(h[0]), int(h[1]), int(h[2]), int(h[3]), bool(h[4]), gas)
+
+
+def list_markets(
+    vault: Any, markets: Sequence[MarketSpec], option_params: tuple[float, float, float]
+) -> None:
+    """List ``markets`` on ``vault`` (in order: market ids 0..) and set Deribit's short-option parameters,
+    every rate a fraction in [0, 1] as a wad (shared by ``LoadedVault`` and the on-chain replay's book)."""
+    for m in markets:
+        vault.list_market(
+            m.kind,
+            m.inverse,
+            m.is_call,
+            to_wad(m.strike_usd, where=f"{m.name}.strike"),
+            m.mark_feed,
+            m.value_feed,
+            m.settle_feed,
+            _fraction(m.im_rate, f"{m.name}.im_rate"),
+            _fraction(m.mm_rate, f"{m.name}.mm_rate"),
+        )
+    vault.set_option_params(
+        *(
+            _fraction(x, f"options.{n}")
+            for x, n in zip(option_params, ("im_base", "im_floor", "mm_base"), strict=True)
+        )
+    )
 
 
 def _fraction(x: float, where: str) -> int:

@@ -35,6 +35,7 @@ from xmargin.chain import (
     PositionSpec,
     contract,
     from_wad,
+    list_markets,
     plan_cross,
     to_wad,
     transaction_gas,
@@ -206,19 +207,7 @@ class ChainBook:
                 self.vault.list_collateral(
                     token.address, c.feed, to_wad(min(c.haircut, 1.0), where="haircut")
                 )
-            for m in plan.markets:
-                self.vault.list_market(
-                    m.kind,
-                    m.inverse,
-                    m.is_call,
-                    to_wad(m.strike_usd, where=f"{m.name}.strike"),
-                    m.mark_feed,
-                    m.value_feed,
-                    m.settle_feed,
-                    to_wad(m.im_rate, where=f"{m.name}.im_rate"),
-                    to_wad(m.mm_rate, where=f"{m.name}.mm_rate"),
-                )
-            self.vault.set_option_params(*(to_wad(x, where="options") for x in plan.option_params))
+            list_markets(self.vault, plan.markets, plan.option_params)
             self.address: dict[str, Any] = {}
             for k, name in enumerate(plan.accounts):
                 who = self.env.generate_address(name)
