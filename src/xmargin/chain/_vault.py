@@ -153,9 +153,8 @@ class LoadedVault:
             yield
 
     def fresh_transaction(self) -> None:
-        """Forget which accounts and slots the EVM has touched, so that the next call pays cold access
-        (EIP-2929) as a new transaction would; boa otherwise keeps them warm across calls."""
-        self.env._reset_access_counters()
+        """Start a new transaction for the next call (``begin_transaction``)."""
+        begin_transaction(self.env)
 
     def health(self, account: str | None = None) -> ChainHealth:
         """The vault's ``account_margin`` of ``account`` (default: the plan's), with its execution gas."""
@@ -174,6 +173,17 @@ class LoadedVault:
             h = self.vault.account_margin_pm(who)
             gas = int(self.vault._computation.get_gas_used())
         return ChainHealth(int(h[0]), int(h[1]), int(h[2]), int(h[3]), bool(h[4]), gas)
+
+
+def begin_transaction(env: Any) -> None:
+    """Make the next call on ``env`` priced as the first call of a new transaction: every account and slot
+    cold again (EIP-2929) and every slot's *original* value, from which EIP-2200/3529 price an SSTORE and its
+    refund, set to its value now. py-evm keeps both per transaction and expects the client to lock the
+    changes between transactions (``State.lock_changes``); titanoboa does not, so without this a slot
+    rewritten in a later call was priced as dirty against its value at deployment (100 instead of 2,900 gas
+    for a changed non-zero slot, and a refund for a slot set back to zero), and py-evm's per-call journal
+    grew without bound over a long replay."""
+    env.evm.vm.state.lock_changes()
 
 
 def list_markets(

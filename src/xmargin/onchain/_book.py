@@ -33,6 +33,7 @@ from xmargin.chain import (
     FeedSpec,
     MarketSpec,
     PositionSpec,
+    begin_transaction,
     contract,
     from_wad,
     list_markets,
@@ -262,10 +263,10 @@ class ChainBook:
         """A new round of feed ``fid`` at this block and the vault's poke (two transactions)."""
         wad, t = to_wad(price_usd, where=f"feed {self.plan.feeds[fid].name}"), self.now()
         with self.active():
-            self.env._reset_access_counters()
+            begin_transaction(self.env)
             self.feeds[fid].set_round(wad, t)
             self.gas.add("oracle round (feed)", self.feeds[fid]._computation)
-            self.env._reset_access_counters()
+            begin_transaction(self.env)
             status = self.vault.poke(fid)
             self.gas.add("oracle poke (vault)", self.vault._computation)
         if status != 0:  # pragma: no cover - a round at this block is fresh; derived feeds have no guard
