@@ -50,6 +50,8 @@ TAKE_GAS_START = 157_117
 takes (128,884-157,117 with every call its own transaction, docs/chain.md)."""
 KICK_GAS_START = 403_671
 """A kick's gas before one is measured (``xmargin chain bench``, docs/chain.md)."""
+MIN_FEED_USD = 1e-18
+"""The smallest price a feed publishes (1 wei): option values below it are published at it."""
 PERSIST_EVERY = 64
 """py-evm's state is persisted (the chain commits it) every this many oracle updates, which bounds the
 memory of its journals over a long replay; it changes no result."""
@@ -181,7 +183,12 @@ class _Run:
         if kind == "index":
             return float(self.v.engine.market.index(key))
         j = self.col[key]
-        return float(self.table.forward[j] if kind == "mark" else self.table.value_usd[j])
+        if kind == "mark":
+            return float(self.table.forward[j])
+        # A feed's answer must be > 0 (the vault refuses any other as bad, as Chainlink consumers do): an
+        # option worth less than 1 wei (deep out of the money after a crash) is published at 1 wei, 1e-18 USD
+        # per coin above its value.
+        return max(float(self.table.value_usd[j]), MIN_FEED_USD)
 
     def _refresh(self, account: str) -> None:
         """Publish the derived feeds ``account``'s health reads that are behind (module ``_book``)."""
