@@ -51,8 +51,8 @@ def test_onchain_liquidates_the_python_replays_accounts_and_bounds_its_bad_debt(
     # vault takes a kicked account's positions over at the oracle and sells only its collateral; the Python
     # replay sells the positions' delta in the market (dust close-outs below the lagging oracle, auctions
     # while the price keeps falling), and that market loss is its bad debt. So the vault's bad debt is part
-    # of the Python one, on a subset of its bankrupt accounts (on this instance 2.65 USD on acct-0000003
-    # against 1,600.89 + 105.70 USD on acct-0000003 and acct-0000020).
+    # of the Python one, on a subset of its bankrupt accounts (on this instance none, against 1,601.08 +
+    # 105.70 USD on acct-0000003 and acct-0000020).
     assert set(w.debt_of) <= set(v.debt_of)
     assert chain.bad_debt_usd <= py.bad_debt_usd
     for acc, usd in w.debt_of.items():

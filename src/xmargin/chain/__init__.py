@@ -37,8 +37,10 @@ from xmargin.chain._vault import (
     MAX_DEVIATION,
     ChainHealth,
     LoadedVault,
+    begin_transaction,
     contract,
     contracts_dir,
+    list_markets,
 )
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "PmSpec",
     "PositionSpec",
     "VaultPlan",
+    "begin_transaction",
     "bench_chain",
     "bench_plan",
     "chain_margin",
@@ -73,6 +76,7 @@ __all__ = [
     "contracts_dir",
     "deploy_auction_house",
     "from_wad",
+    "list_markets",
     "plan_cross",
     "plan_pm",
     "to_ray",

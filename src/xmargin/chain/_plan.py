@@ -103,7 +103,8 @@ class PositionSpec:
 class PmSpec:
     """The PM mode's parameters (``MarginVault.set_pm_*``): per underlying (ids 1.. in order) its price moves
     (fractions), per market its group id and, for an option, its vol feed, years to expiry and vol shocks,
-    per collateral its group id (0: a stablecoin), and the maintenance factor."""
+    per collateral its group id (0: a stablecoin), and the maintenance factor. ``gate``: the vault judges
+    withdrawals, new risk and kicks by this PM health (``set_pm_params``' gate) rather than the cross one."""
 
     underlyings: tuple[str, ...]
     moves: tuple[tuple[float, ...], ...]
@@ -114,6 +115,7 @@ class PmSpec:
     market_vol_down: tuple[float, ...]
     collateral_group: tuple[int, ...]
     mm_factor: float
+    gate: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,14 +12,14 @@ what it adds to a transaction (a withdrawal, a trade, a liquidation) that runs i
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from xmargin.chain._plan import WAD, VaultPlan, from_wad, to_wad
+from xmargin.chain._plan import WAD, MarketSpec, VaultPlan, from_wad, to_wad
 from xmargin.core import InputError
 
 FEED_DECIMALS = 18
@@ -111,24 +111,7 @@ class LoadedVault:
                     token.mint(self.admin, amount)
                     token.approve(self.vault.address, amount)
                     self.vault.import_collateral(self.account, i, amount)
-            for m in plan.markets:
-                self.vault.list_market(
-                    m.kind,
-                    m.inverse,
-                    m.is_call,
-                    to_wad(m.strike_usd, where=f"{m.name}.strike"),
-                    m.mark_feed,
-                    m.value_feed,
-                    m.settle_feed,
-                    _fraction(m.im_rate, f"{m.name}.im_rate"),
-                    _fraction(m.mm_rate, f"{m.name}.mm_rate"),
-                )
-            self.vault.set_option_params(
-                *(
-                    _fraction(x, f"options.{n}")
-                    for x, n in zip(plan.option_params, ("im_base", "im_floor", "mm_base"), strict=True)
-                )
-            )
+            list_markets(self.vault, plan.markets, plan.option_params)
             if plan.pm is not None:
                 self._load_pm(plan)
             for p in plan.positions:
@@ -145,7 +128,7 @@ class LoadedVault:
         assert pm is not None
         self.pricer = _deployer("Black76Pricer").deploy()
         self.vault.set_pricer(self.pricer.address)
-        self.vault.set_pm_params(_fraction(pm.mm_factor, "pm.mm_factor"))
+        self.vault.set_pm_params(_fraction(pm.mm_factor, "pm.mm_factor"), pm.gate)
         for k, moves in enumerate(pm.moves):
             self.vault.set_pm_grid(k + 1, [to_wad(m, where=f"pm.moves.{pm.underlyings[k]}") for m in moves])
         for i, m in enumerate(plan.markets):
@@ -170,9 +153,8 @@ class LoadedVault:
             yield
 
     def fresh_transaction(self) -> None:
-        """Forget which accounts and slots the EVM has touched, so that the next call pays cold access
-        (EIP-2929) as a new transaction would; boa otherwise keeps them warm across calls."""
-        self.env._reset_access_counters()
+        """Start a new transaction for the next call (``begin_transaction``)."""
+        begin_transaction(self.env)
 
     def health(self, account: str | None = None) -> ChainHealth:
         """The vault's ``account_margin`` of ``account`` (default: the plan's), with its execution gas."""
@@ -191,6 +173,42 @@ class LoadedVault:
             h = self.vault.account_margin_pm(who)
             gas = int(self.vault._computation.get_gas_used())
         return ChainHealth(int(h[0]), int(h[1]), int(h[2]), int(h[3]), bool(h[4]), gas)
+
+
+def begin_transaction(env: Any) -> None:
+    """Make the next call on ``env`` priced as the first call of a new transaction: every account and slot
+    cold again (EIP-2929) and every slot's *original* value, from which EIP-2200/3529 price an SSTORE and its
+    refund, set to its value now. py-evm keeps both per transaction and expects the client to lock the
+    changes between transactions (``State.lock_changes``); titanoboa does not, so without this a slot
+    rewritten in a later call was priced as dirty against its value at deployment (100 instead of 2,900 gas
+    for a changed non-zero slot, and a refund for a slot set back to zero), and py-evm's per-call journal
+    grew without bound over a long replay."""
+    env.evm.vm.state.lock_changes()
+
+
+def list_markets(
+    vault: Any, markets: Sequence[MarketSpec], option_params: tuple[float, float, float]
+) -> None:
+    """List ``markets`` on ``vault`` (in order: market ids 0..) and set Deribit's short-option parameters,
+    every rate a fraction in [0, 1] as a wad (shared by ``LoadedVault`` and the on-chain replay's book)."""
+    for m in markets:
+        vault.list_market(
+            m.kind,
+            m.inverse,
+            m.is_call,
+            to_wad(m.strike_usd, where=f"{m.name}.strike"),
+            m.mark_feed,
+            m.value_feed,
+            m.settle_feed,
+            _fraction(m.im_rate, f"{m.name}.im_rate"),
+            _fraction(m.mm_rate, f"{m.name}.mm_rate"),
+        )
+    vault.set_option_params(
+        *(
+            _fraction(x, f"options.{n}")
+            for x, n in zip(option_params, ("im_base", "im_floor", "mm_base"), strict=True)
+        )
+    )
 
 
 def _fraction(x: float, where: str) -> int:

@@ -33,8 +33,10 @@ from xmargin.chain import (
     FeedSpec,
     MarketSpec,
     PositionSpec,
+    begin_transaction,
     contract,
     from_wad,
+    list_markets,
     plan_cross,
     to_wad,
     transaction_gas,
@@ -206,19 +208,7 @@ class ChainBook:
                 self.vault.list_collateral(
                     token.address, c.feed, to_wad(min(c.haircut, 1.0), where="haircut")
                 )
-            for m in plan.markets:
-                self.vault.list_market(
-                    m.kind,
-                    m.inverse,
-                    m.is_call,
-                    to_wad(m.strike_usd, where=f"{m.name}.strike"),
-                    m.mark_feed,
-                    m.value_feed,
-                    m.settle_feed,
-                    to_wad(m.im_rate, where=f"{m.name}.im_rate"),
-                    to_wad(m.mm_rate, where=f"{m.name}.mm_rate"),
-                )
-            self.vault.set_option_params(*(to_wad(x, where="options") for x in plan.option_params))
+            list_markets(self.vault, plan.markets, plan.option_params)
             self.address: dict[str, Any] = {}
             for k, name in enumerate(plan.accounts):
                 who = self.env.generate_address(name)
@@ -273,10 +263,10 @@ class ChainBook:
         """A new round of feed ``fid`` at this block and the vault's poke (two transactions)."""
         wad, t = to_wad(price_usd, where=f"feed {self.plan.feeds[fid].name}"), self.now()
         with self.active():
-            self.env._reset_access_counters()
+            begin_transaction(self.env)
             self.feeds[fid].set_round(wad, t)
             self.gas.add("oracle round (feed)", self.feeds[fid]._computation)
-            self.env._reset_access_counters()
+            begin_transaction(self.env)
             status = self.vault.poke(fid)
             self.gas.add("oracle poke (vault)", self.vault._computation)
         if status != 0:  # pragma: no cover - a round at this block is fresh; derived feeds have no guard

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from xmargin.chain import GAS_PRICES, WAD, AuctionSpec, GasPrice, to_wad
+from xmargin.chain import GAS_PRICES, WAD, AuctionSpec, GasPrice, begin_transaction, to_wad
 from xmargin.core import InputError
 from xmargin.instruments import Portfolio
 from xmargin.liquidation import StairstepExponentialDecrease, take_pays
@@ -45,11 +45,16 @@ from xmargin.oracle import PushOracle
 from xmargin.pricing import kernel_threads
 from xmargin.sim import ReplayConfig, ReplayReport, Venue, load_path
 
-TAKE_GAS_START = 135_000
+TAKE_GAS_START = 157_117
 """A keeper's estimate of a take's gas before it has measured one: the upper end of ``xmargin chain bench``'s
-takes (99,000-135,000, docs/chain.md)."""
-KICK_GAS_START = 331_630
+takes (128,884-157,117 with every call its own transaction, docs/chain.md)."""
+KICK_GAS_START = 403_671
 """A kick's gas before one is measured (``xmargin chain bench``, docs/chain.md)."""
+MIN_FEED_USD = 1e-18
+"""The smallest price a feed publishes (1 wei): option values below it are published at it."""
+PERSIST_EVERY = 64
+"""py-evm's state is persisted (the chain commits it) every this many oracle updates, which bounds the
+memory of its journals over a long replay; it changes no result."""
 SCREEN_BAND = 1e-6
 """Accounts whose engine margin balance is below maintenance × (1 + band) (+ 1e-6 USD) are read on chain: the
 vault's cross health equals the engine's within 1e-9 relative (issue 16's cross-check), so none is missed."""
@@ -159,6 +164,7 @@ class _Run:
         self.penalties = self.rewards = self.rewards_paid = self.bought_usd = self.discount_usd = 0.0
         self.table_version = -1
         self.version = 0
+        self.updates = 0
         self.derived: dict[str, Any] = {}
 
     # -- prices ---------------------------------------------------------------------------------------
@@ -177,7 +183,12 @@ class _Run:
         if kind == "index":
             return float(self.v.engine.market.index(key))
         j = self.col[key]
-        return float(self.table.forward[j] if kind == "mark" else self.table.value_usd[j])
+        if kind == "mark":
+            return float(self.table.forward[j])
+        # A feed's answer must be > 0 (the vault refuses any other as bad, as Chainlink consumers do): an
+        # option worth less than 1 wei (deep out of the money after a crash) is published at 1 wei, 1e-18 USD
+        # per coin above its value.
+        return max(float(self.table.value_usd[j]), MIN_FEED_USD)
 
     def _refresh(self, account: str) -> None:
         """Publish the derived feeds ``account``'s health reads that are behind (module ``_book``)."""
@@ -219,7 +230,7 @@ class _Run:
             lot_usd = c.usd(bal[index]) * c.usd(c.published[c.coll_feed[index]][0])
             keeper = self.keepers[0].address if self.keepers else c.admin
             with c.active():
-                c.env._reset_access_counters()
+                begin_transaction(c.env)
                 sid = int(c.house.kick(c.address[acc], index, keeper))
                 self.kick_gas = max(self.kick_gas, c.gas.add("kick", c.house._computation))
                 reward, paid = self._last_reward("Kick") if sid else (0.0, 0.0)  # no sale: no reward
@@ -271,7 +282,7 @@ class _Run:
         c = self.chain
         if c.cash(acc) < 0 and not any(c.balances(acc)) and c.positions(acc) == 0:
             with c.active():
-                c.env._reset_access_counters()
+                begin_transaction(c.env)
                 c.house.settle_bad_debt(c.address[acc])
                 c.gas.add("settle bad debt", c.house._computation)
                 amount = from_wad_f(self._event("BadDebt")["amount"])
@@ -294,7 +305,7 @@ class _Run:
             if needs_redo:
                 self._refresh_collateral(int(s[1]))
                 with c.active():
-                    c.env._reset_access_counters()
+                    begin_transaction(c.env)
                     h.redo(sid, self.keepers[0].address)
                     c.gas.add("redo", h._computation)
                     reward, paid = self._last_reward("Redo")
@@ -337,7 +348,7 @@ class _Run:
         for p in landing:
             acc = self.running.get(p.sale)
             with c.active():
-                c.env._reset_access_counters()
+                begin_transaction(c.env)
                 try:
                     with c.env.prank(p.keeper.address):
                         bought, owe = h.take(p.sale, p.amount, p.max_price, p.keeper.address)
@@ -388,6 +399,9 @@ class _Run:
             if moved or self.running or self.pending:
                 c.set_time(t)
             if moved:
+                self.updates += 1
+                if self.updates % PERSIST_EVERY == 0:
+                    c.env.evm.vm.state.persist()  # the chain commits its state; bounds py-evm's journals
                 v.oracle_px.update(moved)
                 for u, px in moved.items():
                     c.publish(c.index_feed[u], px)

@@ -64,6 +64,8 @@ struct Feed:
 
 interface Vault:
     def account_margin(account: address) -> Health: view
+    def account_margin_pm(account: address) -> Health: view
+    def pm_gate() -> bool: view
     def cash(account: address) -> int256: view
     def balances(account: address, index: uint256) -> uint256: view
     def collaterals(index: uint256) -> Collateral: view
@@ -426,13 +428,17 @@ def recapitalise(amount: uint256):
 def kick(account: address, index: uint256, keeper: address) -> uint256:
     """
     @notice Liquidate `account` (anyone may call): refused unless it is below maintenance margin at fresh
-            prices. Its positions are closed at the oracle; if it then owes USD, its whole balance of
+            prices (the vault's PM health when its `pm_gate` is set, else its cross health). Its positions are closed at the oracle; if it then owes USD, its whole balance of
             collateral `index` goes on sale for tab = debt x chop, starting at oracle x buf, and `keeper`
             gets tip + chip x tab from the insurance fund. Returns the sale id (0: positions closed, no debt).
     """
     assert self.sale_of[account] == 0, "auction: account already on sale"
     v: Vault = Vault(self.vault)
-    h: Health = staticcall v.account_margin(account)
+    h: Health = empty(Health)
+    if staticcall v.pm_gate():
+        h = staticcall v.account_margin_pm(account)
+    else:
+        h = staticcall v.account_margin(account)
     assert h.prices_fresh, "auction: oracle not fresh"
     assert h.margin_balance < convert(h.maintenance_margin, int256), "auction: account is healthy"
     n: uint256 = staticcall v.n_collaterals()

@@ -183,6 +183,7 @@ event PricerSet:
 
 event PmParamsSet:
     mm_factor: uint256
+    gate: bool
 
 event PmGridSet:
     underlying: indexed(uint256)
@@ -269,6 +270,7 @@ market_pm: public(HashMap[uint256, MarketPm])
 collateral_underlying: public(HashMap[uint256, uint256])  # 0: no scenarios (a stablecoin)
 pm_moves: HashMap[uint256, DynArray[int256, MAX_MOVES]]  # per underlying id: relative price moves (wad)
 pm_mm_factor: public(uint256)
+pm_gate: public(bool)  # True: trades, withdrawals and kicks are judged by the PM health, not cross
 
 balances: public(HashMap[address, HashMap[uint256, uint256]])  # account -> collateral index -> wad
 cash: public(HashMap[address, int256])                           # realised USD (wad), may be negative
@@ -531,14 +533,16 @@ def set_pricer(pricer: address):
 
 
 @external
-def set_pm_params(mm_factor: uint256):
+def set_pm_params(mm_factor: uint256, gate: bool):
     """
-    @notice PM mode: maintenance = mm_factor x the worst loss (wad). Risk role.
+    @notice PM mode: maintenance = mm_factor x the worst loss (wad); `gate`: the PM health (not the cross
+            one) decides withdrawals, new risk and (in the auction house) kicks. Risk role.
     """
     self._only(ROLE_RISK)
     assert mm_factor <= WAD, "vault: mm_factor above 1"
     self.pm_mm_factor = mm_factor
-    log PmParamsSet(mm_factor=mm_factor)
+    self.pm_gate = gate
+    log PmParamsSet(mm_factor=mm_factor, gate=gate)
 
 
 @external
@@ -888,7 +892,11 @@ def account_margin_pm(account: address) -> Health:
 @internal
 @view
 def _require_im_covered(account: address):
-    h: Health = self._health(account)
+    h: Health = empty(Health)
+    if self.pm_gate:
+        h = self._health_pm(account)
+    else:
+        h = self._health(account)
     assert h.prices_fresh, "vault: oracle not fresh, new risk paused"
     assert h.margin_balance >= convert(h.initial_margin, int256), "vault: initial margin not covered"
 
