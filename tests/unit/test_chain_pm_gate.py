@@ -72,6 +72,7 @@ def test_withdrawal_is_judged_by_the_pm_initial_margin_when_gated() -> None:
     with gated.active(), boa.env.prank(gated.account), boa.reverts("vault: initial margin not covered"):
         gated.vault.trade(future, -5 * WAD)
 
+
 def test_kick_is_judged_by_the_pm_maintenance_margin_when_gated() -> None:
     # 0.01 BTC of collateral: the margin balance (the call's value + 950 USD) sits between the PM
     # maintenance margin (the collateral is a small part of the PM worst loss) and the cross one
