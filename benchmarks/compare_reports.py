@@ -1,8 +1,8 @@
 """Compare replay reports written by ``xmargin replay ... --json [--timeline]`` (before / after a change).
 
-Every field is compared exactly (floats bit for bit: JSON writes a float's shortest repr, which reads back to the same float) except ``timing`` (wall time
-and latencies: not a function of the inputs). Prints each difference as ``path: before -> after`` and exits 1
-if there is any, 0 if the reports are identical.
+Every field is compared exactly (floats bit for bit: JSON writes a float's shortest repr, which reads back
+to the same float) except ``timing`` (wall time and latencies: not a function of the inputs). Prints each
+difference as ``path: before -> after`` and exits 1 if there is any, 0 if the reports are identical.
 
 Usage::
 

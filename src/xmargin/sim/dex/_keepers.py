@@ -3,13 +3,14 @@
 At every block the keepers look at every running sale (in a seeded order: who sees a sale first is fair
 and reproducible): a sale that needs it is restarted (``redo``, for the incentive), then each keeper that
 is not busy bids when, at the price its transaction will land at, buying and reselling at the market is
-profitable after gas (``liquidation.keeper_bids``). ``Keepers.turn`` does this for a whole block: only on
-the sales where a redo or a paying bid is possible (``_live.LiveSales.screen``); on every other sale the
+profitable after gas (``liquidation.keeper_bids``). ``Keepers.turn`` does this for a whole block, acting
+only on the sales where a redo or a paying bid is possible (``_live.LiveSales``); on every other sale the
 turn would only have drawn the keepers' order, and those draws are made in bulk (``_Orders``), so the
-random stream, and every later order, is the same as if each sale had had its turn. A take is sized to the keeper's capital (partial
-fills) and so that it never leaves less than ``chost`` (Maker's dust rule). The transaction lands after the
-keeper's latency; if the sale has moved on by then (over, needs a redo, or its price is above the bid) it
-reverts and the gas is lost. What a keeper buys it resells into the market at once (price impact).
+random stream, and every later order, is the same as if each sale had had its turn. A take is sized to
+the keeper's capital (partial fills) and so that it never leaves less than ``chost`` (Maker's dust rule).
+The transaction lands after the keeper's latency; if the sale has moved on by then (over, needs a redo, or
+its price is above the bid) it reverts and the gas is lost. What a keeper buys it resells into the market
+at once (price impact).
 """
 
 from __future__ import annotations

@@ -4,18 +4,18 @@ At every block the keepers look at every running sale (``_keepers``), but on alm
 happens: it needs no redo and no keeper's bid would pay at its landing price (a sale too small to pay for
 gas, or priced above the market while the oracle lags, keeps running and is redone every ``tail``).
 ``LiveSales`` keeps what a turn reads (``top``, ``tic``, ``lot``, ``tab`` of every running sale, in the
-order the sales were opened) in numpy arrays, refreshed whenever a redo or a take changes a sale, and
-``LiveSales.screen`` evaluates for all of them at once what could make a turn act:
+order the sales were opened) in numpy arrays, refreshed whenever a kick, a redo or a take changes a sale,
+and finds for all of them at once what could make a turn act:
 
-- **a redo** at the block (Maker's ``getStatus``, ``dss/src/clip.sol``: older than ``tail`` or
-  ``price / top < cusp``);
-- **a bid**: ``take_pays`` (``liquidation._auction``) at the price of the *latest* landing among the
-  keepers (the largest latency) with the *smallest* gas. Between redos the price falls with time (the
-  curve is non-increasing), and at a given market price the keeper's gain ``(market − p) · min(lot, tab /
-  p)`` rises as ``p`` falls (``tab · (market / p − 1)`` above ``p = tab / lot``, ``(market − p) · lot``
-  below it, equal at it), so if some keeper's bid pays at its own landing price, this one pays too. The
-  market price is the block's own (it moves from block to block, so no later block can be ruled out once
-  and for all: the screen runs every block, on arrays).
+- **a redo** at the block (``redo_rows``; Maker's ``getStatus``, ``dss/src/clip.sol``: older than ``tail``
+  or ``price / top < cusp``), from the first time either can hold;
+- **a bid** (``pay_rows``): ``take_pays`` (``liquidation._auction``) at the price of the *latest* landing
+  among the free keepers (the largest latency) with the *smallest* gas. Between redos the price falls with
+  time (the curve is non-increasing), and at a given market price the keeper's gain ``(market − p) ·
+  min(lot, tab / p)`` rises as ``p`` falls (``tab · (market / p − 1)`` above ``p = tab / lot``,
+  ``(market − p) · lot`` below it, equal at it), so if some keeper's bid pays at its own landing price, this
+  one pays too. The market price is the block's own (it moves from block to block, so no later block can
+  be ruled out once and for all: the check runs every block, on arrays).
 
 The screen only has to be *safe*: every sale on which the exact turn could act is selected (``_SLACK``
 covers the last-bit differences between numpy's array ``power`` and the scalar one the auction uses); the
