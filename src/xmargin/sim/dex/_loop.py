@@ -1,5 +1,6 @@
 """The DEX's block loop: at every block the market moves, the push oracles observe it, the accounts below
-maintenance at the oracle are kicked, the keepers redo and bid, and the transactions due in the block land.
+maintenance at the oracle are kicked, the keepers redo and bid (on the sales where that can happen:
+``_live``), and the transactions due in the block land.
 At the end of the window what is still for sale is closed out at the market and every kick is netted."""
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ from xmargin.sim._venue import Venue
 from xmargin.sim.dex._auctions import AuctionBook
 from xmargin.sim.dex._keepers import Keepers
 from xmargin.sim.dex._kick import Kicker
+from xmargin.sim.dex._live import LiveSales
 
 
 def replay_dex(v: Venue) -> ReplayReport:
     """Run the DEX through the whole path on ``v``, block by block, and report."""
     cfg = v.config.dex
-    keepers = Keepers(v, np.random.default_rng(v.seed + 1))
+    curve = StairstepExponentialDecrease(step_seconds=cfg.step_s, cut=cfg.cut)
+    live = LiveSales(v.path.underlyings, curve, cfg.tail_s, cfg.cusp)
+    keepers = Keepers(v, np.random.default_rng(v.seed + 1), live)
     oracles = {u: PushOracle(cfg.oracle) for u in v.path.underlyings}
-    kicker = Kicker(v, oracles, StairstepExponentialDecrease(step_seconds=cfg.step_s, cut=cfg.cut))
+    kicker = Kicker(v, oracles, curve)
     book = AuctionBook(v)
     t_blocks, logf = v.grid()
     market_px: dict[str, float] = {}
@@ -42,10 +46,15 @@ def replay_dex(v: Venue) -> ReplayReport:
             rows = v.liquidatable()
             if rows.size:
                 s = time.perf_counter()
-                book.open(kicker.kick(rows, t, market_px))
+                sales = kicker.kick(rows, t, market_px)
+                book.open(sales)
+                live.add(sales)
                 kick_latencies.append((time.perf_counter() - s) / rows.size)
-        for sale in book.running():  # keepers: redo what needs it, then bid
-            keepers.act(sale, oracles[sale.underlying].price, market_px[sale.underlying], t)
+        if v.config.reference:  # keepers: redo what needs it, then bid, on every sale
+            for sale in book.running():
+                keepers.act(sale, oracles[sale.underlying].price, market_px[sale.underlying], t)
+        elif live.alive_count:  # the same, on the sales where a redo or a paying bid is possible
+            keepers.turn(live, t, {u: o.price for u, o in oracles.items()}, market_px)
         keepers.land(t, market_px, book.settle)
         v.record_due(t, market_px)
     book.close_out(market_px)
