@@ -41,6 +41,8 @@ from xmargin.margin.venues._drift_oracle import (
 )
 from xmargin.margin.venues._drift_tier import AssetTier, ContractTier
 
+from .test_drift import SOL, SOL_PERP, USDC  # the markets of Drift's margin fixtures
+
 INITIAL, MAINT = MarginType.INITIAL, MarginType.MAINTENANCE
 W = MARGIN  # SPOT_WEIGHT_PRECISION
 A, B, C = ContractTier.A, ContractTier.B, ContractTier.C
@@ -98,17 +100,6 @@ def test_asset_tier_checks(
 
 # -- fixtures of modules `calculate_margin_requirement_and_total_collateral(_and_liability_info)` ---------------
 SOL_ORACLE = pyth_price_data(100 * 10**6, 6)  # get_pyth_price(100, 6) at slot 0
-USDC = SpotMarket(
-    decimals=6, initial_asset_weight=W, maintenance_asset_weight=W, deposit_balance=10000 * SPOT_BALANCE
-)
-SOL = SpotMarket(
-    decimals=9,
-    initial_asset_weight=8 * W // 10,
-    maintenance_asset_weight=9 * W // 10,
-    initial_liability_weight=12 * W // 10,
-    maintenance_liability_weight=11 * W // 10,
-)
-SOL_PERP = PerpMarket(margin_ratio_initial=1000, margin_ratio_maintenance=500)
 ORDER_STEP_SIZE = 10_000_000  # the fixture AMM's order_step_size, 0.01 SOL
 
 
