@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ import httpx
 import numpy as np
 import yaml
 
+from _serving import free_port, latency_stats, wait_healthy
 from xmargin.instruments import parse_name, portfolio_from_mapping
 from xmargin.margin import account_report, resolve_model, solve, whatif_report
 from xmargin.margin._liquidation import account_gap, underlyings_of
@@ -52,12 +52,6 @@ XMARGIN = Path(sys.executable).parent / "xmargin"
 WHATIF = {"trades": [{"instrument": "BTC-PERPETUAL", "size": "0.1"}]}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _key(db: Path, account: str, scope: str) -> str:
     out = subprocess.run(
         [str(XMARGIN), "keys", "create", account, "--scope", scope, "--db", str(db), "--json"],
@@ -69,13 +63,7 @@ def _key(db: Path, account: str, scope: str) -> str:
 
 
 def _stats(seconds: list[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1e3
-    return {
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "max_ms": float(ms.max()),
-        "n": float(ms.size),
-    }
+    return {**latency_stats(seconds), "max_ms": float(np.max(seconds)) * 1e3}
 
 
 def _library_whatif(doc: Any, calls: int) -> dict[str, dict[str, float]]:
@@ -204,7 +192,7 @@ def run(calls: int, clients: int, seconds: float) -> dict[str, Any]:
         admin = _key(db, "venue", "admin")
         accounts = [f"c{i:03d}" for i in range(clients)]
         keys = [(_key(db, a, "read"), a) for a in accounts]
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         log = (Path(tmp) / "serve.log").open("w")
         cmd = [str(XMARGIN), "serve", "--db", str(db), "--market", str(MARKET), "--port", str(port)]
@@ -215,15 +203,7 @@ def run(calls: int, clients: int, seconds: float) -> dict[str, Any]:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         try:
-            deadline = time.monotonic() + 30.0
-            while True:
-                try:
-                    httpx.get(f"{base}/v1/health", timeout=1.0)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise SystemExit("xmargin serve did not start; see its log") from None
-                    time.sleep(0.1)
+            wait_healthy(base, proc, Path(tmp) / "serve.log", 30.0)
             for a in accounts:
                 _fund(base, admin, a)
             held = httpx.get(f"{base}/v1/accounts/{accounts[0]}", headers={"X-API-Key": admin}).json()

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
+from _serving import free_port, latency_stats, wait_healthy
 from xmargin.ledger import Ledger
 from xmargin.market import load_market
 from xmargin.service import KeyStore, Scope
@@ -40,35 +39,6 @@ MARKET = ROOT / "examples" / "market.yaml"
 XMARGIN = Path(sys.executable).parent / "xmargin"
 PERP = "BTC_USDC-PERPETUAL"
 RESULTS = ROOT / "benchmarks" / "results" / "service_router.json"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stats(seconds: list[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1e3
-    return {
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "n": float(ms.size),
-    }
-
-
-def _wait(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{base} exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/v1/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{base}: no health within 90 s")
 
 
 def main() -> None:
@@ -88,7 +58,7 @@ def main() -> None:
                 ledger.deposit(a, "USDC", "10000")
                 ledger.trade(a, PERP, "0.1", "95000", market=market)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        shards = [f"http://127.0.0.1:{_free_port()}" for _ in range(2)]
+        shards = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
         try:
             for i, base in enumerate(shards):
                 log = Path(tmp) / f"shard{i}.log"
@@ -105,15 +75,15 @@ def main() -> None:
                 cmd += ["--shard", f"{i}/2", "--rate-limit", "none"]
                 with log.open("w") as out:
                     procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env))
-                _wait(base, procs[-1], log)
-            router = f"http://127.0.0.1:{_free_port()}"
+                wait_healthy(base, procs[-1], log, 90.0)
+            router = f"http://127.0.0.1:{free_port()}"
             log = Path(tmp) / "router.log"
             cmd = [str(XMARGIN), "route", "--port", router.rsplit(":", 1)[1]]
             for base in shards:
                 cmd += ["--shard-url", base]
             with log.open("w") as out:
                 procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env))
-            _wait(router, procs[-1], log)
+            wait_healthy(router, procs[-1], log, 90.0)
             h = {"X-API-Key": admin}
             direct: list[float] = []
             routed: list[float] = []
@@ -141,8 +111,8 @@ def main() -> None:
         "load_average_max": round(load, 2),
         "accounts": args.accounts,
         "rounds": args.rounds,
-        "direct": _stats(direct),
-        "router": _stats(routed),
+        "direct": latency_stats(direct),
+        "router": latency_stats(routed),
     }
     doc["overhead_p50_ms"] = doc["router"]["p50_ms"] - doc["direct"]["p50_ms"]
     doc["overhead_p99_ms"] = doc["router"]["p99_ms"] - doc["direct"]["p99_ms"]

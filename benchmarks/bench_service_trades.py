@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 from sqlalchemy import create_engine, make_url, text
 
+from _serving import free_port, latency_stats, wait_healthy
 from xmargin.ledger import Ledger
 from xmargin.market import load_market
 from xmargin.service import KeyStore, Scope
@@ -50,21 +49,6 @@ XMARGIN = Path(sys.executable).parent / "xmargin"
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PERP = "BTC_USDC-PERPETUAL"
 RESULTS = ROOT / "benchmarks" / "results" / "service_trades.json"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stats(seconds: list[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1e3
-    return {
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "n": float(ms.size),
-    }
 
 
 def _trade(i: int) -> dict[str, str]:
@@ -101,7 +85,7 @@ def _one_client(base: str, key: str, account: str, n: int) -> dict[str, float]:
             times.append(time.perf_counter() - t)
             r.raise_for_status()
         wall = time.perf_counter() - t0
-    return {**_stats(times), "trades_per_s": n / wall}
+    return {**latency_stats(times), "trades_per_s": n / wall}
 
 
 def _many_clients(base: str, keys: list[tuple[str, str]], seconds: float) -> dict[str, float]:
@@ -135,11 +119,11 @@ def _many_clients(base: str, keys: list[tuple[str, str]], seconds: float) -> dic
         th.join()
     wall = time.perf_counter() - t0
     flat = [x for per in times for x in per]
-    return {**_stats(flat), "trades_per_s": len(flat) / wall, "errors": float(sum(errors))}
+    return {**latency_stats(flat), "trades_per_s": len(flat) / wall, "errors": float(sum(errors))}
 
 
 def _serve(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     out = log.open("w")
     proc = subprocess.Popen(
@@ -159,15 +143,8 @@ def _serve(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    deadline = time.monotonic() + 60.0
-    while True:
-        try:
-            httpx.get(f"{base}/v1/health", timeout=1.0)
-            return proc, base
-        except httpx.TransportError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit(f"xmargin serve did not start; see {log}") from None
-            time.sleep(0.1)
+    wait_healthy(base, proc, log, 60.0)
+    return proc, base
 
 
 def run_one(url: str, tmp: Path, trades: int, clients: int, seconds: float) -> dict[str, Any]:
